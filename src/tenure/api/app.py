@@ -1,0 +1,121 @@
+"""The Litestar application: routes, problem+json errors, the gate, and the lifespan.
+
+``create_app`` is the factory Granian serves (``tenure serve``). The lifespan opens the
+database, applies migrations, loads the catalog, makes sure an API key exists, and (unless
+disabled) runs the worker loop in the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from tenure import __version__
+from tenure.api import routes
+from tenure.api.deps import provide_runtime
+from tenure.api.gate import GateState, gate
+from tenure.api.keys import KeyRing, any_key_exists, ensure_key, generate_secret
+from tenure.api.problems import EXCEPTION_HANDLERS
+from tenure.api.routes.accounts import (
+    CustomerController,
+    TestClockController,
+    entitlements_by_external_id,
+)
+from tenure.api.routes.billing import InvoiceController, list_events, list_plans
+from tenure.api.routes.subscriptions import SubscriptionController
+from tenure.catalog.loader import default_catalog_path, load_catalog
+from tenure.db.engine import Database
+from tenure.flows.runtime import Runtime
+from tenure.kernel.clock import Clock, SystemClock
+from tenure.migrations import upgrade
+from tenure.payments.sandbox import SandboxProvider
+from tenure.settings import Settings
+from tenure.workers.loop import run_forever
+
+log = structlog.get_logger(__name__)
+_ = routes
+
+
+@get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+@get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
+async def openapi_json(request: Request[Any, Any, Any]) -> Response[Any]:
+    schema = request.app.openapi_schema.to_schema()
+    return Response(content=schema, media_type=MediaType.JSON)
+
+
+async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    database = Database(settings.database_url)
+    if settings.migrate:
+        await upgrade(database)
+    catalog = load_catalog(settings.catalog_path or default_catalog_path())
+    return Runtime(db=database, catalog=catalog, provider=SandboxProvider(database),
+                   clock=clock or SystemClock())
+
+
+async def bootstrap_key(runtime: Runtime, settings: Settings) -> None:
+    if settings.api_key:
+        await ensure_key(runtime.db, settings.api_key, name="bootstrap (TENURE_API_KEY)")
+        return
+    if not await any_key_exists(runtime.db):
+        secret = generate_secret()
+        await ensure_key(runtime.db, secret, name="bootstrap (generated)")
+        # Printed once: only its hash is stored.
+        print(f"\nTenure API key (shown once, store it now): {secret}\n", file=sys.stderr)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    holder: dict[str, GateState] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = await build_runtime(settings, clock)
+        await bootstrap_key(runtime, settings)
+        app.state.runtime = runtime
+        holder["gate"] = GateState(runtime.db, KeyRing(runtime.db))
+        stop = asyncio.Event()
+        worker = None
+        if settings.embedded_worker:
+            worker = asyncio.create_task(
+                run_forever(runtime, interval=settings.worker_interval, stop=stop)
+            )
+        log.info("tenure.started", database=runtime.db.dialect, catalog=runtime.catalog.source)
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                await worker
+            await runtime.db.dispose()
+
+    app = Litestar(
+        route_handlers=[
+            healthz, openapi_json, TestClockController, CustomerController,
+            entitlements_by_external_id, SubscriptionController, InvoiceController, list_plans,
+            list_events,
+        ],
+        dependencies={"runtime": Provide(provide_runtime)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="Tenure", version=__version__, path="/docs",
+            render_plugins=[ScalarRenderPlugin()],
+            description="Subscription lifecycle: catalog, trials, renewals, invoices, events.",
+        ),
+        middleware=[lambda app: gate(app, lambda: holder.get("gate"))],
+        debug=False,
+    )
+    return app

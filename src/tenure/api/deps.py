@@ -1,0 +1,63 @@
+"""Shared request helpers: the runtime, actor, id checks and paging."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from litestar import Request
+from litestar.datastructures import State
+
+from tenure.flows.runtime import Runtime
+from tenure.kernel.clock import parse_rfc3339
+from tenure.kernel.errors import InvalidRequest, NotFound
+from tenure.kernel.ids import is_valid_id
+
+MAX_PAGE: Final = 100
+
+
+async def provide_runtime(state: State) -> Runtime:
+    runtime: Runtime = state.runtime
+    return runtime
+
+
+def actor_of(request: Request[Any, Any, Any]) -> str:
+    key_id = request.scope.get("state", {}).get("api_key_id", "anonymous")
+    return f"api:{key_id}"
+
+
+def check_id(value: str, prefix: str, resource: str) -> str:
+    """A malformed id can never exist: say so precisely instead of a bare 404."""
+    if not is_valid_id(value, prefix):
+        raise NotFound(
+            f"{value!r} is not a {resource} id; {resource} ids look like {prefix}_01J…",
+            code=f"{resource.replace(' ', '_')}_not_found",
+        )
+    return value
+
+
+def parse_time(value: str, field: str) -> datetime:
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        raise InvalidRequest(
+            f"{field} must be an RFC 3339 timestamp with an offset, like 2025-01-31T10:00:00Z",
+            code="invalid_timestamp",
+            field=field,
+        ) from None
+
+
+def page_limit(limit: int | None) -> int:
+    if limit is None:
+        return 20
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", code="invalid_limit")
+    return limit
+
+
+def page(items: list[dict[str, Any]], size: int) -> dict[str, Any]:
+    """A cursor page: fetch ``size + 1`` rows, return ``size`` and whether more exist."""
+    has_more = len(items) > size
+    items = items[:size]
+    return {"object": "list", "data": items, "has_more": has_more,
+            "next": items[-1]["id"] if has_more and items else None}

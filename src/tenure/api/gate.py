@@ -1,0 +1,199 @@
+"""The ASGI gate in front of every route: bearer authentication, then POST idempotency.
+
+Idempotency follows Stripe's model: the first response to a POST with an ``Idempotency-Key``
+is stored and replayed to every retry with the same key and body; the same key with another
+body answers 422; a retry while the first is still running answers 409. A 5xx is not stored,
+so a retry after a crash runs again (the flows underneath are idempotent by constraint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+
+from tenure.api.keys import KeyRing
+from tenure.api.models import IdempotencyRecord
+from tenure.api.problems import PROBLEM_JSON, problem_bytes
+from tenure.db.engine import Database
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PUBLIC_PATHS: Final = ("/healthz", "/metrics", "/openapi.json", "/docs")
+# A first request still "in progress" after this long crashed; a retry may take it over.
+STALE_IN_PROGRESS: Final = timedelta(minutes=5)
+MAX_KEY_LENGTH: Final = 255
+
+
+class GateState:
+    def __init__(self, database: Database, keys: KeyRing) -> None:
+        self.database = database
+        self.keys = keys
+
+
+async def _send_problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
+    body = problem_bytes(status, code, title, detail)
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="tenure"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(PUBLIC_PATHS) or path == "/":
+            await app(scope, receive, send)
+            return
+        state = state_of()
+        if state is None:
+            await _send_problem(send, 503, "starting", "Starting", "Tenure is starting up")
+            return
+        key_id = await _authenticate(scope, state)
+        if key_id is None:
+            await _send_problem(
+                send, 401, "unauthorized", "Unauthorized",
+                "send your API key as 'Authorization: Bearer <key>'",
+            )
+            return
+        scope.setdefault("state", {})["api_key_id"] = key_id
+        idempotency_key = _header(scope, b"idempotency-key")
+        if scope.get("method") == "POST" and idempotency_key is not None:
+            await _idempotent(app, scope, receive, send, state, key_id, idempotency_key)
+            return
+        await app(scope, receive, send)
+
+    return middleware
+
+
+async def _authenticate(scope: Scope, state: GateState) -> str | None:
+    authorization = _header(scope, b"authorization") or ""
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return await state.keys.resolve(secret.strip())
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _idempotent(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, state: GateState, key_id: str,
+    key: str,
+) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        await _send_problem(send, 400, "invalid_idempotency_key", "Invalid Idempotency-Key",
+                            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+        return
+    body = await _read_body(receive)
+    digest = hashlib.sha256(
+        b"\0".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body])
+    ).hexdigest()
+    verdict = await _claim(state.database, key_id, key, scope, digest)
+    if isinstance(verdict, IdempotencyRecord):
+        await _replay(send, verdict)
+        return
+    if verdict is not None:
+        await _send_problem(send, *verdict)
+        return
+    captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+
+    async def replay_receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def capture_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            captured["status"] = message["status"]
+            captured["headers"] = message.get("headers", [])
+        elif message["type"] == "http.response.body":
+            captured["body"] += message.get("body", b"")
+        await send(message)
+
+    try:
+        await app(scope, replay_receive, capture_send)
+    finally:
+        await _finish(state.database, key_id, key, captured)
+
+
+async def _claim(
+    database: Database, key_id: str, key: str, scope: Scope, digest: str
+) -> IdempotencyRecord | tuple[int, str, str, str] | None:
+    now = datetime.now(UTC)
+    async with database.transaction() as session:
+        record = await session.get(IdempotencyRecord, (key_id, key))
+        if record is None:
+            session.add(IdempotencyRecord(
+                api_key_id=key_id, key=key, method=scope["method"], path=scope["path"],
+                request_hash=digest, created_at=now,
+            ))
+            try:
+                await session.flush()
+            except IntegrityError:
+                return (409, "idempotency_key_in_use", "Conflict",
+                        "a request with this Idempotency-Key is in progress; retry shortly")
+            return None
+        if record.request_hash != digest:
+            return (422, "idempotency_key_reused", "Idempotency-Key reused",
+                    "this Idempotency-Key was used with a different request; use a new key")
+        if record.completed_at is not None:
+            return record
+        if now - record.created_at < STALE_IN_PROGRESS:
+            return (409, "idempotency_key_in_use", "Conflict",
+                    "a request with this Idempotency-Key is in progress; retry shortly")
+        record.created_at = now  # the first attempt crashed: this retry takes over
+        return None
+
+
+async def _replay(send: Send, record: IdempotencyRecord) -> None:
+    body = record.body or b""
+    headers = [
+        (b"content-type", (record.content_type or "application/json").encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"idempotent-replayed", b"true"),
+    ]
+    await send({"type": "http.response.start", "status": record.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _finish(database: Database, key_id: str, key: str, captured: dict[str, Any]) -> None:
+    status = int(captured["status"])
+    async with database.transaction() as session:
+        where = (IdempotencyRecord.api_key_id == key_id, IdempotencyRecord.key == key)
+        if status >= 500:
+            await session.execute(delete(IdempotencyRecord).where(*where))
+            return
+        content_type = next(
+            (v.decode("latin-1") for k, v in captured["headers"] if k.lower() == b"content-type"),
+            "application/json",
+        )
+        await session.execute(
+            update(IdempotencyRecord).where(*where).values(
+                status_code=status, content_type=content_type, body=captured["body"],
+                completed_at=datetime.now(UTC),
+            )
+        )

@@ -1,0 +1,97 @@
+"""RFC 9457 problem+json for every error, with a stable machine ``code``.
+
+A :class:`DomainError` renders with its own code and status. Request validation failures
+become 422 ``invalid_request`` with the offending field. Anything else is a bug: 500, logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+
+from tenure.kernel.errors import DomainError
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"https://tenure.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update(extra)
+    return body
+
+
+def problem_bytes(status: int, code: str, title: str, detail: str, **extra: Any) -> bytes:
+    return msgspec.json.encode(problem_body(status, code, title, detail, **extra))
+
+
+def _response(body: dict[str, Any], request: Request[Any, Any, Any]) -> Response[Any]:
+    body.setdefault("instance", request.url.path)
+    return Response(content=body, status_code=body["status"], media_type=PROBLEM_JSON)
+
+
+def domain_error(request: Request[Any, Any, Any], error: DomainError) -> Response[Any]:
+    return _response(
+        problem_body(error.http_status, error.code, error.title, error.message, **error.extra),
+        request,
+    )
+
+
+def validation_error(request: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
+    errors = error.extra if isinstance(error.extra, list) else []
+    detail = str(error.detail)
+    if errors:
+        first = errors[0]
+        where = first.get("key") or ""
+        message = first.get("message") or detail
+        detail = f"{message} (at {where})" if where else message
+    elif "decode" in detail.lower() or "json" in detail.lower():
+        detail = f"the request body is not valid JSON: {detail}"
+    return _response(
+        problem_body(422, "invalid_request", "Invalid request", detail, errors=errors), request
+    )
+
+
+def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:
+    if isinstance(error, NotFoundException):
+        code, title = "route_not_found", "Not found"
+        detail = f"no route {request.method} {request.url.path}; see /docs for the API"
+    elif isinstance(error, MethodNotAllowedException):
+        code, title = "method_not_allowed", "Method not allowed"
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        code, title, detail = "http_error", "Request failed", str(error.detail)
+    return _response(problem_body(error.status_code, code, title, detail), request)
+
+
+def internal_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    log.exception("request.failed", path=request.url.path, method=request.method)
+    return _response(
+        problem_body(500, "internal_error", "Internal error",
+                     "an unexpected error occurred; it has been logged"),
+        request,
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    DomainError: domain_error,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}

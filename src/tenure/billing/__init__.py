@@ -1,0 +1,1 @@
+"""Invoices: lines, tax by the market's rules, and their lifecycle."""

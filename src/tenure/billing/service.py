@@ -1,0 +1,138 @@
+"""Invoices: storing, reading and closing them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.billing.invoicing import InvoiceRows
+from tenure.billing.models import Invoice, InvoiceLine
+from tenure.events.record import event_row
+from tenure.kernel.clock import rfc3339
+from tenure.kernel.errors import NotFound
+
+_invoices = Invoice.__table__
+_lines = InvoiceLine.__table__
+
+
+class InvoiceNotFound(NotFound):
+    code = "invoice_not_found"
+
+
+async def insert_invoices(session: AsyncSession, drafts: Sequence[InvoiceRows]) -> None:
+    if not drafts:
+        return
+    await session.execute(insert(_invoices), [draft.invoice for draft in drafts])
+    lines = [line for draft in drafts for line in draft.lines]
+    if lines:
+        await session.execute(insert(_lines), lines)
+
+
+async def load(
+    session: AsyncSession, invoice_ids: Sequence[str], *, for_update: bool = False
+) -> dict[str, dict[str, Any]]:
+    statement = select(_invoices).where(_invoices.c.id.in_(list(invoice_ids))).order_by(
+        _invoices.c.id
+    )
+    if for_update and session.bind.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    rows = (await session.execute(statement)).mappings().all()
+    return {row["id"]: dict(row) for row in rows}
+
+
+async def get(session: AsyncSession, invoice_id: str, *, for_update: bool = False) -> dict[str, Any]:
+    found = await load(session, [invoice_id], for_update=for_update)
+    if invoice_id not in found:
+        raise InvoiceNotFound(f"no invoice {invoice_id!r}")
+    return found[invoice_id]
+
+
+async def lines_of(session: AsyncSession, invoice_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    result: dict[str, list[dict[str, Any]]] = {invoice_id: [] for invoice_id in invoice_ids}
+    if not invoice_ids:
+        return result
+    rows = (
+        await session.execute(
+            select(_lines)
+            .where(_lines.c.invoice_id.in_(list(invoice_ids)))
+            .order_by(_lines.c.invoice_id, _lines.c.position)
+        )
+    ).mappings()
+    for row in rows:
+        result[row["invoice_id"]].append(dict(row))
+    return result
+
+
+async def open_invoice_ids(session: AsyncSession, subscription_ids: Sequence[str]) -> list[str]:
+    if not subscription_ids:
+        return []
+    rows = await session.scalars(
+        select(_invoices.c.id).where(
+            _invoices.c.subscription_id.in_(list(subscription_ids)), _invoices.c.status == "open"
+        )
+    )
+    return list(rows.all())
+
+
+async def mark_paid(
+    session: AsyncSession, paid: Sequence[tuple[dict[str, Any], datetime]]
+) -> None:
+    if paid:
+        await session.execute(
+            update(Invoice),
+            [
+                {"id": inv["id"], "status": "paid", "amount_paid": inv["total"], "paid_at": at,
+                 "closed_at": at}
+                for inv, at in paid
+            ],
+        )
+
+
+async def close(
+    session: AsyncSession, invoice_ids: Sequence[str], *, status: str, at: datetime
+) -> list[str]:
+    """Close open invoices as ``void`` or ``uncollectible``; returns the ids it closed."""
+    if not invoice_ids:
+        return []
+    await session.execute(
+        update(_invoices)
+        .where(_invoices.c.id.in_(list(invoice_ids)), _invoices.c.status == "open")
+        .values(status=status, closed_at=at)
+    )
+    return list(invoice_ids)
+
+
+def summary(invoice: dict[str, Any]) -> dict[str, Any]:
+    """The invoice as it appears in events."""
+    return {
+        "invoice": invoice["id"],
+        "customer": invoice["customer_id"],
+        "subscription": invoice["subscription_id"],
+        "status": invoice["status"],
+        "billing_reason": invoice["billing_reason"],
+        "currency": invoice["currency"],
+        "subtotal": invoice["subtotal"],
+        "tax": invoice["tax"],
+        "total": invoice["total"],
+        "period_start": rfc3339(invoice["period_start"]),
+        "period_end": rfc3339(invoice["period_end"]),
+    }
+
+
+def invoice_event(
+    type: str, invoice: dict[str, Any], *, at: datetime, sequence: int | None, **extra: Any
+) -> dict[str, Any]:
+    data = summary(invoice)
+    data.update(extra)
+    return event_row(
+        type,
+        created=at,
+        data=data,
+        customer_id=invoice["customer_id"],
+        subscription_id=invoice["subscription_id"],
+        sequence=sequence,
+    )

@@ -1,0 +1,425 @@
+"""Load the catalog from TOML and validate it completely before anything uses it.
+
+The catalog is edited by hand, so validation collects every problem instead of stopping at the
+first: fixing one typo per failed start is a miserable loop. Each problem names the file, the
+entry and what is wrong, so it can be fixed without reading this module.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, TypeGuard, TypeVar
+
+from tenure.catalog.model import Catalog, FeatureValue, Market, Plan, Product
+from tenure.kernel.calendar import Interval
+from tenure.kernel.money import UnknownCurrency, minor_units, to_minor
+
+__all__ = ["CatalogError", "default_catalog_path", "load_catalog", "parse_catalog"]
+
+_DEFAULT_FILE = "default_catalog.toml"
+
+_MARKET_CODE = re.compile(r"[A-Z]{2}")
+_ID = re.compile(r"[a-z][a-z0-9_]{1,63}")
+_FEATURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+# Stricter than Fraction(), which would also accept "1/3", "1e2" or "1_000" as a price.
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+_TOP_KEYS = ("catalog", "markets", "products", "plans")
+_CATALOG_KEYS = ("free_product",)
+_MARKET_KEYS = ("currency", "tax_inclusive", "tax_rate", "tax_name")
+_PRODUCT_KEYS = ("name", "family", "accounts", "free", "features")
+_PLAN_KEYS = ("product", "interval", "interval_count", "trial_days", "prices")
+
+_T = TypeVar("_T")
+_EXPECTED: dict[type, str] = {str: "a non-empty string", bool: "true or false", int: "an integer"}
+# tomllib yields exactly these types, plus date/time ones.
+_KIND_NAMES: dict[type, str] = {
+    bool: "a boolean", int: "an integer", float: "a float", str: "a string", dict: "a table",
+    list: "an array",
+}  # fmt: skip
+
+
+class CatalogError(Exception):
+    """The catalog file is unreadable or invalid; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
+
+
+def default_catalog_path() -> Path:
+    """The catalog shipped inside the package (declared as package data)."""
+    return Path(__file__).with_name(_DEFAULT_FILE)
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogError([f"{source}: not valid UTF-8 (byte {exc.start}): {exc.reason}"]) from exc
+    except OSError as exc:
+        raise CatalogError([f"{source}: cannot read catalog: {exc.strerror or exc}"]) from exc
+    return parse_catalog(text, source)
+
+
+def parse_catalog(text: str, source: str) -> Catalog:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends with "(at line N, column M)", which is what the editor needs.
+        raise CatalogError([f"{source}: invalid TOML: {exc}"]) from exc
+    problems = _Problems(source)
+    catalog = _build(document, problems)
+    if catalog is None or problems.items:
+        raise CatalogError(problems.items)
+    return catalog
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, str) and not value.strip():
+        return "a blank string"
+    return _KIND_NAMES.get(type(value), "a date/time")
+
+
+class _Problems:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, entry: str, message: str) -> None:
+        self.items.append(f"{self.source}: {entry}: {message}")
+
+
+class _Table:
+    """One TOML table. Accessors record a problem and return None instead of raising, so the
+    rest of the file is still checked; None then means "already reported, skip dependants"."""
+
+    def __init__(
+        self, problems: _Problems, entry: str, raw: Mapping[str, Any], allowed: tuple[str, ...]
+    ) -> None:
+        self.problems = problems
+        self.entry = entry
+        self.raw = raw
+        for key in raw:
+            if key not in allowed:
+                self.problem(_unknown_key(key, allowed))
+
+    def problem(self, message: str) -> None:
+        self.problems.add(self.entry, message)
+
+    def get(self, key: str, kind: type[_T], default: _T | None = None) -> _T | None:
+        """``raw[key]`` if it is a ``kind``; a missing key is a problem only without a default."""
+        value = self.raw.get(key)
+        if value is None:
+            if default is None:
+                self.problem(f'missing required key "{key}"')
+            return default
+        if _is_a(value, kind):
+            return value
+        self.problem(f"{key} must be {_EXPECTED.get(kind, 'a table')}, not {_kind(value)}")
+        return None
+
+    def integer(
+        self, key: str, low: int, high: int | None, default: int | None = None
+    ) -> int | None:
+        value = self.get(key, int, default)
+        if value is None or (low <= value and (high is None or value <= high)):
+            return value
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        self.problem(f"{key} must be {bounds}, not {value}")
+        return None
+
+
+def _is_a(value: object, kind: type[_T]) -> TypeGuard[_T]:
+    if isinstance(value, bool) and kind is not bool:
+        return False  # TOML's true is a Python int, but never a valid count
+    if isinstance(value, str) and not value.strip():
+        return False
+    return isinstance(value, kind)
+
+
+def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f'did you mean "{close[0]}"?' if close else f"allowed keys: {', '.join(allowed)}"
+    return f'unknown key "{key}" ({hint})'
+
+
+def _decimal(table: _Table, label: str, value: object, example: str) -> str | None:
+    """A decimal string, kept as text so money and rates never pass through float."""
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return value
+    if isinstance(value, str):
+        table.problem(f'{label}: "{value}" is not a decimal number such as "{example}"')
+    else:
+        table.problem(
+            f'{label} must be a quoted decimal string such as "{example}" so it is exact, '
+            f"not {_kind(value)}"
+        )
+    return None
+
+
+def _check_id(table: _Table, ident: str, kind: str) -> None:
+    if not _ID.fullmatch(ident):
+        table.problem(
+            f'{kind} id "{ident}" must be 2-64 characters of lower-case letters, digits and '
+            "underscores, starting with a letter"
+        )
+
+
+def _section(document: Mapping[str, Any], name: str, problems: _Problems) -> dict[str, Any] | None:
+    raw = document.get(name)
+    if raw is None:
+        problems.add(name, f"table [{name}] is missing")
+        return None
+    if not isinstance(raw, dict):
+        problems.add(name, f"must be a table, not {_kind(raw)}")
+        return None
+    return raw
+
+
+def _entries(document: Mapping[str, Any], name: str, problems: _Problems) -> dict[str, Any]:
+    entries: dict[str, Any] = {}
+    for key, value in (_section(document, name, problems) or {}).items():
+        if isinstance(value, dict):
+            entries[key] = value
+        else:
+            problems.add(f"{name}.{key}", f"must be a table, not {_kind(value)}")
+    return entries
+
+
+def _currency(table: _Table) -> str | None:
+    code = table.get("currency", str)
+    if code is None:
+        return None
+    try:
+        minor_units(code)
+    except UnknownCurrency:
+        table.problem(f'currency "{code}" is not a known ISO 4217 currency code')
+        return None
+    return code
+
+
+def _tax_rate(table: _Table) -> Fraction | None:
+    if "tax_rate" not in table.raw:
+        table.problem('missing required key "tax_rate"')
+        return None
+    text = _decimal(table, "tax_rate", table.raw["tax_rate"], "25")
+    if text is None:
+        return None
+    percent = Fraction(text)
+    if not 0 <= percent <= 100:
+        table.problem(f'tax_rate "{text}" must be a percentage between 0 and 100')
+        return None
+    return percent / 100
+
+
+def _market(code: str, table: _Table, currency: str | None) -> Market | None:
+    if not _MARKET_CODE.fullmatch(code):
+        table.problem(f'market code "{code}" must be two upper-case letters (ISO 3166-1)')
+    inclusive = table.get("tax_inclusive", bool)
+    rate = _tax_rate(table)
+    tax_name = table.get("tax_name", str, "VAT")
+    if currency is None or inclusive is None or rate is None or tax_name is None:
+        return None
+    return Market(code, currency, inclusive, rate, tax_name)
+
+
+def _load_markets(
+    document: Mapping[str, Any], problems: _Problems
+) -> tuple[dict[str, Market], dict[str, str | None]]:
+    """Markets, plus every defined market code's currency (None if that currency is invalid),
+    so prices are still checked when some other field of their market is wrong."""
+    markets: dict[str, Market] = {}
+    currencies: dict[str, str | None] = {}
+    entries = _entries(document, "markets", problems)
+    if document.get("markets") == {}:
+        problems.add("markets", "no markets are defined")
+    for code, raw in entries.items():
+        table = _Table(problems, f"markets.{code}", raw, _MARKET_KEYS)
+        currencies[code] = _currency(table)
+        market = _market(code, table, currencies[code])
+        if market is not None:
+            markets[code] = market
+    return markets, currencies
+
+
+def _features(table: _Table) -> dict[str, FeatureValue] | None:
+    raw: dict[str, Any] | None = table.get("features", dict, {})
+    if raw is None:
+        return None
+    features: dict[str, FeatureValue] = {}
+    valid = True
+    for name, value in raw.items():
+        if not _FEATURE_NAME.fullmatch(name):
+            table.problem(
+                f'feature name "{name}" must be lower-case letters, digits and underscores, '
+                "starting with a letter"
+            )
+            valid = False
+        elif not isinstance(value, bool | int | str):
+            table.problem(
+                f"features.{name} must be a boolean, integer or string, not {_kind(value)}"
+            )
+            valid = False
+        else:
+            features[name] = value
+    return features if valid else None
+
+
+def _product(product_id: str, raw: Mapping[str, Any], problems: _Problems) -> Product | None:
+    table = _Table(problems, f"products.{product_id}", raw, _PRODUCT_KEYS)
+    _check_id(table, product_id, "product")
+    name = table.get("name", str)
+    family = table.get("family", str)
+    accounts = table.integer("accounts", 1, None)
+    free = table.get("free", bool, False)
+    features = _features(table)
+    if name is None or family is None or accounts is None or free is None or features is None:
+        return None
+    return Product(product_id, name, family, accounts, features, free)
+
+
+def _free_ids(raw_products: Mapping[str, Any], problems: _Problems) -> list[str]:
+    # Read from the raw tables so a free product with an unrelated problem still counts.
+    free_ids = [pid for pid, raw in raw_products.items() if raw.get("free") is True]
+    if raw_products and not free_ids:
+        problems.add("products", "no product has free = true; exactly one must")
+    if len(free_ids) > 1:
+        problems.add("products", f"only one product may be free, found: {', '.join(free_ids)}")
+    return free_ids
+
+
+def _free_product(
+    document: Mapping[str, Any], raw_products: Mapping[str, Any], problems: _Problems
+) -> str | None:
+    """catalog.free_product, checked against the one product with free = true."""
+    free_ids = _free_ids(raw_products, problems)
+    section = _section(document, "catalog", problems)
+    if section is None:
+        return None
+    table = _Table(problems, "catalog", section, _CATALOG_KEYS)
+    free_product = table.get("free_product", str)
+    if free_product is None:
+        return None
+    if free_product not in raw_products:
+        table.problem(f'free_product "{free_product}" is not defined in [products]')
+        return None
+    if free_product not in free_ids:
+        table.problem(f'free_product "{free_product}" does not have free = true')
+        return None
+    return free_product
+
+
+@dataclass(frozen=True, slots=True)
+class _References:
+    """What a plan may point at; taken from the raw file so that a product or market with an
+    unrelated problem of its own does not also turn every plan using it into a problem."""
+
+    products: Mapping[str, Any]
+    currencies: Mapping[str, str | None]
+
+
+def _plan_product(table: _Table, refs: _References) -> str | None:
+    product = table.get("product", str)
+    if product is None:
+        return None
+    if product not in refs.products:
+        table.problem(f'product "{product}" is not defined in [products]')
+        return None
+    if refs.products[product].get("free") is True:
+        table.problem(f'product "{product}" is the free product, which has no plans')
+        return None
+    return product
+
+
+def _interval(table: _Table) -> Interval | None:
+    name = table.get("interval", str)
+    if name is None:
+        return None
+    try:
+        return Interval(name)
+    except ValueError:
+        allowed = ", ".join(interval.value for interval in Interval)
+        table.problem(f'interval "{name}" must be one of: {allowed}')
+        return None
+
+
+def _price(table: _Table, market: str, value: object, refs: _References) -> int | None:
+    label = f"prices.{market}"
+    if market not in refs.currencies:
+        table.problem(f'{label}: market "{market}" is not defined in [markets]')
+        return None
+    text = _decimal(table, label, value, "129.00")
+    currency = refs.currencies[market]
+    if text is None or currency is None:
+        return None
+    try:
+        amount = to_minor(text, currency)
+    except ValueError:
+        exponent = minor_units(currency)
+        table.problem(f'{label}: "{text}" has more decimals than {currency} allows ({exponent})')
+        return None
+    if amount <= 0:
+        table.problem(f'{label}: price "{text}" must be greater than 0')
+        return None
+    return amount
+
+
+def _prices(table: _Table, refs: _References) -> dict[str, int] | None:
+    raw: dict[str, Any] | None = table.get("prices", dict)
+    if raw is None:
+        return None
+    if not raw:
+        table.problem("prices is empty; a plan must be priced in at least one market")
+        return None
+    prices = {market: _price(table, market, value, refs) for market, value in raw.items()}
+    valid = {market: amount for market, amount in prices.items() if amount is not None}
+    return valid if len(valid) == len(prices) else None
+
+
+def _plan(
+    plan_id: str, raw: Mapping[str, Any], refs: _References, problems: _Problems
+) -> Plan | None:
+    table = _Table(problems, f"plans.{plan_id}", raw, _PLAN_KEYS)
+    _check_id(table, plan_id, "plan")
+    product = _plan_product(table, refs)
+    interval = _interval(table)
+    count = table.integer("interval_count", 1, 36, 1)
+    trial_days = table.integer("trial_days", 0, 365, 0)
+    prices = _prices(table, refs)
+    if product is None or interval is None or count is None or trial_days is None:
+        return None
+    if prices is None:
+        return None
+    return Plan(plan_id, product, interval, count, prices, trial_days)
+
+
+def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
+    _Table(problems, "(top level)", document, _TOP_KEYS)
+    markets, currencies = _load_markets(document, problems)
+    raw_products = _entries(document, "products", problems)
+    products = {pid: _product(pid, raw, problems) for pid, raw in raw_products.items()}
+    free_product = _free_product(document, raw_products, problems)
+    refs = _References(raw_products, currencies)
+    # A catalog may sell nothing yet, but an absent [plans] table is more likely a mistake.
+    raw_plans = _entries(document, "plans", problems)
+    plans = {pid: _plan(pid, raw, refs, problems) for pid, raw in raw_plans.items()}
+    if problems.items or free_product is None:
+        return None
+    return Catalog(
+        markets=markets,
+        products={pid: product for pid, product in products.items() if product is not None},
+        plans={pid: plan for pid, plan in plans.items() if plan is not None},
+        free_product=free_product,
+        source=problems.source,
+    )

@@ -1,0 +1,104 @@
+"""Catalog value objects. Immutable; loaded once at start from a catalog file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from tenure.kernel.calendar import Interval
+from tenure.kernel.errors import InvalidRequest, NotFound
+from tenure.kernel.money import Money, format_minor
+
+FeatureValue = bool | int | str
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    code: str  # ISO 3166-1 alpha-2, upper case ("SE")
+    currency: str  # ISO 4217 ("SEK")
+    tax_inclusive: bool  # VAT markets: prices include tax; US: tax is added on top
+    tax_rate: Fraction  # 0.25 for 25 %
+    tax_name: str = "VAT"
+
+    @property
+    def tax_rate_percent(self) -> str:
+        percent = self.tax_rate * 100
+        if percent.denominator == 1:
+            return str(percent.numerator)
+        return format(float(percent), "g")  # display only, never used for money
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    id: str
+    name: str
+    family: str  # trials are once per family, ever ("premium")
+    accounts: int  # seats including the manager: Duo 2, Family 6
+    features: Mapping[str, FeatureValue]  # {"ad_free": True, "audiobook_hours": 15}
+    free: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    id: str
+    product: str
+    interval: Interval
+    interval_count: int
+    prices: Mapping[str, int]  # market code -> amount in the market currency's minor units
+    trial_days: int = 0
+
+    def price_in(self, market: Market) -> Money:
+        try:
+            return Money(self.prices[market.code], market.currency)
+        except KeyError:
+            raise InvalidRequest(
+                f"plan {self.id!r} is not sold in market {market.code}",
+                code="plan_unavailable_in_market",
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    markets: Mapping[str, Market]
+    products: Mapping[str, Product]
+    plans: Mapping[str, Plan]
+    free_product: str
+    source: str = field(default="<memory>")
+
+    def market(self, code: str) -> Market:
+        try:
+            return self.markets[code]
+        except KeyError:
+            known = ", ".join(sorted(self.markets))
+            raise InvalidRequest(
+                f"unknown market {code!r}; known markets: {known}", code="unknown_market"
+            ) from None
+
+    def plan(self, plan_id: str) -> Plan:
+        try:
+            return self.plans[plan_id]
+        except KeyError:
+            raise InvalidRequest(
+                f"unknown plan {plan_id!r}; list plans with GET /v1/plans?market=…",
+                code="unknown_plan",
+            ) from None
+
+    def product(self, product_id: str) -> Product:
+        try:
+            return self.products[product_id]
+        except KeyError:
+            raise NotFound(f"unknown product {product_id!r}", code="unknown_product") from None
+
+    def product_of(self, plan: Plan) -> Product:
+        return self.products[plan.product]
+
+    @property
+    def free(self) -> Product:
+        return self.products[self.free_product]
+
+    def plans_in(self, market: Market) -> list[Plan]:
+        return [plan for plan in self.plans.values() if market.code in plan.prices]
+
+    def describe_price(self, plan: Plan, market: Market) -> str:
+        return f"{format_minor(plan.prices[market.code], market.currency)} {market.currency}"

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenure.db.base import Base, UTCDateTime
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(200), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    market: Mapped[str] = mapped_column(String(2))
+    test_clock_id: Mapped[str | None] = mapped_column(
+        String(40), ForeignKey("test_clocks.id"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,95 @@
+"""Customers: create and read."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.customers.models import Customer
+from tenure.events.record import event_row, record
+from tenure.kernel.clock import rfc3339
+from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
+from tenure.kernel.ids import new_id
+
+# Deliberately loose: the client's identity system owns addresses; this only catches garbage.
+_EMAIL: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+class CustomerNotFound(NotFound):
+    code = "customer_not_found"
+
+
+def payload(customer: Customer) -> dict[str, Any]:
+    return {
+        "customer": customer.id,
+        "external_id": customer.external_id,
+        "email": customer.email,
+        "market": customer.market,
+        "test_clock": customer.test_clock_id,
+        "created": rfc3339(customer.created_at),
+    }
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    external_id: str,
+    email: str,
+    market: str,
+    test_clock_id: str | None,
+    created_at: datetime,
+) -> Customer:
+    if not _EMAIL.match(email):
+        raise InvalidRequest(f"{email!r} is not an email address", code="invalid_email")
+    if not external_id.strip():
+        raise InvalidRequest("external_id must not be empty", code="invalid_external_id")
+    existing = await session.scalar(select(Customer.id).where(Customer.external_id == external_id))
+    if existing is not None:
+        raise Conflict(
+            f"a customer with external_id {external_id!r} exists already: {existing}",
+            code="customer_exists",
+            customer=existing,
+        )
+    customer = Customer(
+        id=new_id("cus"),
+        external_id=external_id,
+        email=email,
+        market=market,
+        test_clock_id=test_clock_id,
+        created_at=created_at,
+    )
+    session.add(customer)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"a customer with external_id {external_id!r} exists already", code="customer_exists"
+        ) from None
+    await record(
+        session,
+        [event_row("customer.created", created=created_at, data=payload(customer),
+                   customer_id=customer.id)],
+    )
+    return customer
+
+
+async def get(session: AsyncSession, customer_id: str, *, for_update: bool = False) -> Customer:
+    statement = select(Customer).where(Customer.id == customer_id)
+    if for_update and session.bind.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    customer = await session.scalar(statement)
+    if customer is None:
+        raise CustomerNotFound(f"no customer {customer_id!r}")
+    return customer
+
+
+async def get_by_external_id(session: AsyncSession, external_id: str) -> Customer:
+    customer = await session.scalar(select(Customer).where(Customer.external_id == external_id))
+    if customer is None:
+        raise CustomerNotFound(f"no customer with external_id {external_id!r}")
+    return customer

@@ -1,0 +1,1 @@
+"""Entitlements: what a customer may do right now."""

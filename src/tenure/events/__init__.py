@@ -1,0 +1,1 @@
+"""The transactional outbox: every state change records its event in the same transaction."""

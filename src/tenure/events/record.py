@@ -1,0 +1,45 @@
+"""Recording events into the outbox, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.events.models import OutboxEvent
+from tenure.kernel.ids import new_id
+
+SCHEMA_VERSION: Final = 1
+
+
+def event_row(
+    type: str,
+    *,
+    created: datetime,
+    data: dict[str, Any],
+    customer_id: str | None = None,
+    subscription_id: str | None = None,
+    sequence: int | None = None,
+) -> dict[str, Any]:
+    """One outbox row; ``created`` is business time (a test clock's time for its customers)."""
+    return {
+        "id": new_id("evt"),
+        "type": type,
+        "schema_version": SCHEMA_VERSION,
+        "created": created,
+        # Wall time of the write, for operators; never used for business decisions.
+        "recorded_at": datetime.now(UTC),
+        "customer_id": customer_id,
+        "subscription_id": subscription_id,
+        "sequence": sequence,
+        "data": data,
+    }
+
+
+async def record(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert events in the given order (their insertion order is their reading order)."""
+    if rows:
+        await session.execute(insert(OutboxEvent), list(rows))

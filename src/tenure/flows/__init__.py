@@ -1,0 +1,1 @@
+"""Use cases that span modules. Each opens and commits its own transactions."""

@@ -1,0 +1,32 @@
+"""Creating customers and test clocks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tenure.customers import service as customers
+from tenure.customers.models import Customer
+from tenure.flows.runtime import Runtime
+from tenure.testclocks import service as testclocks
+from tenure.testclocks.models import TestClock
+
+
+async def create_customer(
+    runtime: Runtime, *, external_id: str, email: str, market: str, test_clock_id: str | None
+) -> Customer:
+    runtime.catalog.market(market)  # refuses an unknown market with the list of known ones
+    async with runtime.db.transaction() as session:
+        created_at = await runtime.now_for(session, test_clock_id)
+        return await customers.create(
+            session, external_id=external_id, email=email, market=market,
+            test_clock_id=test_clock_id, created_at=created_at,
+        )
+
+
+async def create_test_clock(
+    runtime: Runtime, *, frozen_time: datetime, name: str | None
+) -> TestClock:
+    async with runtime.db.transaction() as session:
+        return await testclocks.create(
+            session, frozen_time=frozen_time, name=name, created_at=runtime.clock.now()
+        )

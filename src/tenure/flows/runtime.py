@@ -1,0 +1,42 @@
+"""What every flow needs: the database, the catalog, the payment provider and real time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.billing.invoicing import TaxRule
+from tenure.catalog.model import Catalog
+from tenure.db.engine import Database
+from tenure.kernel.clock import Clock, SystemClock
+from tenure.payments.ports import PaymentProvider
+from tenure.testclocks import service as testclocks
+
+
+@dataclass
+class Runtime:
+    db: Database
+    catalog: Catalog
+    provider: PaymentProvider
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def now_for(self, session: AsyncSession, test_clock_id: str | None) -> datetime:
+        """Business time: the test clock's frozen time for its customers, real time otherwise."""
+        if test_clock_id is None:
+            return self.clock.now()
+        clock = await testclocks.get(session, test_clock_id)
+        return clock.frozen_time
+
+    async def times_for(
+        self, session: AsyncSession, clock_ids: set[str | None]
+    ) -> dict[str | None, datetime]:
+        frozen = await testclocks.frozen_times(session, {c for c in clock_ids if c is not None})
+        times: dict[str | None, datetime] = dict(frozen.items())
+        times[None] = self.clock.now()
+        return times
+
+    def tax_rule(self, market_code: str) -> TaxRule:
+        market = self.catalog.market(market_code)
+        return TaxRule(inclusive=market.tax_inclusive, rate=market.tax_rate, name=market.tax_name)

@@ -1,0 +1,226 @@
+"""Subscribing a customer to a plan, with or without a trial."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.billing import service as invoices
+from tenure.billing.invoicing import InvoiceRows, LineDraft, build_invoice
+from tenure.catalog.model import Plan, Product
+from tenure.customers import service as customers
+from tenure.customers.models import Customer
+from tenure.events.record import record as record_events
+from tenure.flows.collect import Outcome, collect
+from tenure.flows.runtime import Runtime
+from tenure.kernel.calendar import add_interval
+from tenure.kernel.errors import Conflict, InvalidRequest
+from tenure.kernel.ids import new_id
+from tenure.payments import attempts
+from tenure.subscriptions import record as subs
+from tenure.subscriptions.models import Subscription, TrialRedemption
+from tenure.subscriptions.schedule import INCOMPLETE_WINDOW
+from tenure.subscriptions.state import LIVE_STATUSES, Status
+
+
+class SubscriptionExists(Conflict):
+    code = "subscription_exists"
+
+
+class TrialAlreadyUsed(Conflict):
+    code = "trial_already_used"
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeResult:
+    subscription_id: str
+    invoice_id: str | None
+    payment: Outcome | None
+
+
+async def subscribe(
+    runtime: Runtime,
+    *,
+    customer_id: str,
+    plan_id: str,
+    payment_method: str,
+    trial: bool,
+    actor: str,
+) -> SubscribeResult:
+    """Create the subscription; without a trial, invoice and charge the first period.
+
+    Effects: ``subscription.created`` (and ``invoice.created``) in the first transaction; the
+    charge after commit; then ``invoice.paid`` + ``subscription.activated`` or
+    ``invoice.payment_failed`` (the subscription stays ``incomplete`` for 23 hours).
+    """
+    plan = runtime.catalog.plan(plan_id)
+    product = runtime.catalog.product_of(plan)
+    if product.free:
+        raise InvalidRequest(
+            f"{plan_id!r} is the free tier; customers are on it whenever nothing else is live",
+            code="plan_not_purchasable",
+        )
+    if not runtime.provider.accepts(payment_method):
+        raise InvalidRequest(
+            f"unknown payment method {payment_method!r}; the sandbox accepts pm_card_visa, "
+            "pm_card_declined, pm_card_insufficient_funds, pm_card_fails_after_first",
+            code="unknown_payment_method",
+        )
+    try:
+        async with runtime.db.transaction() as session:
+            sub_id, invoice_id, attempt_id = await _create(
+                runtime, session, customer_id=customer_id, plan=plan, product=product,
+                payment_method=payment_method, trial=trial, actor=actor,
+            )
+    except IntegrityError as error:
+        raise _conflict_from(error, customer_id) from None
+    outcomes = await collect(runtime, [attempt_id], actor=actor) if attempt_id else []
+    return SubscribeResult(sub_id, invoice_id, outcomes[0] if outcomes else None)
+
+
+def _conflict_from(error: IntegrityError, customer_id: str) -> Conflict:
+    text = str(error.orig).lower()
+    if "trial_redemptions" in text or "family" in text:
+        return TrialAlreadyUsed(f"customer {customer_id} has already used this trial")
+    return SubscriptionExists(
+        f"customer {customer_id} already has a live subscription; change or cancel it instead"
+    )
+
+
+async def _create(
+    runtime: Runtime,
+    session: AsyncSession,
+    *,
+    customer_id: str,
+    plan: Plan,
+    product: Product,
+    payment_method: str,
+    trial: bool,
+    actor: str,
+) -> tuple[str, str | None, str | None]:
+    # Locking the customer serializes two subscribes for the same customer; the partial
+    # unique index would catch the loser anyway, this just gives it a clean answer.
+    customer = await customers.get(session, customer_id, for_update=True)
+    market = runtime.catalog.market(customer.market)
+    price = plan.price_in(market)
+    now = await runtime.now_for(session, customer.test_clock_id)
+    await _refuse_second_live(session, customer_id)
+    if trial:
+        await _redeem_trial(session, customer, plan, product)
+    sub = _new_sub(customer, plan, price.amount, price.currency, payment_method, trial, now)
+    history = [{
+        "subscription_id": sub.id, "at": now, "from_status": None, "to_status": sub.status,
+        "action": "created", "reason": "trial" if trial else None, "actor": actor,
+    }]
+    events = [sub.event("subscription.created", at=now)]
+    draft = None if trial else _first_invoice(runtime, sub, product, now)
+    attempt = None
+    if draft is not None:
+        attempt = attempts.new_attempt(
+            invoice_id=draft.invoice["id"], customer_id=customer.id,
+            test_clock_id=customer.test_clock_id, amount=draft.invoice["total"],
+            currency=sub.currency, payment_method=payment_method, attempt_number=1,
+            created_at=now,
+        )
+        events.append(invoices.invoice_event(
+            "invoice.created", draft.invoice, at=now, sequence=sub.next_sequence()
+        ))
+    await subs.insert_new(session, sub)
+    if trial:
+        await session.execute(
+            TrialRedemption.__table__.insert().values(
+                customer_id=customer.id, family=product.family, subscription_id=sub.id,
+                redeemed_at=now,
+            )
+        )
+    if draft is not None and attempt is not None:
+        await invoices.insert_invoices(session, [draft])
+        await attempts.insert_attempts(session, [attempt])
+    await subs.add_history(session, history)
+    await record_events(session, events)
+    invoice_id = draft.invoice["id"] if draft else None
+    attempt_id = attempt["id"] if attempt else None
+    return sub.id, invoice_id, attempt_id
+
+
+async def _refuse_second_live(session: AsyncSession, customer_id: str) -> None:
+    live = await session.scalar(
+        select(Subscription.id).where(
+            Subscription.customer_id == customer_id,
+            Subscription.status.in_([status.value for status in LIVE_STATUSES]),
+        )
+    )
+    if live is not None:
+        raise SubscriptionExists(
+            f"customer {customer_id} already has a live subscription {live}; "
+            "change or cancel it instead",
+            subscription=live,
+        )
+
+
+async def _redeem_trial(
+    session: AsyncSession, customer: Customer, plan: Plan, product: Product
+) -> None:
+    if plan.trial_days == 0:
+        raise InvalidRequest(
+            f"plan {plan.id!r} has no trial; subscribe with \"trial\": false",
+            code="trial_not_offered",
+        )
+    used = await session.get(TrialRedemption, (customer.id, product.family))
+    if used is not None:
+        raise TrialAlreadyUsed(
+            f"customer {customer.id} already used the {product.family} trial "
+            f"(on {used.subscription_id}); subscribe with \"trial\": false",
+            subscription=used.subscription_id,
+        )
+
+
+def _new_sub(
+    customer: Customer, plan: Plan, amount: int, currency: str, payment_method: str,
+    trial: bool, now: datetime,
+) -> subs.Sub:
+    trial_end = now + timedelta(days=plan.trial_days) if trial else None
+    # The billing anchor is the first paid moment: after a trial, the trial's end.
+    anchor = trial_end or now
+    period_end = trial_end or add_interval(now, plan.interval, plan.interval_count)
+    sub = subs.Sub(
+        id=new_id("sub"), customer_id=customer.id, test_clock_id=customer.test_clock_id,
+        market=customer.market, plan_id=plan.id, product_id=plan.product, price_amount=amount,
+        currency=currency,
+        status=(Status.TRIALING if trial else Status.INCOMPLETE).value,
+        billing_anchor=anchor, current_period_start=now, current_period_end=period_end,
+        trial_start=now if trial else None, trial_end=trial_end, trial_notice_sent=False,
+        cancel_at_period_end=False, canceled_at=None, ended_at=None, ended_reason=None,
+        incomplete_expires_at=None if trial else now + INCOMPLETE_WINDOW, grace_ends_at=None,
+        payment_method=payment_method, next_action_at=None, event_seq=0, created_at=now,
+        updated_at=now,
+    )
+    sub.reschedule(now)
+    return sub
+
+
+def _first_invoice(runtime: Runtime, sub: subs.Sub, product: Product, now: datetime) -> InvoiceRows:
+    return build_invoice(
+        customer_id=sub.customer_id,
+        subscription_id=sub.id,
+        currency=sub.currency,
+        billing_reason="subscription_create",
+        period_start=sub.current_period_start,
+        period_end=sub.current_period_end,
+        lines=[LineDraft(f"{product.name} ({sub.plan_id})", sub.plan_id,
+                         sub.current_period_start, sub.current_period_end, sub.price_amount)],
+        tax=runtime.tax_rule(sub.market),
+        created_at=now,
+    )
+
+
+def describe_payment(outcome: Outcome | None) -> dict[str, Any] | None:
+    if outcome is None or outcome.result is None:
+        return None
+    return {"status": outcome.result.status.value, "decline_code": outcome.result.decline_code,
+            "message": outcome.result.message}

@@ -1,0 +1,1 @@
+"""Payments: attempts with idempotency keys, and the PaymentProvider port with its sandbox."""

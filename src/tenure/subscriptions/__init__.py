@@ -1,0 +1,1 @@
+"""Subscriptions: one explicit state machine, history rows, and what falls due when."""

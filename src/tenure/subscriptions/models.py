@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenure.db.base import Base, BigIntPK, UTCDateTime
+from tenure.subscriptions.state import LIVE_STATUSES
+
+_LIVE_SQL = "status IN (" + ", ".join(f"'{status}'" for status in sorted(LIVE_STATUSES)) + ")"
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(40), ForeignKey("customers.id"))
+    # Copied from the customer so that due-work queries stay on one indexed table.
+    test_clock_id: Mapped[str | None] = mapped_column(String(40))
+    market: Mapped[str] = mapped_column(String(2))
+    plan_id: Mapped[str] = mapped_column(String(64))
+    product_id: Mapped[str] = mapped_column(String(64))
+    # The price is locked in at subscribe time; a catalog edit never re-prices a subscriber.
+    price_amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(24))
+    billing_anchor: Mapped[datetime] = mapped_column(UTCDateTime)
+    current_period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    current_period_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    trial_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trial_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trial_notice_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+    incomplete_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    grace_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    payment_method: Mapped[str | None] = mapped_column(String(64))
+    # The earliest moment something falls due for this subscription; NULL when nothing will.
+    next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # "At most one live subscription per customer" is a constraint, not a check.
+        Index(
+            "uq_subscriptions_one_live_per_customer",
+            "customer_id",
+            unique=True,
+            postgresql_where=text(_LIVE_SQL),
+            sqlite_where=text(_LIVE_SQL),
+        ),
+        Index("ix_subscriptions_customer", "customer_id", "created_at"),
+        Index("ix_subscriptions_due", "test_clock_id", "next_action_at"),
+    )
+
+
+class SubscriptionHistory(Base):
+    __tablename__ = "subscription_history"
+
+    pk: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(String(40), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(80))
+
+
+class TrialRedemption(Base):
+    """A trial used by a customer for a product family: the primary key makes it once, ever."""
+
+    __tablename__ = "trial_redemptions"
+
+    customer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    family: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(40))
+    redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime)

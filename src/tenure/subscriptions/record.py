@@ -1,0 +1,184 @@
+"""A subscription as a plain working copy of its row, and the few operations on it.
+
+Single-subscription use cases and the renewal batch share this code: rows are read with one
+query, changed in memory by pure rules (:mod:`state`, :mod:`schedule`), and written back with
+one executemany. No ORM identity map, no lazy loads on the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.events.record import event_row
+from tenure.kernel.clock import rfc3339
+from tenure.subscriptions import schedule
+from tenure.subscriptions.models import Subscription, SubscriptionHistory
+from tenure.subscriptions.state import Action, Status, transition
+
+_table = Subscription.__table__
+
+
+@dataclass(slots=True)
+class Sub:
+    id: str
+    customer_id: str
+    test_clock_id: str | None
+    market: str
+    plan_id: str
+    product_id: str
+    price_amount: int
+    currency: str
+    status: str
+    billing_anchor: datetime
+    current_period_start: datetime
+    current_period_end: datetime
+    trial_start: datetime | None
+    trial_end: datetime | None
+    trial_notice_sent: bool
+    cancel_at_period_end: bool
+    canceled_at: datetime | None
+    ended_at: datetime | None
+    ended_reason: str | None
+    incomplete_expires_at: datetime | None
+    grace_ends_at: datetime | None
+    payment_method: str | None
+    next_action_at: datetime | None
+    event_seq: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def state(self) -> Status:
+        return Status(self.status)
+
+    def timeline(self) -> schedule.Timeline:
+        return schedule.Timeline(
+            status=self.state,
+            current_period_end=self.current_period_end,
+            trial_end=self.trial_end,
+            trial_notice_sent=self.trial_notice_sent,
+            cancel_at_period_end=self.cancel_at_period_end,
+            incomplete_expires_at=self.incomplete_expires_at,
+            grace_ends_at=self.grace_ends_at,
+        )
+
+    def reschedule(self, at: datetime) -> None:
+        self.next_action_at = schedule.next_action_at(self.timeline())
+        self.updated_at = at
+
+    def apply(
+        self, action: Action, *, at: datetime, actor: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Move through the transition table; returns the history row to insert."""
+        before = self.state
+        self.status = transition(before, action).value
+        self.reschedule(at)
+        return {
+            "subscription_id": self.id,
+            "at": at,
+            "from_status": before.value,
+            "to_status": self.status,
+            "action": action.value,
+            "reason": reason,
+            "actor": actor,
+        }
+
+    def event(self, type: str, *, at: datetime, **extra: Any) -> dict[str, Any]:
+        """An outbox row for this subscription with the next per-subscription sequence."""
+        data = payload(self)
+        data.update(extra)
+        return event_row(
+            type,
+            created=at,
+            data=data,
+            customer_id=self.customer_id,
+            subscription_id=self.id,
+            sequence=self.next_sequence(),
+        )
+
+    def next_sequence(self) -> int:
+        """Events about one subscription are numbered 1, 2, 3, ... in the order they happen."""
+        self.event_seq += 1
+        return self.event_seq
+
+
+_FIELDS = tuple(f.name for f in fields(Sub))
+
+
+def payload(sub: Sub) -> dict[str, Any]:
+    """What an event consumer needs to act without calling back."""
+
+    def ts(value: datetime | None) -> str | None:
+        return None if value is None else rfc3339(value)
+
+    return {
+        "subscription": sub.id,
+        "customer": sub.customer_id,
+        "status": sub.status,
+        "plan": sub.plan_id,
+        "product": sub.product_id,
+        "market": sub.market,
+        "price": {"amount": sub.price_amount, "currency": sub.currency},
+        "current_period_start": ts(sub.current_period_start),
+        "current_period_end": ts(sub.current_period_end),
+        "trial_end": ts(sub.trial_end),
+        "cancel_at_period_end": sub.cancel_at_period_end,
+        "ended_at": ts(sub.ended_at),
+        "ended_reason": sub.ended_reason,
+    }
+
+
+async def load(
+    session: AsyncSession,
+    *conditions: ColumnElement[bool],
+    for_update: bool = False,
+    skip_locked: bool = False,
+    order_by: Sequence[Any] = (),
+    limit: int | None = None,
+) -> list[Sub]:
+    statement = select(_table).where(*conditions).order_by(*order_by)
+    if limit is not None:
+        statement = statement.limit(limit)
+    if for_update and session.bind.dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=skip_locked)
+    rows = (await session.execute(statement)).mappings().all()
+    return [Sub(**{name: row[name] for name in _FIELDS}) for row in rows]
+
+
+async def load_one(session: AsyncSession, subscription_id: str, *, for_update: bool) -> Sub | None:
+    found = await load(session, _table.c.id == subscription_id, for_update=for_update)
+    return found[0] if found else None
+
+
+async def insert_new(session: AsyncSession, sub: Sub) -> None:
+    await session.execute(insert(_table).values(**asdict(sub)))
+
+
+_MUTABLE = tuple(name for name in _FIELDS if name not in ("id", "customer_id", "created_at"))
+_SAVE = (
+    update(_table)
+    .where(_table.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in _MUTABLE})
+)
+
+
+async def save(session: AsyncSession, subs: Iterable[Sub]) -> None:
+    """Write back every changed field of ``subs`` in one executemany."""
+    params = [
+        {"b_id": sub.id, **{f"b_{name}": getattr(sub, name) for name in _MUTABLE}}
+        for sub in subs
+    ]
+    if params:
+        connection = await session.connection()
+        await connection.execute(_SAVE, params)
+
+
+async def add_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(SubscriptionHistory), list(rows))

@@ -1,0 +1,99 @@
+"""The subscription state machine: one explicit table of every legal transition.
+
+Pure: no I/O, no clock. Anything not in :data:`TRANSITIONS` is illegal and raises
+:class:`IllegalTransition` (HTTP 409 with code ``subscription_illegal_transition``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Final
+
+from tenure.kernel.errors import Conflict
+
+
+class Status(StrEnum):
+    INCOMPLETE = "incomplete"  # first payment not (yet) made; expires after 23 hours
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"  # a renewal payment failed; access kept during grace
+    CANCELED = "canceled"  # ended at once on request
+    EXPIRED = "expired"  # ended at the end of a period (canceled) or after unpaid grace
+
+
+class Action(StrEnum):
+    FIRST_PAYMENT_SUCCEEDED = "first_payment_succeeded"
+    INCOMPLETE_TIMED_OUT = "incomplete_timed_out"
+    TRIAL_CONVERTED = "trial_converted"  # the first charge after a trial succeeded
+    RENEWED = "renewed"
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_RECOVERED = "payment_recovered"
+    SCHEDULE_CANCEL = "schedule_cancel"  # cancel at period end: status unchanged, flag set
+    REACTIVATE = "reactivate"
+    CANCEL_NOW = "cancel_now"
+    PERIOD_ENDED_CANCELED = "period_ended_canceled"
+    GRACE_EXPIRED = "grace_expired"
+
+
+S, A = Status, Action
+
+TRANSITIONS: Final[Mapping[tuple[Status, Action], Status]] = {
+    (S.INCOMPLETE, A.FIRST_PAYMENT_SUCCEEDED): S.ACTIVE,
+    (S.INCOMPLETE, A.INCOMPLETE_TIMED_OUT): S.INCOMPLETE_EXPIRED,
+    (S.INCOMPLETE, A.CANCEL_NOW): S.CANCELED,
+    (S.TRIALING, A.TRIAL_CONVERTED): S.ACTIVE,
+    (S.TRIALING, A.PAYMENT_FAILED): S.PAST_DUE,
+    (S.TRIALING, A.SCHEDULE_CANCEL): S.TRIALING,
+    (S.TRIALING, A.REACTIVATE): S.TRIALING,
+    (S.TRIALING, A.CANCEL_NOW): S.CANCELED,
+    (S.TRIALING, A.PERIOD_ENDED_CANCELED): S.EXPIRED,
+    (S.ACTIVE, A.RENEWED): S.ACTIVE,
+    (S.ACTIVE, A.PAYMENT_FAILED): S.PAST_DUE,
+    (S.ACTIVE, A.SCHEDULE_CANCEL): S.ACTIVE,
+    (S.ACTIVE, A.REACTIVATE): S.ACTIVE,
+    (S.ACTIVE, A.CANCEL_NOW): S.CANCELED,
+    (S.ACTIVE, A.PERIOD_ENDED_CANCELED): S.EXPIRED,
+    (S.PAST_DUE, A.PAYMENT_RECOVERED): S.ACTIVE,
+    (S.PAST_DUE, A.SCHEDULE_CANCEL): S.PAST_DUE,
+    (S.PAST_DUE, A.REACTIVATE): S.PAST_DUE,
+    (S.PAST_DUE, A.CANCEL_NOW): S.CANCELED,
+    (S.PAST_DUE, A.PERIOD_ENDED_CANCELED): S.EXPIRED,
+    (S.PAST_DUE, A.GRACE_EXPIRED): S.EXPIRED,
+}
+
+# Statuses in which the customer has a subscription that still runs (and blocks a second one).
+LIVE_STATUSES: Final[frozenset[Status]] = frozenset(
+    {S.INCOMPLETE, S.TRIALING, S.ACTIVE, S.PAST_DUE}
+)
+# Statuses that grant the plan's features.
+ENTITLED_STATUSES: Final[frozenset[Status]] = frozenset({S.TRIALING, S.ACTIVE, S.PAST_DUE})
+TERMINAL_STATUSES: Final[frozenset[Status]] = frozenset(
+    {S.INCOMPLETE_EXPIRED, S.CANCELED, S.EXPIRED}
+)
+
+
+class IllegalTransition(Conflict):
+    code = "subscription_illegal_transition"
+
+    def __init__(self, current: Status, action: Action) -> None:
+        super().__init__(
+            f"a subscription that is {current.value} cannot {action.value.replace('_', ' ')}",
+            status=current.value,
+            action=action.value,
+        )
+        self.current = current
+        self.action = action
+
+
+def transition(current: Status, action: Action) -> Status:
+    """The status after ``action``; raises :class:`IllegalTransition` if it is not allowed."""
+    nxt = TRANSITIONS.get((current, action))
+    if nxt is None:
+        raise IllegalTransition(current, action)
+    return nxt
+
+
+def is_allowed(current: Status, action: Action) -> bool:
+    return (current, action) in TRANSITIONS

@@ -1,0 +1,1 @@
+"""Test clocks: simulated time for a set of customers, advanced on demand."""

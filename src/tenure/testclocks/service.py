@@ -1,0 +1,72 @@
+"""Test clocks: create, read, and the bookkeeping of an advance (the work itself is a flow)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
+from tenure.kernel.ids import new_id
+from tenure.testclocks.models import TestClock
+
+
+class ClockNotFound(NotFound):
+    code = "test_clock_not_found"
+
+
+async def create(
+    session: AsyncSession, *, frozen_time: datetime, name: str | None, created_at: datetime
+) -> TestClock:
+    clock = TestClock(
+        id=new_id("clock"), name=name, frozen_time=frozen_time, status="ready",
+        created_at=created_at,
+    )
+    session.add(clock)
+    await session.flush()
+    return clock
+
+
+async def get(session: AsyncSession, clock_id: str) -> TestClock:
+    clock = await session.get(TestClock, clock_id)
+    if clock is None:
+        raise ClockNotFound(f"no test clock {clock_id!r}")
+    return clock
+
+
+async def frozen_times(session: AsyncSession, clock_ids: set[str]) -> dict[str, datetime]:
+    if not clock_ids:
+        return {}
+    rows = await session.execute(
+        select(TestClock.id, TestClock.frozen_time).where(TestClock.id.in_(clock_ids))
+    )
+    return {row.id: row.frozen_time for row in rows}
+
+
+async def begin_advance(session: AsyncSession, clock_id: str, target: datetime) -> datetime:
+    """Mark the clock as advancing; refuses a concurrent advance and moving backwards."""
+    clock = await get(session, clock_id)
+    if target < clock.frozen_time:
+        raise InvalidRequest(
+            f"test clocks only move forward: {clock_id} is at {clock.frozen_time.isoformat()}",
+            code="test_clock_backwards",
+        )
+    claimed = await session.execute(
+        update(TestClock)
+        .where(TestClock.id == clock_id, TestClock.status == "ready")
+        .values(status="advancing")
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise Conflict(
+            f"test clock {clock_id} is already advancing; wait for that call to return",
+            code="test_clock_advancing",
+        )
+    return clock.frozen_time
+
+
+async def set_time(session: AsyncSession, clock_id: str, at: datetime, *, done: bool) -> None:
+    values: dict[str, object] = {"frozen_time": at}
+    if done:
+        values["status"] = "ready"
+    await session.execute(update(TestClock).where(TestClock.id == clock_id).values(**values))

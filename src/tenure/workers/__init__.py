@@ -1,0 +1,1 @@
+"""Background work: the due-work scheduler, payment recovery and the outbox sequencer."""

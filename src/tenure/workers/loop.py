@@ -1,0 +1,61 @@
+"""The worker loop. Runs inside ``tenure serve`` or as any number of ``tenure worker`` processes.
+
+Each pass: process due subscriptions in batches until none are left, resolve payment attempts
+whose caller crashed, and number newly committed outbox events. Every step is idempotent and
+claims its rows, so running two workers at once is safe (and on PostgreSQL, useful).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from tenure.events.sequencer import sequence_pending
+from tenure.flows.collect import recover_stale
+from tenure.flows.due import BATCH_SIZE, run_due
+from tenure.flows.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+
+async def run_once(runtime: Runtime, *, batch_size: int = BATCH_SIZE) -> int:
+    """One pass over all due work in real time; returns how many items it handled."""
+    handled = 0
+    while True:
+        processed = await run_due(
+            runtime, test_clock_id=None, now=runtime.clock.now(), actor="worker",
+            limit=batch_size,
+        )
+        handled += processed
+        if processed < batch_size:
+            break
+    handled += await recover_stale(runtime)
+    handled += await sequence_events(runtime)
+    return handled
+
+
+async def sequence_events(runtime: Runtime) -> int:
+    total = 0
+    while True:
+        async with runtime.db.transaction() as session:
+            numbered = await sequence_pending(session)
+        total += numbered
+        if numbered == 0:
+            return total
+
+
+async def run_forever(runtime: Runtime, *, interval: float, stop: asyncio.Event) -> None:
+    log.info("worker.started", interval=interval)
+    while not stop.is_set():
+        try:
+            handled = await run_once(runtime)
+        except Exception:  # a failed pass is retried on the next one; the loop must survive
+            log.exception("worker.pass_failed")
+            handled = 0
+        if handled == 0:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+    log.info("worker.stopped")

@@ -1,0 +1,159 @@
+"""The subscription state machine, checked exhaustively against an independent table.
+
+``EXPECTED`` below is written out by hand from the domain rules, not derived from
+``TRANSITIONS``: every (status, action) pair in Status x Action is either listed here with its
+target or must raise :class:`IllegalTransition` (HTTP 409, ``subscription_illegal_transition``).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tenure.kernel.errors import Conflict
+from tenure.subscriptions.state import (
+    ENTITLED_STATUSES,
+    LIVE_STATUSES,
+    TERMINAL_STATUSES,
+    TRANSITIONS,
+    Action,
+    IllegalTransition,
+    Status,
+    is_allowed,
+    transition,
+)
+
+# The legal edges, from the domain rules. Everything else is illegal.
+EXPECTED: dict[tuple[Status, Action], Status] = {
+    # incomplete: paid -> active; 23 h timeout -> incomplete_expired; cancel_now -> canceled
+    (Status.INCOMPLETE, Action.FIRST_PAYMENT_SUCCEEDED): Status.ACTIVE,
+    (Status.INCOMPLETE, Action.INCOMPLETE_TIMED_OUT): Status.INCOMPLETE_EXPIRED,
+    (Status.INCOMPLETE, Action.CANCEL_NOW): Status.CANCELED,
+    # trialing
+    (Status.TRIALING, Action.TRIAL_CONVERTED): Status.ACTIVE,
+    (Status.TRIALING, Action.PAYMENT_FAILED): Status.PAST_DUE,
+    (Status.TRIALING, Action.SCHEDULE_CANCEL): Status.TRIALING,
+    (Status.TRIALING, Action.REACTIVATE): Status.TRIALING,
+    (Status.TRIALING, Action.CANCEL_NOW): Status.CANCELED,
+    (Status.TRIALING, Action.PERIOD_ENDED_CANCELED): Status.EXPIRED,
+    # active
+    (Status.ACTIVE, Action.RENEWED): Status.ACTIVE,
+    (Status.ACTIVE, Action.SCHEDULE_CANCEL): Status.ACTIVE,
+    (Status.ACTIVE, Action.REACTIVATE): Status.ACTIVE,
+    (Status.ACTIVE, Action.PAYMENT_FAILED): Status.PAST_DUE,
+    (Status.ACTIVE, Action.CANCEL_NOW): Status.CANCELED,
+    (Status.ACTIVE, Action.PERIOD_ENDED_CANCELED): Status.EXPIRED,
+    # past_due
+    (Status.PAST_DUE, Action.PAYMENT_RECOVERED): Status.ACTIVE,
+    (Status.PAST_DUE, Action.SCHEDULE_CANCEL): Status.PAST_DUE,
+    (Status.PAST_DUE, Action.REACTIVATE): Status.PAST_DUE,
+    (Status.PAST_DUE, Action.CANCEL_NOW): Status.CANCELED,
+    (Status.PAST_DUE, Action.PERIOD_ENDED_CANCELED): Status.EXPIRED,
+    (Status.PAST_DUE, Action.GRACE_EXPIRED): Status.EXPIRED,
+    # incomplete_expired, canceled, expired: terminal, no edges at all
+}
+
+ALL_PAIRS = list(itertools.product(Status, Action))
+
+
+def _pair_id(pair: tuple[Status, Action]) -> str:
+    return f"{pair[0].value}--{pair[1].value}"
+
+
+def test_product_covers_every_status_and_action_pair() -> None:
+    # 7 statuses x 11 actions = 77 pairs; guards against an enum member being added unnoticed.
+    assert len(Status) == 7
+    assert len(Action) == 11
+    assert len(ALL_PAIRS) == 77
+    assert len(EXPECTED) == 21
+
+
+@pytest.mark.parametrize("pair", ALL_PAIRS, ids=[_pair_id(p) for p in ALL_PAIRS])
+def test_transition_matches_expected_table_for_every_status_action_pair(
+    pair: tuple[Status, Action],
+) -> None:
+    current, action = pair
+    if pair in EXPECTED:
+        assert transition(current, action) is EXPECTED[pair]
+        assert is_allowed(current, action) is True
+    else:
+        assert is_allowed(current, action) is False
+        with pytest.raises(IllegalTransition) as info:
+            transition(current, action)
+        err = info.value
+        assert isinstance(err, Conflict)
+        assert err.http_status == 409
+        assert err.code == "subscription_illegal_transition"
+        assert err.current is current
+        assert err.action is action
+        assert err.extra == {"status": current.value, "action": action.value}
+
+
+def test_transitions_table_has_exactly_the_expected_edges() -> None:
+    assert dict(TRANSITIONS) == EXPECTED
+
+
+def test_illegal_transition_message_names_status_and_action_in_words() -> None:
+    with pytest.raises(IllegalTransition) as info:
+        transition(Status.CANCELED, Action.PAYMENT_RECOVERED)
+    assert info.value.message == "a subscription that is canceled cannot payment recovered"
+
+
+@pytest.mark.parametrize("status", sorted(TERMINAL_STATUSES))
+def test_terminal_status_has_no_outgoing_edge(status: Status) -> None:
+    assert [a for (s, a) in TRANSITIONS if s is status] == []
+    for action in Action:
+        with pytest.raises(IllegalTransition):
+            transition(status, action)
+
+
+def test_terminal_statuses_are_exactly_incomplete_expired_canceled_expired() -> None:
+    assert frozenset({Status.INCOMPLETE_EXPIRED, Status.CANCELED, Status.EXPIRED}) == (
+        TERMINAL_STATUSES
+    )
+
+
+@pytest.mark.parametrize("status", sorted(set(Status) - TERMINAL_STATUSES))
+def test_non_terminal_status_has_an_exit_to_a_terminal_status(status: Status) -> None:
+    # cancel_now is the universal way out of every running subscription.
+    assert transition(status, Action.CANCEL_NOW) is Status.CANCELED
+
+
+def _reachable(starts: set[Status]) -> set[Status]:
+    seen = set(starts)
+    frontier = list(starts)
+    while frontier:
+        src = frontier.pop()
+        for action in Action:
+            if is_allowed(src, action):
+                dst = transition(src, action)
+                if dst not in seen:
+                    seen.add(dst)
+                    frontier.append(dst)
+    return seen
+
+
+def test_every_status_reachable_from_incomplete_or_trialing() -> None:
+    assert _reachable({Status.INCOMPLETE, Status.TRIALING}) == set(Status)
+
+
+def test_from_incomplete_alone_everything_but_trialing_is_reachable() -> None:
+    # trialing is only ever a starting status: no edge leads into it from another status.
+    assert _reachable({Status.INCOMPLETE}) == set(Status) - {Status.TRIALING}
+
+
+def test_live_and_terminal_statuses_are_disjoint_and_cover_all() -> None:
+    assert not LIVE_STATUSES & TERMINAL_STATUSES
+    assert LIVE_STATUSES.isdisjoint(TERMINAL_STATUSES)
+    assert set(LIVE_STATUSES | TERMINAL_STATUSES) == set(Status)
+
+
+def test_entitled_is_a_proper_subset_of_live() -> None:
+    assert ENTITLED_STATUSES < LIVE_STATUSES
+    assert frozenset({Status.TRIALING, Status.ACTIVE, Status.PAST_DUE}) == ENTITLED_STATUSES
+
+
+def test_incomplete_is_live_but_not_entitled() -> None:
+    assert Status.INCOMPLETE in LIVE_STATUSES
+    assert Status.INCOMPLETE not in ENTITLED_STATUSES
