@@ -13,7 +13,7 @@ def _flag(name: str, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///./tenure.db"
     catalog_path: str | None = None  # None: the packaged default catalog

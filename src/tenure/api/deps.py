@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import parse_rfc3339
@@ -59,5 +60,12 @@ def page(items: list[dict[str, Any]], size: int) -> dict[str, Any]:
     """A cursor page: fetch ``size + 1`` rows, return ``size`` and whether more exist."""
     has_more = len(items) > size
     items = items[:size]
-    return {"object": "list", "data": items, "has_more": has_more,
-            "next": items[-1]["id"] if has_more and items else None}
+    return {
+        "object": "list",
+        "data": items,
+        "has_more": has_more,
+        "next": items[-1]["id"] if has_more and items else None,
+    }
+
+
+RuntimeDep = NamedDependency[Runtime]

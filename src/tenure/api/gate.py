@@ -41,7 +41,10 @@ class GateState:
 
 async def _send_problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
     body = problem_bytes(status, code, title, detail)
-    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="tenure"'))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -68,7 +71,10 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
         key_id = await _authenticate(scope, state)
         if key_id is None:
             await _send_problem(
-                send, 401, "unauthorized", "Unauthorized",
+                send,
+                401,
+                "unauthorized",
+                "Unauthorized",
                 "send your API key as 'Authorization: Bearer <key>'",
             )
             return
@@ -103,16 +109,28 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 async def _idempotent(
-    app: ASGIApp, scope: Scope, receive: Receive, send: Send, state: GateState, key_id: str,
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    state: GateState,
+    key_id: str,
     key: str,
 ) -> None:
     if not key or len(key) > MAX_KEY_LENGTH:
-        await _send_problem(send, 400, "invalid_idempotency_key", "Invalid Idempotency-Key",
-                            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+        await _send_problem(
+            send,
+            400,
+            "invalid_idempotency_key",
+            "Invalid Idempotency-Key",
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+        )
         return
     body = await _read_body(receive)
     digest = hashlib.sha256(
-        b"\0".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body])
+        b"\0".join(
+            [scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body]
+        )
     ).hexdigest()
     verdict = await _claim(state.database, key_id, key, scope, digest)
     if isinstance(verdict, IdempotencyRecord):
@@ -147,24 +165,42 @@ async def _claim(
     async with database.transaction() as session:
         record = await session.get(IdempotencyRecord, (key_id, key))
         if record is None:
-            session.add(IdempotencyRecord(
-                api_key_id=key_id, key=key, method=scope["method"], path=scope["path"],
-                request_hash=digest, created_at=now,
-            ))
+            session.add(
+                IdempotencyRecord(
+                    api_key_id=key_id,
+                    key=key,
+                    method=scope["method"],
+                    path=scope["path"],
+                    request_hash=digest,
+                    created_at=now,
+                )
+            )
             try:
                 await session.flush()
             except IntegrityError:
-                return (409, "idempotency_key_in_use", "Conflict",
-                        "a request with this Idempotency-Key is in progress; retry shortly")
+                return (
+                    409,
+                    "idempotency_key_in_use",
+                    "Conflict",
+                    "a request with this Idempotency-Key is in progress; retry shortly",
+                )
             return None
         if record.request_hash != digest:
-            return (422, "idempotency_key_reused", "Idempotency-Key reused",
-                    "this Idempotency-Key was used with a different request; use a new key")
+            return (
+                422,
+                "idempotency_key_reused",
+                "Idempotency-Key reused",
+                "this Idempotency-Key was used with a different request; use a new key",
+            )
         if record.completed_at is not None:
             return record
         if now - record.created_at < STALE_IN_PROGRESS:
-            return (409, "idempotency_key_in_use", "Conflict",
-                    "a request with this Idempotency-Key is in progress; retry shortly")
+            return (
+                409,
+                "idempotency_key_in_use",
+                "Conflict",
+                "a request with this Idempotency-Key is in progress; retry shortly",
+            )
         record.created_at = now  # the first attempt crashed: this retry takes over
         return None
 
@@ -192,8 +228,12 @@ async def _finish(database: Database, key_id: str, key: str, captured: dict[str,
             "application/json",
         )
         await session.execute(
-            update(IdempotencyRecord).where(*where).values(
-                status_code=status, content_type=content_type, body=captured["body"],
+            update(IdempotencyRecord)
+            .where(*where)
+            .values(
+                status_code=status,
+                content_type=content_type,
+                body=captured["body"],
                 completed_at=datetime.now(UTC),
             )
         )

@@ -28,8 +28,13 @@ async def ensure_key(database: Database, secret: str, *, name: str) -> str:
         existing = await session.scalar(select(ApiKey.id).where(ApiKey.secret_hash == digest))
         if existing is not None:
             return existing
-        key = ApiKey(id=new_id("key"), secret_hash=digest, name=name,
-                     created_at=datetime.now(UTC), revoked_at=None)
+        key = ApiKey(
+            id=new_id("key"),
+            secret_hash=digest,
+            name=name,
+            created_at=datetime.now(UTC),
+            revoked_at=None,
+        )
         session.add(key)
         return key.id
 

@@ -83,8 +83,12 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
 def internal_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     log.exception("request.failed", path=request.url.path, method=request.method)
     return _response(
-        problem_body(500, "internal_error", "Internal error",
-                     "an unexpected error occurred; it has been logged"),
+        problem_body(
+            500,
+            "internal_error",
+            "Internal error",
+            "an unexpected error occurred; it has been logged",
+        ),
         request,
     )
 

@@ -18,25 +18,42 @@ def ts(value: datetime | None) -> str | None:
 
 
 def test_clock(clock: TestClock) -> dict[str, Any]:
-    return {"id": clock.id, "object": "test_clock", "name": clock.name,
-            "frozen_time": ts(clock.frozen_time), "status": clock.status,
-            "created": ts(clock.created_at)}
+    return {
+        "id": clock.id,
+        "object": "test_clock",
+        "name": clock.name,
+        "frozen_time": ts(clock.frozen_time),
+        "status": clock.status,
+        "created": ts(clock.created_at),
+    }
 
 
 def customer(row: Customer) -> dict[str, Any]:
-    return {"id": row.id, "object": "customer", "external_id": row.external_id,
-            "email": row.email, "market": row.market, "test_clock": row.test_clock_id,
-            "created": ts(row.created_at)}
+    return {
+        "id": row.id,
+        "object": "customer",
+        "external_id": row.external_id,
+        "email": row.email,
+        "market": row.market,
+        "test_clock": row.test_clock_id,
+        "created": ts(row.created_at),
+    }
 
 
 def plan(catalog: Catalog, item: Plan, market: Market) -> dict[str, Any]:
     product = catalog.product_of(item)
     return {
-        "id": item.id, "object": "plan", "product": item.product, "product_name": product.name,
-        "interval": item.interval.value, "interval_count": item.interval_count,
+        "id": item.id,
+        "object": "plan",
+        "product": item.product,
+        "product_name": product.name,
+        "interval": item.interval.value,
+        "interval_count": item.interval_count,
         "price": {"amount": item.prices[market.code], "currency": market.currency},
-        "tax_inclusive": market.tax_inclusive, "tax_rate": market.tax_rate_percent,
-        "trial_days": item.trial_days, "accounts": product.accounts,
+        "tax_inclusive": market.tax_inclusive,
+        "tax_rate": market.tax_rate_percent,
+        "trial_days": item.trial_days,
+        "accounts": product.accounts,
         "features": sorted(name for name, value in product.features.items() if value is not False),
         "feature_values": dict(product.features),
     }
@@ -44,37 +61,63 @@ def plan(catalog: Catalog, item: Plan, market: Market) -> dict[str, Any]:
 
 def subscription(sub: Sub) -> dict[str, Any]:
     return {
-        "id": sub.id, "object": "subscription", "customer": sub.customer_id,
-        "status": sub.status, "plan": sub.plan_id, "product": sub.product_id,
-        "market": sub.market, "price": {"amount": sub.price_amount, "currency": sub.currency},
+        "id": sub.id,
+        "object": "subscription",
+        "customer": sub.customer_id,
+        "status": sub.status,
+        "plan": sub.plan_id,
+        "product": sub.product_id,
+        "market": sub.market,
+        "price": {"amount": sub.price_amount, "currency": sub.currency},
         "billing_anchor": ts(sub.billing_anchor),
         "current_period_start": ts(sub.current_period_start),
         "current_period_end": ts(sub.current_period_end),
-        "trial_start": ts(sub.trial_start), "trial_end": ts(sub.trial_end),
-        "cancel_at_period_end": sub.cancel_at_period_end, "canceled_at": ts(sub.canceled_at),
-        "ended_at": ts(sub.ended_at), "ended_reason": sub.ended_reason,
-        "payment_method": sub.payment_method, "test_clock": sub.test_clock_id,
+        "trial_start": ts(sub.trial_start),
+        "trial_end": ts(sub.trial_end),
+        "cancel_at_period_end": sub.cancel_at_period_end,
+        "canceled_at": ts(sub.canceled_at),
+        "ended_at": ts(sub.ended_at),
+        "ended_reason": sub.ended_reason,
+        "payment_method": sub.payment_method,
+        "test_clock": sub.test_clock_id,
         "created": ts(sub.created_at),
     }
 
 
 def invoice(row: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "id": row["id"], "object": "invoice", "customer": row["customer_id"],
-        "subscription": row["subscription_id"], "status": row["status"],
+        "id": row["id"],
+        "object": "invoice",
+        "customer": row["customer_id"],
+        "subscription": row["subscription_id"],
+        "status": row["status"],
         "billing_reason": row["billing_reason"],
-        "period_start": ts(row["period_start"]), "period_end": ts(row["period_end"]),
-        "currency": row["currency"], "subtotal": row["subtotal"], "tax": row["tax"],
-        "total": row["total"], "amount_paid": row["amount_paid"],
+        "period_start": ts(row["period_start"]),
+        "period_end": ts(row["period_end"]),
+        "currency": row["currency"],
+        "subtotal": row["subtotal"],
+        "tax": row["tax"],
+        "total": row["total"],
+        "amount_paid": row["amount_paid"],
         "amount_due": row["total"] - row["amount_paid"] if row["status"] == "open" else 0,
-        "tax_inclusive": row["tax_inclusive"], "tax_rate": row["tax_rate"],
+        "tax_inclusive": row["tax_inclusive"],
+        "tax_rate": row["tax_rate"],
         "tax_name": row["tax_name"],
-        "created": ts(row["created_at"]), "paid_at": ts(row["paid_at"]),
+        "created": ts(row["created_at"]),
+        "paid_at": ts(row["paid_at"]),
         "lines": [
-            {"id": line["id"], "description": line["description"], "plan": line["plan_id"],
-             "period_start": ts(line["period_start"]), "period_end": ts(line["period_end"]),
-             "quantity": line["quantity"], "amount": line["amount"], "net": line["net"],
-             "tax": line["tax"], "total": line["total"]}
+            {
+                "id": line["id"],
+                "description": line["description"],
+                "plan": line["plan_id"],
+                "period_start": ts(line["period_start"]),
+                "period_end": ts(line["period_end"]),
+                "quantity": line["quantity"],
+                "amount": line["amount"],
+                "net": line["net"],
+                "tax": line["tax"],
+                "total": line["total"],
+            }
             for line in lines
         ],
     }
@@ -82,17 +125,30 @@ def invoice(row: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
 
 def entitlements(ent: Entitlements, external_id: str | None = None) -> dict[str, Any]:
     return {
-        "object": "entitlements", "customer": ent.customer_id, "external_id": external_id,
-        "product": ent.product, "status": ent.status, "source": ent.source,
+        "object": "entitlements",
+        "customer": ent.customer_id,
+        "external_id": external_id,
+        "product": ent.product,
+        "status": ent.status,
+        "source": ent.source,
         "subscription": ent.subscription_id,
-        "features": sorted(ent.features), "feature_values": ent.features,
-        "valid_until": ts(ent.valid_until), "billing_issue": ent.billing_issue,
+        "features": sorted(ent.features),
+        "feature_values": ent.features,
+        "valid_until": ts(ent.valid_until),
+        "billing_issue": ent.billing_issue,
     }
 
 
 def event(row: Any) -> dict[str, Any]:
     return {
-        "id": row.id, "object": "event", "type": row.type, "schema_version": row.schema_version,
-        "created": ts(row.created), "position": row.position, "customer": row.customer_id,
-        "subscription": row.subscription_id, "sequence": row.sequence, "data": row.data,
+        "id": row.id,
+        "object": "event",
+        "type": row.type,
+        "schema_version": row.schema_version,
+        "created": ts(row.created),
+        "position": row.position,
+        "customer": row.customer_id,
+        "subscription": row.subscription_id,
+        "sequence": row.sequence,
+        "data": row.data,
     }

@@ -11,12 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing.invoicing import InvoiceRows
 from tenure.billing.models import Invoice, InvoiceLine
+from tenure.db.base import table_of
+from tenure.db.engine import is_postgres
 from tenure.events.record import event_row
 from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import NotFound
 
-_invoices = Invoice.__table__
-_lines = InvoiceLine.__table__
+_invoices = table_of(Invoice)
+_lines = table_of(InvoiceLine)
 
 
 class InvoiceNotFound(NotFound):
@@ -35,23 +37,27 @@ async def insert_invoices(session: AsyncSession, drafts: Sequence[InvoiceRows]) 
 async def load(
     session: AsyncSession, invoice_ids: Sequence[str], *, for_update: bool = False
 ) -> dict[str, dict[str, Any]]:
-    statement = select(_invoices).where(_invoices.c.id.in_(list(invoice_ids))).order_by(
-        _invoices.c.id
+    statement = (
+        select(_invoices).where(_invoices.c.id.in_(list(invoice_ids))).order_by(_invoices.c.id)
     )
-    if for_update and session.bind.dialect.name == "postgresql":
+    if for_update and is_postgres(session):
         statement = statement.with_for_update()
     rows = (await session.execute(statement)).mappings().all()
     return {row["id"]: dict(row) for row in rows}
 
 
-async def get(session: AsyncSession, invoice_id: str, *, for_update: bool = False) -> dict[str, Any]:
+async def get(
+    session: AsyncSession, invoice_id: str, *, for_update: bool = False
+) -> dict[str, Any]:
     found = await load(session, [invoice_id], for_update=for_update)
     if invoice_id not in found:
         raise InvoiceNotFound(f"no invoice {invoice_id!r}")
     return found[invoice_id]
 
 
-async def lines_of(session: AsyncSession, invoice_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+async def lines_of(
+    session: AsyncSession, invoice_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
     result: dict[str, list[dict[str, Any]]] = {invoice_id: [] for invoice_id in invoice_ids}
     if not invoice_ids:
         return result
@@ -78,15 +84,18 @@ async def open_invoice_ids(session: AsyncSession, subscription_ids: Sequence[str
     return list(rows.all())
 
 
-async def mark_paid(
-    session: AsyncSession, paid: Sequence[tuple[dict[str, Any], datetime]]
-) -> None:
+async def mark_paid(session: AsyncSession, paid: Sequence[tuple[dict[str, Any], datetime]]) -> None:
     if paid:
         await session.execute(
             update(Invoice),
             [
-                {"id": inv["id"], "status": "paid", "amount_paid": inv["total"], "paid_at": at,
-                 "closed_at": at}
+                {
+                    "id": inv["id"],
+                    "status": "paid",
+                    "amount_paid": inv["total"],
+                    "paid_at": at,
+                    "closed_at": at,
+                }
                 for inv, at in paid
             ],
         )

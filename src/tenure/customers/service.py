@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.customers.models import Customer
+from tenure.db.engine import is_postgres
 from tenure.events.record import event_row, record
 from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
@@ -72,15 +73,21 @@ async def create(
         ) from None
     await record(
         session,
-        [event_row("customer.created", created=created_at, data=payload(customer),
-                   customer_id=customer.id)],
+        [
+            event_row(
+                "customer.created",
+                created=created_at,
+                data=payload(customer),
+                customer_id=customer.id,
+            )
+        ],
     )
     return customer
 
 
 async def get(session: AsyncSession, customer_id: str, *, for_update: bool = False) -> Customer:
     statement = select(Customer).where(Customer.id == customer_id)
-    if for_update and session.bind.dialect.name == "postgresql":
+    if for_update and is_postgres(session):
         statement = statement.with_for_update()
     customer = await session.scalar(statement)
     if customer is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -54,3 +54,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType: Any = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigIntPK: Any = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class, typed as such (``__table__`` is a ``FromClause``)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

@@ -12,7 +12,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 _READONLY = "tenure_readonly"
 
@@ -82,3 +87,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    """Row locks (``FOR UPDATE``) and advisory locks exist on PostgreSQL only."""
+    return session.get_bind().dialect.name == "postgresql"

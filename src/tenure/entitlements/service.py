@@ -32,21 +32,31 @@ async def for_customer(session: AsyncSession, catalog: Catalog, customer_id: str
     row = (
         await session.execute(
             select(
-                Subscription.id, Subscription.product_id, Subscription.status,
-                Subscription.current_period_end, Subscription.grace_ends_at,
+                Subscription.id,
+                Subscription.product_id,
+                Subscription.status,
+                Subscription.current_period_end,
+                Subscription.grace_ends_at,
             ).where(Subscription.customer_id == customer_id, Subscription.status.in_(_ENTITLED))
         )
     ).first()
     if row is None or row.product_id not in catalog.products:
         free = catalog.free
-        return Entitlements(customer_id, free.id, "free", _enabled(free.features), None, False,
-                            "free", None)
+        return Entitlements(
+            customer_id, free.id, "free", _enabled(free.features), None, False, "free", None
+        )
     product = catalog.products[row.product_id]
     past_due = row.status == Status.PAST_DUE
     valid_until = row.grace_ends_at if past_due and row.grace_ends_at else row.current_period_end
     return Entitlements(
-        customer_id, product.id, row.status, _enabled(product.features), valid_until, past_due,
-        "subscription", row.id,
+        customer_id,
+        product.id,
+        row.status,
+        _enabled(product.features),
+        valid_until,
+        past_due,
+        "subscription",
+        row.id,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.db.engine import is_postgres
 from tenure.events.models import OutboxEvent
 
 _LOCK_KEY = 7_364_021_001  # arbitrary, fixed: "the outbox sequencer"
@@ -17,7 +18,7 @@ _LOCK_KEY = 7_364_021_001  # arbitrary, fixed: "the outbox sequencer"
 
 async def sequence_pending(session: AsyncSession, *, limit: int = 10_000) -> int:
     """Number up to ``limit`` unsequenced events; returns how many were numbered."""
-    if session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         locked = await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})"))
         if not locked:
             return 0

@@ -18,8 +18,12 @@ async def create_customer(
     async with runtime.db.transaction() as session:
         created_at = await runtime.now_for(session, test_clock_id)
         return await customers.create(
-            session, external_id=external_id, email=email, market=market,
-            test_clock_id=test_clock_id, created_at=created_at,
+            session,
+            external_id=external_id,
+            email=email,
+            market=market,
+            test_clock_id=test_clock_id,
+            created_at=created_at,
         )
 
 

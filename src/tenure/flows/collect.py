@@ -80,13 +80,16 @@ async def record_outcomes(runtime: Runtime, outcomes: Sequence[Outcome], *, acto
         unlocked = await invoices.load(session, list(by_invoice))
         sub_ids = sorted({i["subscription_id"] for i in unlocked.values() if i["subscription_id"]})
         locked_subs = await subs.load(
-            session, Subscription.id.in_(sub_ids), for_update=True,
+            session,
+            Subscription.id.in_(sub_ids),
+            for_update=True,
             order_by=[Subscription.id],
         )
         by_sub = {sub.id: sub for sub in locked_subs}
         invoice_rows = await invoices.load(session, list(by_invoice), for_update=True)
         still_pending = {
-            a["id"] for a in await attempts.load_pending(
+            a["id"]
+            for a in await attempts.load_pending(
                 session, [o.attempt_id for o in outcomes], for_update=True
             )
         }
@@ -136,9 +139,14 @@ class _OutcomeWriter:
         else:
             self.events.append(
                 invoices.invoice_event(
-                    "invoice.payment_failed", invoice, at=at, sequence=seq(),
-                    decline_code=result.decline_code, failure_message=result.message,
-                    retryable=result.retryable, next_payment_attempt=None,
+                    "invoice.payment_failed",
+                    invoice,
+                    at=at,
+                    sequence=seq(),
+                    decline_code=result.decline_code,
+                    failure_message=result.message,
+                    retryable=result.retryable,
+                    next_payment_attempt=None,
                 )
             )
             if sub is not None:
@@ -163,7 +171,9 @@ class _OutcomeWriter:
             return  # incomplete stays incomplete; past_due stays past_due
         sub.grace_ends_at = at + DEFAULT_GRACE
         reason = f"payment failed: {result.decline_code}"
-        self.history.append(sub.apply(Action.PAYMENT_FAILED, at=at, actor=self.actor, reason=reason))
+        self.history.append(
+            sub.apply(Action.PAYMENT_FAILED, at=at, actor=self.actor, reason=reason)
+        )
         self.events.append(
             sub.event("subscription.past_due", at=at, decline_code=result.decline_code)
         )

@@ -37,7 +37,11 @@ class BatchResult:
 
 
 async def run_due(
-    runtime: Runtime, *, test_clock_id: str | None, now: datetime, actor: str,
+    runtime: Runtime,
+    *,
+    test_clock_id: str | None,
+    now: datetime,
+    actor: str,
     limit: int = BATCH_SIZE,
 ) -> int:
     """Process one batch and collect its payments; returns how many subscriptions it handled."""
@@ -130,8 +134,7 @@ class _Batch:
         if plan is None or sub.payment_method is None:
             # A plan removed from the catalog cannot be billed; end it visibly instead of
             # looping on it.
-            self._end(sub, Action.PERIOD_ENDED_CANCELED,
-                      "plan_unavailable", sub.current_period_end)
+            self._end(sub, Action.PERIOD_ENDED_CANCELED, "plan_unavailable", sub.current_period_end)
             return
         start = sub.current_period_end
         index = period_index(sub.billing_anchor, plan.interval, plan.interval_count, start)
@@ -144,8 +147,9 @@ class _Batch:
             billing_reason=reason,
             period_start=start,
             period_end=end,
-            lines=[LineDraft(_describe(self.runtime, sub), sub.plan_id, start, end,
-                             sub.price_amount)],
+            lines=[
+                LineDraft(_describe(self.runtime, sub), sub.plan_id, start, end, sub.price_amount)
+            ],
             tax=self.runtime.tax_rule(sub.market),
             created_at=self.now,
         )
@@ -177,7 +181,9 @@ class _Batch:
         for ids, status in ((self.close_void, "void"), (self.close_uncollectible, "uncollectible")):
             if ids:
                 await invoices.close(
-                    session, await invoices.open_invoice_ids(session, ids), status=status,
+                    session,
+                    await invoices.open_invoice_ids(session, ids),
+                    status=status,
                     at=self.now,
                 )
         await subs.save(session, self.changed)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from tenure.billing import service as invoices
 from tenure.events.record import record as record_events
 from tenure.flows.collect import Outcome, collect
@@ -18,14 +20,16 @@ class SubscriptionNotFound(NotFound):
     code = "subscription_not_found"
 
 
-async def _locked(session: subs.AsyncSession, subscription_id: str) -> subs.Sub:
+async def _locked(session: AsyncSession, subscription_id: str) -> subs.Sub:
     sub = await subs.load_one(session, subscription_id, for_update=True)
     if sub is None:
         raise SubscriptionNotFound(f"no subscription {subscription_id!r}")
     return sub
 
 
-async def cancel(runtime: Runtime, *, subscription_id: str, at_period_end: bool, actor: str) -> None:
+async def cancel(
+    runtime: Runtime, *, subscription_id: str, at_period_end: bool, actor: str
+) -> None:
     """Cancel now (access ends, open invoices are voided) or at the end of the period.
 
     Effects: ``subscription.canceled`` either way; at period end, the worker later records
@@ -53,8 +57,11 @@ async def cancel(runtime: Runtime, *, subscription_id: str, at_period_end: bool,
             voided = await invoices.close(
                 session, await invoices.open_invoice_ids(session, [sub.id]), status="void", at=now
             )
-        events = [sub.event("subscription.canceled", at=now, at_period_end=at_period_end,
-                            voided_invoices=voided)]
+        events = [
+            sub.event(
+                "subscription.canceled", at=now, at_period_end=at_period_end, voided_invoices=voided
+            )
+        ]
         await subs.save(session, [sub])
         await subs.add_history(session, [history])
         await record_events(session, events)
@@ -95,8 +102,9 @@ async def pay_invoice(
     A new method also becomes the subscription's method for later renewals.
     """
     if payment_method is not None and not runtime.provider.accepts(payment_method):
-        raise InvalidRequest(f"unknown payment method {payment_method!r}",
-                             code="unknown_payment_method")
+        raise InvalidRequest(
+            f"unknown payment method {payment_method!r}", code="unknown_payment_method"
+        )
     async with runtime.db.transaction() as session:
         unlocked = await invoices.get(session, invoice_id)
         sub = None
@@ -104,24 +112,33 @@ async def pay_invoice(
             sub = await _locked(session, unlocked["subscription_id"])
         invoice = await invoices.get(session, invoice_id, for_update=True)
         if invoice["status"] != "open":
-            raise Conflict(f"invoice {invoice_id} is {invoice['status']}, not open",
-                           code="invoice_not_open", status=invoice["status"])
+            raise Conflict(
+                f"invoice {invoice_id} is {invoice['status']}, not open",
+                code="invoice_not_open",
+                status=invoice["status"],
+            )
         method = payment_method or (sub.payment_method if sub else None)
         if method is None:
-            raise InvalidRequest("no payment method given and none on file",
-                                 code="payment_method_required")
+            raise InvalidRequest(
+                "no payment method given and none on file", code="payment_method_required"
+            )
         if sub is not None and payment_method is not None:
             sub.payment_method = payment_method
             await subs.save(session, [sub])
         now = await runtime.now_for(session, sub.test_clock_id if sub else None)
         pending = await attempts.load_pending_for_invoice(session, invoice_id)
         if pending:
-            raise Conflict(f"a payment for {invoice_id} is in progress; retry in a few seconds",
-                           code="payment_in_progress")
+            raise Conflict(
+                f"a payment for {invoice_id} is in progress; retry in a few seconds",
+                code="payment_in_progress",
+            )
         attempt = attempts.new_attempt(
-            invoice_id=invoice_id, customer_id=invoice["customer_id"],
-            test_clock_id=sub.test_clock_id if sub else None, amount=invoice["total"] -
-            invoice["amount_paid"], currency=invoice["currency"], payment_method=method,
+            invoice_id=invoice_id,
+            customer_id=invoice["customer_id"],
+            test_clock_id=sub.test_clock_id if sub else None,
+            amount=invoice["total"] - invoice["amount_paid"],
+            currency=invoice["currency"],
+            payment_method=method,
             attempt_number=await attempts.next_attempt_number(session, invoice_id),
             created_at=now,
         )

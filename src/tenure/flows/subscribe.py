@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +15,7 @@ from tenure.billing.invoicing import InvoiceRows, LineDraft, build_invoice
 from tenure.catalog.model import Plan, Product
 from tenure.customers import service as customers
 from tenure.customers.models import Customer
+from tenure.db.base import table_of
 from tenure.events.record import record as record_events
 from tenure.flows.collect import Outcome, collect
 from tenure.flows.runtime import Runtime
@@ -74,8 +75,14 @@ async def subscribe(
     try:
         async with runtime.db.transaction() as session:
             sub_id, invoice_id, attempt_id = await _create(
-                runtime, session, customer_id=customer_id, plan=plan, product=product,
-                payment_method=payment_method, trial=trial, actor=actor,
+                runtime,
+                session,
+                customer_id=customer_id,
+                plan=plan,
+                product=product,
+                payment_method=payment_method,
+                trial=trial,
+                actor=actor,
             )
     except IntegrityError as error:
         raise _conflict_from(error, customer_id) from None
@@ -113,28 +120,43 @@ async def _create(
     if trial:
         await _redeem_trial(session, customer, plan, product)
     sub = _new_sub(customer, plan, price.amount, price.currency, payment_method, trial, now)
-    history = [{
-        "subscription_id": sub.id, "at": now, "from_status": None, "to_status": sub.status,
-        "action": "created", "reason": "trial" if trial else None, "actor": actor,
-    }]
+    history = [
+        {
+            "subscription_id": sub.id,
+            "at": now,
+            "from_status": None,
+            "to_status": sub.status,
+            "action": "created",
+            "reason": "trial" if trial else None,
+            "actor": actor,
+        }
+    ]
     events = [sub.event("subscription.created", at=now)]
     draft = None if trial else _first_invoice(runtime, sub, product, now)
     attempt = None
     if draft is not None:
         attempt = attempts.new_attempt(
-            invoice_id=draft.invoice["id"], customer_id=customer.id,
-            test_clock_id=customer.test_clock_id, amount=draft.invoice["total"],
-            currency=sub.currency, payment_method=payment_method, attempt_number=1,
+            invoice_id=draft.invoice["id"],
+            customer_id=customer.id,
+            test_clock_id=customer.test_clock_id,
+            amount=draft.invoice["total"],
+            currency=sub.currency,
+            payment_method=payment_method,
+            attempt_number=1,
             created_at=now,
         )
-        events.append(invoices.invoice_event(
-            "invoice.created", draft.invoice, at=now, sequence=sub.next_sequence()
-        ))
+        events.append(
+            invoices.invoice_event(
+                "invoice.created", draft.invoice, at=now, sequence=sub.next_sequence()
+            )
+        )
     await subs.insert_new(session, sub)
     if trial:
         await session.execute(
-            TrialRedemption.__table__.insert().values(
-                customer_id=customer.id, family=product.family, subscription_id=sub.id,
+            insert(table_of(TrialRedemption)).values(
+                customer_id=customer.id,
+                family=product.family,
+                subscription_id=sub.id,
                 redeemed_at=now,
             )
         )
@@ -168,36 +190,57 @@ async def _redeem_trial(
 ) -> None:
     if plan.trial_days == 0:
         raise InvalidRequest(
-            f"plan {plan.id!r} has no trial; subscribe with \"trial\": false",
+            f'plan {plan.id!r} has no trial; subscribe with "trial": false',
             code="trial_not_offered",
         )
     used = await session.get(TrialRedemption, (customer.id, product.family))
     if used is not None:
         raise TrialAlreadyUsed(
             f"customer {customer.id} already used the {product.family} trial "
-            f"(on {used.subscription_id}); subscribe with \"trial\": false",
+            f'(on {used.subscription_id}); subscribe with "trial": false',
             subscription=used.subscription_id,
         )
 
 
 def _new_sub(
-    customer: Customer, plan: Plan, amount: int, currency: str, payment_method: str,
-    trial: bool, now: datetime,
+    customer: Customer,
+    plan: Plan,
+    amount: int,
+    currency: str,
+    payment_method: str,
+    trial: bool,
+    now: datetime,
 ) -> subs.Sub:
     trial_end = now + timedelta(days=plan.trial_days) if trial else None
     # The billing anchor is the first paid moment: after a trial, the trial's end.
     anchor = trial_end or now
     period_end = trial_end or add_interval(now, plan.interval, plan.interval_count)
     sub = subs.Sub(
-        id=new_id("sub"), customer_id=customer.id, test_clock_id=customer.test_clock_id,
-        market=customer.market, plan_id=plan.id, product_id=plan.product, price_amount=amount,
+        id=new_id("sub"),
+        customer_id=customer.id,
+        test_clock_id=customer.test_clock_id,
+        market=customer.market,
+        plan_id=plan.id,
+        product_id=plan.product,
+        price_amount=amount,
         currency=currency,
         status=(Status.TRIALING if trial else Status.INCOMPLETE).value,
-        billing_anchor=anchor, current_period_start=now, current_period_end=period_end,
-        trial_start=now if trial else None, trial_end=trial_end, trial_notice_sent=False,
-        cancel_at_period_end=False, canceled_at=None, ended_at=None, ended_reason=None,
-        incomplete_expires_at=None if trial else now + INCOMPLETE_WINDOW, grace_ends_at=None,
-        payment_method=payment_method, next_action_at=None, event_seq=0, created_at=now,
+        billing_anchor=anchor,
+        current_period_start=now,
+        current_period_end=period_end,
+        trial_start=now if trial else None,
+        trial_end=trial_end,
+        trial_notice_sent=False,
+        cancel_at_period_end=False,
+        canceled_at=None,
+        ended_at=None,
+        ended_reason=None,
+        incomplete_expires_at=None if trial else now + INCOMPLETE_WINDOW,
+        grace_ends_at=None,
+        payment_method=payment_method,
+        next_action_at=None,
+        event_seq=0,
+        created_at=now,
         updated_at=now,
     )
     sub.reschedule(now)
@@ -212,8 +255,15 @@ def _first_invoice(runtime: Runtime, sub: subs.Sub, product: Product, now: datet
         billing_reason="subscription_create",
         period_start=sub.current_period_start,
         period_end=sub.current_period_end,
-        lines=[LineDraft(f"{product.name} ({sub.plan_id})", sub.plan_id,
-                         sub.current_period_start, sub.current_period_end, sub.price_amount)],
+        lines=[
+            LineDraft(
+                f"{product.name} ({sub.plan_id})",
+                sub.plan_id,
+                sub.current_period_start,
+                sub.current_period_end,
+                sub.price_amount,
+            )
+        ],
         tax=runtime.tax_rule(sub.market),
         created_at=now,
     )
@@ -222,5 +272,8 @@ def _first_invoice(runtime: Runtime, sub: subs.Sub, product: Product, now: datet
 def describe_payment(outcome: Outcome | None) -> dict[str, Any] | None:
     if outcome is None or outcome.result is None:
         return None
-    return {"status": outcome.result.status.value, "decline_code": outcome.result.decline_code,
-            "message": outcome.result.message}
+    return {
+        "status": outcome.result.status.value,
+        "decline_code": outcome.result.decline_code,
+        "message": outcome.result.message,
+    }

@@ -14,9 +14,7 @@ class DomainError(Exception):
     http_status: int = 400
     title: str = "Request failed"
 
-    def __init__(
-        self, message: str, *, code: str | None = None, **extra: Any
-    ) -> None:
+    def __init__(self, message: str, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:

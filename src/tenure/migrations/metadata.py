@@ -10,7 +10,12 @@ from tenure.subscriptions import models as subscription_models
 from tenure.testclocks import models as clock_models
 
 MODULES = (
-    api_models, billing_models, customer_models, event_models, payment_models,
-    subscription_models, clock_models,
+    api_models,
+    billing_models,
+    customer_models,
+    event_models,
+    payment_models,
+    subscription_models,
+    clock_models,
 )
 metadata = Base.metadata

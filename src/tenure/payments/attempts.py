@@ -9,6 +9,8 @@ from typing import Any, Final
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.db.base import table_of
+from tenure.db.engine import is_postgres
 from tenure.kernel.ids import new_id
 from tenure.payments.models import PaymentAttempt
 from tenure.payments.ports import ChargeRequest, ChargeResult, ChargeStatus
@@ -17,7 +19,7 @@ from tenure.payments.ports import ChargeRequest, ChargeResult, ChargeStatus
 # recovery sweep assumes it crashed and resolves the attempt itself.
 LEASE: Final = timedelta(seconds=30)
 
-_table = PaymentAttempt.__table__
+_table = table_of(PaymentAttempt)
 
 
 def idempotency_key(invoice_id: str, attempt_number: int) -> str:
@@ -88,7 +90,7 @@ async def load_pending(
         .where(_table.c.id.in_(list(attempt_ids)), _table.c.status == "pending")
         .order_by(_table.c.id)
     )
-    if for_update and session.bind.dialect.name == "postgresql":
+    if for_update and is_postgres(session):
         statement = statement.with_for_update()
     return [dict(row) for row in (await session.execute(statement)).mappings().all()]
 
@@ -101,7 +103,7 @@ async def claim_stale(session: AsyncSession, *, wall_now: datetime, limit: int) 
         .order_by(_table.c.lease_until)
         .limit(limit)
     )
-    if session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         statement = statement.with_for_update(skip_locked=True)
     ids = list((await session.scalars(statement)).all())
     if ids:

@@ -15,13 +15,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.db.base import table_of
+from tenure.db.engine import is_postgres
 from tenure.events.record import event_row
 from tenure.kernel.clock import rfc3339
 from tenure.subscriptions import schedule
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
 from tenure.subscriptions.state import Action, Status, transition
 
-_table = Subscription.__table__
+_table = table_of(Subscription)
 
 
 @dataclass(slots=True)
@@ -145,7 +147,7 @@ async def load(
     statement = select(_table).where(*conditions).order_by(*order_by)
     if limit is not None:
         statement = statement.limit(limit)
-    if for_update and session.bind.dialect.name == "postgresql":
+    if for_update and is_postgres(session):
         statement = statement.with_for_update(skip_locked=skip_locked)
     rows = (await session.execute(statement)).mappings().all()
     return [Sub(**{name: row[name] for name in _FIELDS}) for row in rows]
@@ -171,8 +173,7 @@ _SAVE = (
 async def save(session: AsyncSession, subs: Iterable[Sub]) -> None:
     """Write back every changed field of ``subs`` in one executemany."""
     params = [
-        {"b_id": sub.id, **{f"b_{name}": getattr(sub, name) for name in _MUTABLE}}
-        for sub in subs
+        {"b_id": sub.id, **{f"b_{name}": getattr(sub, name) for name in _MUTABLE}} for sub in subs
     ]
     if params:
         connection = await session.connection()

@@ -20,7 +20,10 @@ async def create(
     session: AsyncSession, *, frozen_time: datetime, name: str | None, created_at: datetime
 ) -> TestClock:
     clock = TestClock(
-        id=new_id("clock"), name=name, frozen_time=frozen_time, status="ready",
+        id=new_id("clock"),
+        name=name,
+        frozen_time=frozen_time,
+        status="ready",
         created_at=created_at,
     )
     session.add(clock)

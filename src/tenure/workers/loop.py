@@ -8,6 +8,7 @@ claims its rows, so running two workers at once is safe (and on PostgreSQL, usef
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
 
@@ -24,7 +25,10 @@ async def run_once(runtime: Runtime, *, batch_size: int = BATCH_SIZE) -> int:
     handled = 0
     while True:
         processed = await run_due(
-            runtime, test_clock_id=None, now=runtime.clock.now(), actor="worker",
+            runtime,
+            test_clock_id=None,
+            now=runtime.clock.now(),
+            actor="worker",
             limit=batch_size,
         )
         handled += processed
@@ -54,8 +58,6 @@ async def run_forever(runtime: Runtime, *, interval: float, stop: asyncio.Event)
             log.exception("worker.pass_failed")
             handled = 0
         if handled == 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass
     log.info("worker.stopped")

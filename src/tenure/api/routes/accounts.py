@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
 from tenure.api import views
-from tenure.api.deps import check_id, page, page_limit, parse_time
+from tenure.api.deps import RuntimeDep, check_id, page, page_limit, parse_time
 from tenure.api.schemas import AdvanceTestClock, CreateCustomer, CreateTestClock
 from tenure.customers import service as customers
 from tenure.customers.models import Customer
 from tenure.entitlements import service as entitlements
 from tenure.flows import accounts, time_travel
-from tenure.flows.runtime import Runtime
 from tenure.testclocks import service as testclocks
 
 
@@ -23,20 +23,20 @@ class TestClockController(Controller):
     tags = ["test clocks"]
 
     @post("/", status_code=201, summary="Create a test clock")
-    async def create(self, data: CreateTestClock, runtime: Runtime) -> dict[str, Any]:
+    async def create(self, data: JSONBody[CreateTestClock], runtime: RuntimeDep) -> dict[str, Any]:
         frozen = parse_time(data.frozen_time, "frozen_time")
         clock = await accounts.create_test_clock(runtime, frozen_time=frozen, name=data.name)
         return views.test_clock(clock)
 
     @get("/{clock_id:str}", summary="Get a test clock")
-    async def read(self, clock_id: str, runtime: Runtime) -> dict[str, Any]:
+    async def read(self, clock_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
         check_id(clock_id, "clock", "test clock")
         async with runtime.db.read() as session:
             return views.test_clock(await testclocks.get(session, clock_id))
 
     @post("/{clock_id:str}/advance", status_code=200, summary="Advance a test clock")
     async def advance(
-        self, clock_id: str, data: AdvanceTestClock, runtime: Runtime
+        self, clock_id: FromPath[str], data: JSONBody[AdvanceTestClock], runtime: RuntimeDep
     ) -> dict[str, Any]:
         """Runs all work due for the clock's customers up to ``frozen_time``, in order."""
         check_id(clock_id, "clock", "test clock")
@@ -51,24 +51,27 @@ class CustomerController(Controller):
     tags = ["customers"]
 
     @post("/", status_code=201, summary="Create a customer")
-    async def create(self, data: CreateCustomer, runtime: Runtime) -> dict[str, Any]:
+    async def create(self, data: JSONBody[CreateCustomer], runtime: RuntimeDep) -> dict[str, Any]:
         if data.test_clock is not None:
             check_id(data.test_clock, "clock", "test clock")
             async with runtime.db.read() as session:
                 await testclocks.get(session, data.test_clock)
         customer = await accounts.create_customer(
-            runtime, external_id=data.external_id, email=data.email,
-            market=data.market.upper(), test_clock_id=data.test_clock,
+            runtime,
+            external_id=data.external_id,
+            email=data.email,
+            market=data.market.upper(),
+            test_clock_id=data.test_clock,
         )
         return views.customer(customer)
 
     @get("/", summary="List customers")
     async def list_(
         self,
-        runtime: Runtime,
-        external_id: str | None = None,
-        limit: int | None = None,
-        starting_after: str | None = None,
+        runtime: RuntimeDep,
+        external_id: FromQuery[str | None] = None,
+        limit: FromQuery[int | None] = None,
+        starting_after: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         size = page_limit(limit)
         query = select(Customer).order_by(Customer.id).limit(size + 1)
@@ -81,7 +84,7 @@ class CustomerController(Controller):
         return page([views.customer(row) for row in rows], size)
 
     @get("/{customer_id:str}", summary="Get a customer")
-    async def read(self, customer_id: str, runtime: Runtime) -> dict[str, Any]:
+    async def read(self, customer_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
         check_id(customer_id, "cus", "customer")
         async with runtime.db.read() as session:
             customer = await customers.get(session, customer_id)
@@ -91,7 +94,7 @@ class CustomerController(Controller):
         return body
 
     @get("/{customer_id:str}/entitlements", summary="What the customer may do right now")
-    async def entitlements(self, customer_id: str, runtime: Runtime) -> dict[str, Any]:
+    async def entitlements(self, customer_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
         check_id(customer_id, "cus", "customer")
         async with runtime.db.read() as session:
             customer = await customers.get(session, customer_id)
@@ -99,9 +102,14 @@ class CustomerController(Controller):
         return views.entitlements(ent, customer.external_id)
 
 
-@get("/v1/entitlements/{external_id:str}", tags=["entitlements"],
-     summary="Entitlements by the user's id in your identity system")
-async def entitlements_by_external_id(external_id: str, runtime: Runtime) -> dict[str, Any]:
+@get(
+    "/v1/entitlements/{external_id:str}",
+    tags=["entitlements"],
+    summary="Entitlements by the user's id in your identity system",
+)
+async def entitlements_by_external_id(
+    external_id: FromPath[str], runtime: RuntimeDep
+) -> dict[str, Any]:
     async with runtime.db.read() as session:
         customer = await customers.get_by_external_id(session, external_id)
         ent = await entitlements.for_customer(session, runtime.catalog, customer.id)

@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
 from tenure.api import views
-from tenure.api.deps import actor_of, check_id, page, page_limit
+from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
 from tenure.api.schemas import CancelSubscription, CreateSubscription, Empty
 from tenure.flows import manage
-from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import describe_payment, subscribe
 from tenure.kernel.clock import rfc3339
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
 
 
-async def _view(runtime: Runtime, subscription_id: str) -> dict[str, Any]:
+async def _view(runtime: RuntimeDep, subscription_id: FromPath[str]) -> dict[str, Any]:
     async with runtime.db.read() as session:
         sub = await subs.load_one(session, subscription_id, for_update=False)
     if sub is None:
@@ -32,25 +32,38 @@ class SubscriptionController(Controller):
 
     @post("/", status_code=201, summary="Subscribe a customer to a plan")
     async def create(
-        self, request: Request[Any, Any, Any], data: CreateSubscription, runtime: Runtime
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CreateSubscription],
+        runtime: RuntimeDep,
     ) -> dict[str, Any]:
         """Without a trial the first period is charged at once; if that fails the subscription
         is ``incomplete`` (see ``last_payment_error``) until its invoice is paid."""
         check_id(data.customer, "cus", "customer")
         result = await subscribe(
-            runtime, customer_id=data.customer, plan_id=data.plan,
-            payment_method=data.payment_method, trial=data.trial, actor=actor_of(request),
+            runtime,
+            customer_id=data.customer,
+            plan_id=data.plan,
+            payment_method=data.payment_method,
+            trial=data.trial,
+            actor=actor_of(request),
         )
         body = await _view(runtime, result.subscription_id)
         body["latest_invoice"] = result.invoice_id
         payment = describe_payment(result.payment)
-        body["last_payment_error"] = payment if payment and payment["status"] != "succeeded" else None
+        body["last_payment_error"] = (
+            payment if payment and payment["status"] != "succeeded" else None
+        )
         return body
 
     @get("/", summary="List subscriptions")
     async def list_(
-        self, runtime: Runtime, customer: str | None = None, status: str | None = None,
-        limit: int | None = None, starting_after: str | None = None,
+        self,
+        runtime: RuntimeDep,
+        customer: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        limit: FromQuery[int | None] = None,
+        starting_after: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         size = page_limit(limit)
         conditions = []
@@ -65,42 +78,66 @@ class SubscriptionController(Controller):
         return page([views.subscription(row) for row in rows], size)
 
     @get("/{subscription_id:str}", summary="Get a subscription")
-    async def read(self, subscription_id: str, runtime: Runtime) -> dict[str, Any]:
+    async def read(self, subscription_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
         check_id(subscription_id, "sub", "subscription")
         return await _view(runtime, subscription_id)
 
     @get("/{subscription_id:str}/history", summary="Every status change: when, from, to, why, who")
-    async def history(self, subscription_id: str, runtime: Runtime) -> dict[str, Any]:
+    async def history(self, subscription_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
         check_id(subscription_id, "sub", "subscription")
         await _view(runtime, subscription_id)
         async with runtime.db.read() as session:
-            rows = (await session.scalars(
-                select(SubscriptionHistory)
-                .where(SubscriptionHistory.subscription_id == subscription_id)
-                .order_by(SubscriptionHistory.pk)
-            )).all()
-        return {"object": "list", "data": [
-            {"at": rfc3339(row.at), "from": row.from_status, "to": row.to_status,
-             "action": row.action, "reason": row.reason, "actor": row.actor}
-            for row in rows
-        ], "has_more": False, "next": None}
+            rows = (
+                await session.scalars(
+                    select(SubscriptionHistory)
+                    .where(SubscriptionHistory.subscription_id == subscription_id)
+                    .order_by(SubscriptionHistory.pk)
+                )
+            ).all()
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "at": rfc3339(row.at),
+                    "from": row.from_status,
+                    "to": row.to_status,
+                    "action": row.action,
+                    "reason": row.reason,
+                    "actor": row.actor,
+                }
+                for row in rows
+            ],
+            "has_more": False,
+            "next": None,
+        }
 
     @post("/{subscription_id:str}/cancel", status_code=200, summary="Cancel now or at period end")
     async def cancel(
-        self, request: Request[Any, Any, Any], subscription_id: str, runtime: Runtime,
-        data: CancelSubscription | None = None,
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        runtime: RuntimeDep,
+        data: JSONBody[CancelSubscription | None] = None,
     ) -> dict[str, Any]:
         check_id(subscription_id, "sub", "subscription")
         at_period_end = True if data is None else data.at_period_end
-        await manage.cancel(runtime, subscription_id=subscription_id,
-                            at_period_end=at_period_end, actor=actor_of(request))
+        await manage.cancel(
+            runtime,
+            subscription_id=subscription_id,
+            at_period_end=at_period_end,
+            actor=actor_of(request),
+        )
         return await _view(runtime, subscription_id)
 
-    @post("/{subscription_id:str}/reactivate", status_code=200,
-          summary="Undo a cancel at period end")
+    @post(
+        "/{subscription_id:str}/reactivate", status_code=200, summary="Undo a cancel at period end"
+    )
     async def reactivate(
-        self, request: Request[Any, Any, Any], subscription_id: str, runtime: Runtime,
-        data: Empty | None = None,
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        runtime: RuntimeDep,
+        data: JSONBody[Empty | None] = None,
     ) -> dict[str, Any]:
         check_id(subscription_id, "sub", "subscription")
         await manage.reactivate(runtime, subscription_id=subscription_id, actor=actor_of(request))
