@@ -19,10 +19,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from tenure import __version__
+from tenure.access.keys import KeyRing, any_key_exists, ensure_key, generate_secret
 from tenure.api import routes
 from tenure.api.deps import provide_runtime
 from tenure.api.gate import GateState, gate
-from tenure.api.keys import KeyRing, any_key_exists, ensure_key, generate_secret
 from tenure.api.problems import EXCEPTION_HANDLERS
 from tenure.api.routes.accounts import (
     CustomerController,

@@ -16,8 +16,8 @@ from typing import Any, Final
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from tenure.api.keys import KeyRing
-from tenure.api.models import IdempotencyRecord
+from tenure.access.keys import KeyRing
+from tenure.access.models import IdempotencyRecord
 from tenure.api.problems import PROBLEM_JSON, problem_bytes
 from tenure.db.engine import Database
 

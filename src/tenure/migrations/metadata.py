@@ -1,6 +1,6 @@
 """Every module's tables, gathered for Alembic."""
 
-from tenure.api import models as api_models
+from tenure.access import models as api_models
 from tenure.billing import models as billing_models
 from tenure.customers import models as customer_models
 from tenure.db.base import Base

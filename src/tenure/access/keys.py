@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from tenure.api.models import ApiKey
+from tenure.access.models import ApiKey
 from tenure.db.engine import Database
 from tenure.kernel.ids import new_id
 
