@@ -75,6 +75,9 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
     elif isinstance(error, MethodNotAllowedException):
         code, title = "method_not_allowed", "Method not allowed"
         detail = f"{request.method} is not allowed on {request.url.path}"
+    elif error.status_code == 400 and "malformed" in str(error.detail).lower():
+        code, title = "malformed_json", "Malformed JSON"
+        detail = f"the request body is not valid JSON: {error.detail}"
     else:
         code, title, detail = "http_error", "Request failed", str(error.detail)
     return _response(problem_body(error.status_code, code, title, detail), request)
