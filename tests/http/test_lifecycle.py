@@ -300,6 +300,20 @@ async def test_reactivate_and_cancel_refuse_what_makes_no_sense(api: Api) -> Non
     assert (await api.subscription(sub["id"]))["status"] == "canceled"
 
 
+async def test_canceling_an_ended_subscription_is_an_illegal_transition(api: Api) -> None:
+    _, customer = await setup(api)
+    sub = await api.subscribe(customer)
+    await cancel(api, sub["id"], at_period_end=False)
+
+    for at_period_end, action in ((False, "cancel_now"), (True, "schedule_cancel")):
+        response = await cancel(api, sub["id"], at_period_end=at_period_end)
+        body = assert_problem(response, 409, "subscription_illegal_transition")
+        assert body["action"] == action
+    ended = await api.subscription(sub["id"])
+    assert (ended["status"], ended["cancel_at_period_end"]) == ("canceled", False)
+    assert (await event_types(api, sub["id"])).count("subscription.canceled") == 1
+
+
 async def test_one_live_subscription_per_customer_and_a_new_one_after_expiry(api: Api) -> None:
     clock, customer = await setup(api)
     sub = await api.subscribe(customer)
