@@ -22,7 +22,9 @@ from tenure.flows.collect import collect
 from tenure.flows.runtime import Runtime
 from tenure.kernel.calendar import boundary, period_index
 from tenure.payments import attempts
+from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
+from tenure.subscriptions.changes import ChangeKind
 from tenure.subscriptions.models import Subscription
 from tenure.subscriptions.schedule import Due, due_action
 from tenure.subscriptions.state import Action, Status
@@ -94,6 +96,8 @@ class _Batch:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     close_void: list[str] = field(default_factory=list)
     close_uncollectible: list[str] = field(default_factory=list)
+    applied_changes: list[str] = field(default_factory=list)
+    dropped_changes: list[str] = field(default_factory=list)
     changed: list[subs.Sub] = field(default_factory=list)
 
     def handle(self, sub: subs.Sub) -> None:
@@ -120,7 +124,13 @@ class _Batch:
     def _end(self, sub: subs.Sub, action: Action, reason: str, ended_at: datetime) -> None:
         sub.ended_at = ended_at
         sub.ended_reason = reason
-        sub.cancel_at_period_end = False
+        cancel = sub.pending.pop(ChangeKind.CANCEL, None)
+        if cancel is not None and action is Action.PERIOD_ENDED_CANCELED:
+            self.applied_changes.append(cancel.id)
+        elif cancel is not None:
+            self.dropped_changes.append(cancel.id)
+        self.dropped_changes.extend(change.id for change in sub.pending.values())
+        sub.pending.clear()
         self.history.append(sub.apply(action, at=self.now, actor=self.actor, reason=reason))
         event = (
             "subscription.incomplete_expired"
@@ -130,6 +140,7 @@ class _Batch:
         self.events.append(sub.event(event, at=self.now, reason=reason))
 
     def _renew(self, sub: subs.Sub) -> None:
+        self._apply_pending_plan(sub)
         plan = self.runtime.catalog.plans.get(sub.plan_id)
         if plan is None or sub.payment_method is None:
             # A plan removed from the catalog cannot be billed; end it visibly instead of
@@ -175,7 +186,33 @@ class _Batch:
             )
         )
 
+    def _apply_pending_plan(self, sub: subs.Sub) -> None:
+        """A downgrade scheduled for the period end takes effect as the new period starts."""
+        change = sub.pending_plan
+        if change is None or change.effective_at > self.now or change.plan_id is None:
+            return
+        plan = self.runtime.catalog.plans.get(change.plan_id)
+        market = self.runtime.catalog.markets.get(sub.market)
+        del sub.pending[ChangeKind.PLAN]
+        if plan is None or market is None or market.code not in plan.prices:
+            self.dropped_changes.append(change.id)  # no longer sold here: keep the old plan
+            return
+        previous = sub.plan_id
+        sub.plan_id, sub.product_id = plan.id, plan.product
+        sub.price_amount = plan.prices[market.code]
+        self.applied_changes.append(change.id)
+        self.events.append(
+            sub.event(
+                "subscription.plan_changed",
+                at=self.now,
+                previous_plan=previous,
+                effective="period_end",
+            )
+        )
+
     async def flush(self, session: AsyncSession) -> None:
+        await changes.close_ids(session, self.applied_changes, status="applied", at=self.now)
+        await changes.close_ids(session, self.dropped_changes, status="canceled", at=self.now)
         await invoices.insert_invoices(session, self.drafts)
         await attempts.insert_attempts(session, self.attempts)
         for ids, status in ((self.close_void, "void"), (self.close_uncollectible, "uncollectible")):

@@ -12,7 +12,9 @@ from tenure.flows.collect import Outcome, collect
 from tenure.flows.runtime import Runtime
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
 from tenure.payments import attempts
+from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
+from tenure.subscriptions.changes import ChangeKind
 from tenure.subscriptions.state import Action, Status
 
 
@@ -44,7 +46,14 @@ async def cancel(
                     f"{sub.id} is already set to cancel at {sub.current_period_end.isoformat()}",
                     code="subscription_already_canceling",
                 )
-            sub.cancel_at_period_end = True
+            await changes.add(
+                session,
+                sub.pending,
+                subscription_id=sub.id,
+                kind=ChangeKind.CANCEL,
+                effective_at=sub.current_period_end,
+                at=now,
+            )
             sub.canceled_at = now
             history = sub.apply(Action.SCHEDULE_CANCEL, at=now, actor=actor, reason="requested")
             voided: list[str] = []
@@ -52,7 +61,7 @@ async def cancel(
             history = sub.apply(Action.CANCEL_NOW, at=now, actor=actor, reason="requested")
             sub.canceled_at = sub.ended_at = now
             sub.ended_reason = "canceled"
-            sub.cancel_at_period_end = False
+            await changes.close(session, sub.pending, list(sub.pending), status="canceled", at=now)
             sub.reschedule(now)
             voided = await invoices.close(
                 session, await invoices.open_invoice_ids(session, [sub.id]), status="void", at=now
@@ -79,7 +88,7 @@ async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> N
                 else f"{sub.id} has ended ({sub.status}); start a new subscription instead",
                 code="subscription_not_canceling",
             )
-        sub.cancel_at_period_end = False
+        await changes.close(session, sub.pending, [ChangeKind.CANCEL], status="canceled", at=now)
         sub.canceled_at = None
         history = sub.apply(Action.REACTIVATE, at=now, actor=actor, reason="requested")
         events = [sub.event("subscription.reactivated", at=now)]

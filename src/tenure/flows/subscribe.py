@@ -231,7 +231,6 @@ def _new_sub(
         trial_start=now if trial else None,
         trial_end=trial_end,
         trial_notice_sent=False,
-        cancel_at_period_end=False,
         canceled_at=None,
         ended_at=None,
         ended_reason=None,

@@ -31,7 +31,6 @@ class Subscription(Base):
     trial_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     trial_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     trial_notice_sent: Mapped[bool] = mapped_column(Boolean, default=False)
-    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_reason: Mapped[str | None] = mapped_column(String(32))
@@ -69,6 +68,34 @@ class SubscriptionHistory(Base):
     action: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(200))
     actor: Mapped[str] = mapped_column(String(80))
+
+
+class ScheduledChange(Base):
+    """A future change to a subscription (cancel at period end, a plan change at renewal, later a
+    pause): a row with an effective time, applied by the due batch, never a flag on the row."""
+
+    __tablename__ = "scheduled_changes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(40), ForeignKey("subscriptions.id"))
+    kind: Mapped[str] = mapped_column(String(24))  # cancel | plan_change
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    plan_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # pending | applied | canceled
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # At most one pending change of each kind per subscription.
+        Index(
+            "uq_scheduled_changes_one_pending",
+            "subscription_id",
+            "kind",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
 
 
 class TrialRedemption(Base):

@@ -8,7 +8,7 @@ one executemany. No ORM identity map, no lazy loads on the hot path.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,8 @@ from tenure.db.base import table_of
 from tenure.db.engine import is_postgres
 from tenure.events.record import event_row
 from tenure.kernel.clock import rfc3339
-from tenure.subscriptions import schedule
+from tenure.subscriptions import changes, schedule
+from tenure.subscriptions.changes import ChangeKind, PendingChange
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
 from tenure.subscriptions.state import Action, Status, transition
 
@@ -43,7 +44,6 @@ class Sub:
     trial_start: datetime | None
     trial_end: datetime | None
     trial_notice_sent: bool
-    cancel_at_period_end: bool
     canceled_at: datetime | None
     ended_at: datetime | None
     ended_reason: str | None
@@ -54,10 +54,20 @@ class Sub:
     event_seq: int
     created_at: datetime
     updated_at: datetime
+    # Not a column: the pending rows of ``scheduled_changes``, loaded with the subscription.
+    pending: dict[ChangeKind, PendingChange] = field(default_factory=dict)
 
     @property
     def state(self) -> Status:
         return Status(self.status)
+
+    @property
+    def cancel_at_period_end(self) -> bool:
+        return ChangeKind.CANCEL in self.pending
+
+    @property
+    def pending_plan(self) -> PendingChange | None:
+        return self.pending.get(ChangeKind.PLAN)
 
     def timeline(self) -> schedule.Timeline:
         return schedule.Timeline(
@@ -110,7 +120,7 @@ class Sub:
         return self.event_seq
 
 
-_FIELDS = tuple(f.name for f in fields(Sub))
+_FIELDS = tuple(column.name for column in _table.columns)
 
 
 def payload(sub: Sub) -> dict[str, Any]:
@@ -131,9 +141,17 @@ def payload(sub: Sub) -> dict[str, Any]:
         "current_period_end": ts(sub.current_period_end),
         "trial_end": ts(sub.trial_end),
         "cancel_at_period_end": sub.cancel_at_period_end,
+        "pending_change": pending_change(sub),
         "ended_at": ts(sub.ended_at),
         "ended_reason": sub.ended_reason,
     }
+
+
+def pending_change(sub: Sub) -> dict[str, Any] | None:
+    change = sub.pending_plan
+    if change is None:
+        return None
+    return {"plan": change.plan_id, "effective_at": rfc3339(change.effective_at)}
 
 
 async def load(
@@ -150,7 +168,11 @@ async def load(
     if for_update and is_postgres(session):
         statement = statement.with_for_update(skip_locked=skip_locked)
     rows = (await session.execute(statement)).mappings().all()
-    return [Sub(**{name: row[name] for name in _FIELDS}) for row in rows]
+    subs = [Sub(**{name: row[name] for name in _FIELDS}) for row in rows]
+    pending = await changes.load_pending(session, [sub.id for sub in subs])
+    for sub in subs:
+        sub.pending = pending[sub.id]
+    return subs
 
 
 async def load_one(session: AsyncSession, subscription_id: str, *, for_update: bool) -> Sub | None:
@@ -159,7 +181,7 @@ async def load_one(session: AsyncSession, subscription_id: str, *, for_update: b
 
 
 async def insert_new(session: AsyncSession, sub: Sub) -> None:
-    await session.execute(insert(_table).values(**asdict(sub)))
+    await session.execute(insert(_table).values({name: getattr(sub, name) for name in _FIELDS}))
 
 
 _MUTABLE = tuple(name for name in _FIELDS if name not in ("id", "customer_id", "created_at"))

@@ -1,0 +1,112 @@
+"""Scheduled changes: future changes to a subscription stored as rows with an effective time.
+
+A subscription carries its pending changes in memory (``Sub.pending``), loaded with it in one
+extra query per batch; these helpers keep that view and the table in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.db.base import table_of
+from tenure.kernel.ids import new_id
+from tenure.subscriptions.models import ScheduledChange
+
+_table = table_of(ScheduledChange)
+
+
+class ChangeKind(StrEnum):
+    CANCEL = "cancel"
+    PLAN = "plan_change"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChange:
+    id: str
+    kind: ChangeKind
+    effective_at: datetime
+    plan_id: str | None = None
+
+
+async def load_pending(
+    session: AsyncSession, subscription_ids: Sequence[str]
+) -> dict[str, dict[ChangeKind, PendingChange]]:
+    found: dict[str, dict[ChangeKind, PendingChange]] = {sid: {} for sid in subscription_ids}
+    if not subscription_ids:
+        return found
+    rows = await session.execute(
+        select(
+            _table.c.id,
+            _table.c.subscription_id,
+            _table.c.kind,
+            _table.c.effective_at,
+            _table.c.plan_id,
+        ).where(_table.c.subscription_id.in_(list(subscription_ids)), _table.c.status == "pending")
+    )
+    for row in rows:
+        kind = ChangeKind(row.kind)
+        found[row.subscription_id][kind] = PendingChange(
+            row.id, kind, row.effective_at, row.plan_id
+        )
+    return found
+
+
+async def add(
+    session: AsyncSession,
+    pending: dict[ChangeKind, PendingChange],
+    *,
+    subscription_id: str,
+    kind: ChangeKind,
+    effective_at: datetime,
+    at: datetime,
+    plan_id: str | None = None,
+) -> PendingChange:
+    """Schedule a change, replacing a pending one of the same kind."""
+    if kind in pending:
+        await close(session, pending, [kind], status="canceled", at=at)
+    change = PendingChange(new_id("sch"), kind, effective_at, plan_id)
+    await session.execute(
+        insert(_table).values(
+            id=change.id,
+            subscription_id=subscription_id,
+            kind=kind.value,
+            effective_at=effective_at,
+            plan_id=plan_id,
+            status="pending",
+            created_at=at,
+            closed_at=None,
+        )
+    )
+    pending[kind] = change
+    return change
+
+
+async def close(
+    session: AsyncSession,
+    pending: dict[ChangeKind, PendingChange],
+    kinds: Sequence[ChangeKind],
+    *,
+    status: str,
+    at: datetime,
+) -> list[str]:
+    """Mark pending changes ``applied`` or ``canceled``; returns their ids."""
+    ids = [pending.pop(kind).id for kind in kinds if kind in pending]
+    await close_ids(session, ids, status=status, at=at)
+    return ids
+
+
+async def close_ids(
+    session: AsyncSession, ids: Sequence[str], *, status: str, at: datetime
+) -> None:
+    if ids:
+        await session.execute(
+            update(_table)
+            .where(_table.c.id.in_(list(ids)), _table.c.status == "pending")
+            .values(status=status, closed_at=at)
+        )
