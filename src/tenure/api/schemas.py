@@ -42,3 +42,8 @@ class Empty(_Body):
 
 class PayInvoice(_Body):
     payment_method: str | None = None
+
+
+class ChangePlan(_Body):
+    plan: str
+    at: str | None = None  # "now" | "period_end"; default by the change policy

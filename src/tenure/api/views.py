@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tenure.billing.invoicing import InvoiceRows, amount_due
+from tenure.billing.plan_change import ChangeQuote
 from tenure.catalog.model import Catalog, Market, Plan
 from tenure.customers.models import Customer
 from tenure.entitlements.service import Entitlements
 from tenure.kernel.clock import rfc3339
-from tenure.subscriptions.record import Sub
+from tenure.subscriptions.record import Sub, pending_change
 from tenure.testclocks.models import TestClock
 
 
@@ -75,12 +77,52 @@ def subscription(sub: Sub) -> dict[str, Any]:
         "trial_start": ts(sub.trial_start),
         "trial_end": ts(sub.trial_end),
         "cancel_at_period_end": sub.cancel_at_period_end,
+        "pending_change": pending_change(sub),
         "canceled_at": ts(sub.canceled_at),
         "ended_at": ts(sub.ended_at),
         "ended_reason": sub.ended_reason,
         "payment_method": sub.payment_method,
         "test_clock": sub.test_clock_id,
         "created": ts(sub.created_at),
+    }
+
+
+def _line(line: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": line["id"],
+        "description": line["description"],
+        "plan": line["plan_id"],
+        "period_start": ts(line["period_start"]),
+        "period_end": ts(line["period_end"]),
+        "quantity": line["quantity"],
+        "amount": line["amount"],
+        "net": line["net"],
+        "tax": line["tax"],
+        "total": line["total"],
+    }
+
+
+def change_preview(
+    sub: Sub,
+    plan_id: str,
+    quote: ChangeQuote,
+    draft: InvoiceRows | None,
+    money: dict[str, int],
+) -> dict[str, Any]:
+    return {
+        "object": "plan_change_preview",
+        "subscription": sub.id,
+        "from_plan": sub.plan_id,
+        "plan": plan_id,
+        "change_type": quote.type.value,
+        "timing": quote.timing.value,
+        "effective_at": ts(quote.effective_at),
+        "currency": sub.currency,
+        "new_period": None
+        if quote.new_period is None
+        else {"start": ts(quote.new_period[0]), "end": ts(quote.new_period[1])},
+        "lines": [_line(line) for line in draft.lines] if draft else [],
+        **money,
     }
 
 
@@ -99,27 +141,16 @@ def invoice(row: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
         "tax": row["tax"],
         "total": row["total"],
         "amount_paid": row["amount_paid"],
-        "amount_due": row["total"] - row["amount_paid"] if row["status"] == "open" else 0,
+        "credit_applied": row["credit_applied"],
+        "credited_to_balance": row["credited_to_balance"],
+        "amount_refunded": row["amount_refunded"],
+        "amount_due": amount_due(row) if row["status"] == "open" else 0,
         "tax_inclusive": row["tax_inclusive"],
         "tax_rate": row["tax_rate"],
         "tax_name": row["tax_name"],
         "created": ts(row["created_at"]),
         "paid_at": ts(row["paid_at"]),
-        "lines": [
-            {
-                "id": line["id"],
-                "description": line["description"],
-                "plan": line["plan_id"],
-                "period_start": ts(line["period_start"]),
-                "period_end": ts(line["period_end"]),
-                "quantity": line["quantity"],
-                "amount": line["amount"],
-                "net": line["net"],
-                "tax": line["tax"],
-                "total": line["total"],
-            }
-            for line in lines
-        ],
+        "lines": [_line(line) for line in lines],
     }
 
 

@@ -84,6 +84,9 @@ def build_invoice(
         "tax": tax_total,
         "total": total,
         "amount_paid": 0,
+        "credit_applied": 0,
+        "credited_to_balance": 0,
+        "amount_refunded": 0,
         "tax_inclusive": tax.inclusive,
         "tax_rate": rate_percent_text(tax.rate),
         "tax_name": tax.name,
@@ -92,3 +95,10 @@ def build_invoice(
         "closed_at": None,
     }
     return InvoiceRows(invoice=invoice, lines=line_rows)
+
+
+def amount_due(invoice: dict[str, Any]) -> int:
+    """What is left to collect: the total less credit applied and payments, never negative."""
+    return max(
+        int(invoice["total"]) - int(invoice["credit_applied"]) - int(invoice["amount_paid"]), 0
+    )

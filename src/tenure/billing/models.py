@@ -2,10 +2,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.db.base import Base, UTCDateTime
+
+_PERIOD_BILLS = "billing_reason IN ('subscription_create', 'subscription_cycle', 'trial_end')"
 
 
 class Invoice(Base):
@@ -23,6 +33,11 @@ class Invoice(Base):
     tax: Mapped[int] = mapped_column(Integer)
     total: Mapped[int] = mapped_column(Integer)
     amount_paid: Mapped[int] = mapped_column(Integer, default=0)
+    # Taken from the customer's credit balance before charging (never more than the total).
+    credit_applied: Mapped[int] = mapped_column(Integer, default=0)
+    # A negative total (credits exceed charges) moves to the customer's credit balance.
+    credited_to_balance: Mapped[int] = mapped_column(Integer, default=0)
+    amount_refunded: Mapped[int] = mapped_column(Integer, default=0)
     tax_inclusive: Mapped[bool] = mapped_column(Boolean)
     tax_rate: Mapped[str] = mapped_column(String(16))  # percent as an exact decimal string
     tax_name: Mapped[str] = mapped_column(String(32))
@@ -32,7 +47,15 @@ class Invoice(Base):
 
     __table_args__ = (
         # A period is billed once: a re-run of the renewal batch cannot invoice it again.
-        UniqueConstraint("subscription_id", "period_start", name="uq_invoices_subscription_period"),
+        # (Plan-change invoices are extra bills inside a period, so they are not counted.)
+        Index(
+            "uq_invoices_subscription_period",
+            "subscription_id",
+            "period_start",
+            unique=True,
+            postgresql_where=text(_PERIOD_BILLS),
+            sqlite_where=text(_PERIOD_BILLS),
+        ),
         Index("ix_invoices_customer", "customer_id", "id"),
     )
 
@@ -52,3 +75,51 @@ class InvoiceLine(Base):
     net: Mapped[int] = mapped_column(Integer)
     tax: Mapped[int] = mapped_column(Integer)
     total: Mapped[int] = mapped_column(Integer)
+
+
+class CustomerBalance(Base):
+    """Credit a customer holds, in their market's currency, applied first to the next invoices."""
+
+    __tablename__ = "customer_balances"
+
+    customer_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("customers.id"), primary_key=True
+    )
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint("amount >= 0", name="balance_not_negative"),)
+
+
+class BalanceTransaction(Base):
+    """Every movement of a credit balance, for audit: the balance is their sum."""
+
+    __tablename__ = "balance_transactions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(40), index=True)
+    amount: Mapped[int] = mapped_column(Integer)  # + credit added, - credit used
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(40))
+    invoice_id: Mapped[str | None] = mapped_column(String(40))
+    balance_after: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CreditNote(Base):
+    """A refund of (part of) a paid invoice: what was refunded, why, and the provider's answer."""
+
+    __tablename__ = "credit_notes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(String(40), ForeignKey("invoices.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16))  # pending | succeeded | failed
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    provider_refund_id: Mapped[str | None] = mapped_column(String(64))
+    failure_message: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenure.billing.invoicing import InvoiceRows
+from tenure.billing.invoicing import InvoiceRows, amount_due
 from tenure.billing.models import Invoice, InvoiceLine
 from tenure.db.base import table_of
 from tenure.db.engine import is_postgres
@@ -127,6 +127,8 @@ def summary(invoice: dict[str, Any]) -> dict[str, Any]:
         "subtotal": invoice["subtotal"],
         "tax": invoice["tax"],
         "total": invoice["total"],
+        "credit_applied": invoice["credit_applied"],
+        "amount_due": amount_due(invoice) if invoice["status"] == "open" else 0,
         "period_start": rfc3339(invoice["period_start"]),
         "period_end": rfc3339(invoice["period_end"]),
     }

@@ -30,10 +30,13 @@ _FEATURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Stricter than Fraction(), which would also accept "1/3", "1e2" or "1_000" as a price.
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
-_TOP_KEYS = ("catalog", "markets", "products", "plans")
+_TOP_KEYS = ("catalog", "markets", "products", "plans", "change_policies")
 _CATALOG_KEYS = ("free_product",)
 _MARKET_KEYS = ("currency", "tax_inclusive", "tax_rate", "tax_name")
-_PRODUCT_KEYS = ("name", "family", "accounts", "free", "features")
+_PRODUCT_KEYS = ("name", "family", "accounts", "free", "features", "proration")
+_POLICY_KEYS = ("from", "to", "at")
+_PRORATIONS = ("days", "seconds")
+_TIMINGS = ("now", "period_end")
 _PLAN_KEYS = ("product", "interval", "interval_count", "trial_days", "prices")
 
 _T = TypeVar("_T")
@@ -284,9 +287,45 @@ def _product(product_id: str, raw: Mapping[str, Any], problems: _Problems) -> Pr
     accounts = table.integer("accounts", 1, None)
     free = table.get("free", bool, False)
     features = _features(table)
-    if name is None or family is None or accounts is None or free is None or features is None:
+    proration = table.get("proration", str, "days")
+    if proration is not None and proration not in _PRORATIONS:
+        table.problem(f'proration "{proration}" must be one of: {", ".join(_PRORATIONS)}')
+        proration = None
+    if (
+        name is None
+        or family is None
+        or accounts is None
+        or free is None
+        or features is None
+        or proration is None
+    ):
         return None
-    return Product(product_id, name, family, accounts, features, free)
+    return Product(product_id, name, family, accounts, features, free, proration)
+
+
+def _change_policies(
+    document: Mapping[str, Any], plan_ids: set[str], problems: _Problems
+) -> dict[tuple[str, str], str]:
+    """``[[change_policies]] from = "a", to = "b", at = "now"``: per-pair timing overrides."""
+    raw = document.get("change_policies", [])
+    if not isinstance(raw, list):
+        problems.add("change_policies", "must be an array of tables ([[change_policies]])")
+        return {}
+    policies: dict[tuple[str, str], str] = {}
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            problems.add(f"change_policies[{index}]", "must be a table")
+            continue
+        table = _Table(problems, f"change_policies[{index}]", entry, _POLICY_KEYS)
+        source, target, at = table.get("from", str), table.get("to", str), table.get("at", str)
+        for key, plan in (("from", source), ("to", target)):
+            if plan is not None and plan not in plan_ids:
+                table.problem(f'{key} plan "{plan}" is not defined in [plans]')
+        if at is not None and at not in _TIMINGS:
+            table.problem(f'at "{at}" must be one of: {", ".join(_TIMINGS)}')
+        if source and target and at in _TIMINGS:
+            policies[(source, target)] = at
+    return policies
 
 
 def _free_ids(raw_products: Mapping[str, Any], problems: _Problems) -> list[str]:
@@ -414,6 +453,7 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     # A catalog may sell nothing yet, but an absent [plans] table is more likely a mistake.
     raw_plans = _entries(document, "plans", problems)
     plans = {pid: _plan(pid, raw, refs, problems) for pid, raw in raw_plans.items()}
+    policies = _change_policies(document, set(raw_plans), problems)
     if problems.items or free_product is None:
         return None
     return Catalog(
@@ -422,4 +462,5 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
         plans={pid: plan for pid, plan in plans.items() if plan is not None},
         free_product=free_product,
         source=problems.source,
+        change_policies=policies,
     )

@@ -37,6 +37,7 @@ class Product:
     accounts: int  # seats including the manager: Duo 2, Family 6
     features: Mapping[str, FeatureValue]  # {"ad_free": True, "audiobook_hours": 15}
     free: bool = False
+    proration: str = "days"  # "days" (whole UTC days) or "seconds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ class Catalog:
     plans: Mapping[str, Plan]
     free_product: str
     source: str = field(default="<memory>")
+    # (from plan, to plan) -> "now" | "period_end", overriding the default change policy.
+    change_policies: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def market(self, code: str) -> Market:
         try:

@@ -15,12 +15,17 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.billing import balance
 from tenure.billing import service as invoices
+from tenure.catalog.model import Catalog
 from tenure.events.record import record as record_events
+from tenure.flows.plan_switch import apply_plan
 from tenure.flows.runtime import Runtime
 from tenure.payments import attempts
 from tenure.payments.ports import ChargeResult, ChargeStatus, ProviderUnavailable
+from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
+from tenure.subscriptions.changes import ChangeKind
 from tenure.subscriptions.models import Subscription
 from tenure.subscriptions.schedule import DEFAULT_GRACE
 from tenure.subscriptions.state import Action, Status
@@ -94,7 +99,7 @@ async def record_outcomes(runtime: Runtime, outcomes: Sequence[Outcome], *, acto
             )
         }
         times = await runtime.times_for(session, {s.test_clock_id for s in locked_subs} | {None})
-        writer = _OutcomeWriter(actor=actor)
+        writer = _OutcomeWriter(actor=actor, catalog=runtime.catalog)
         for outcome in outcomes:
             if outcome.attempt_id not in still_pending or outcome.result is None:
                 continue  # another worker recorded it first
@@ -105,9 +110,40 @@ async def record_outcomes(runtime: Runtime, outcomes: Sequence[Outcome], *, acto
         await writer.flush(session)
 
 
+_ON_PAID: dict[Status, tuple[Action, str]] = {
+    Status.INCOMPLETE: (Action.FIRST_PAYMENT_SUCCEEDED, "subscription.activated"),
+    Status.TRIALING: (Action.TRIAL_CONVERTED, "subscription.activated"),
+    Status.ACTIVE: (Action.RENEWED, "subscription.renewed"),
+    Status.PAST_DUE: (Action.PAYMENT_RECOVERED, "subscription.recovered"),
+}
+
+
+def settle_paid(
+    sub: subs.Sub,
+    *,
+    at: datetime,
+    actor: str,
+    history: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+) -> None:
+    """The subscription side of a paid subscription invoice: activate, renew or recover."""
+    found = _ON_PAID.get(sub.state)
+    if found is None:
+        return
+    action, event = found
+    sub.grace_ends_at = None
+    sub.incomplete_expires_at = None
+    history.append(sub.apply(action, at=at, actor=actor, reason="invoice paid"))
+    events.append(sub.event(event, at=at))
+
+
 class _OutcomeWriter:
-    def __init__(self, *, actor: str) -> None:
+    def __init__(self, *, actor: str, catalog: Catalog) -> None:
         self.actor = actor
+        self.catalog = catalog
+        self.applied_changes: list[str] = []
+        self.dropped_changes: list[str] = []
+        self.voided: list[dict[str, Any]] = []
         self.completed: list[tuple[str, ChargeResult, datetime]] = []
         self.paid: list[tuple[dict[str, Any], datetime]] = []
         self.subs: dict[str, subs.Sub] = {}
@@ -134,8 +170,12 @@ class _OutcomeWriter:
             self.paid.append((invoice, at))
             paid = {**invoice, "status": "paid"}
             self.events.append(invoices.invoice_event("invoice.paid", paid, at=at, sequence=seq()))
-            if sub is not None:
+            if sub is not None and invoice["billing_reason"] == "subscription_update":
+                self._plan_change_paid(sub, at)
+            elif sub is not None:
                 self._paid(sub, at)
+        elif invoice["billing_reason"] == "subscription_update":
+            self._plan_change_failed(invoice, sub, result, at, seq)
         else:
             self.events.append(
                 invoices.invoice_event(
@@ -152,19 +192,54 @@ class _OutcomeWriter:
             if sub is not None:
                 self._failed(sub, at, result)
 
-    def _paid(self, sub: subs.Sub, at: datetime) -> None:
-        action, event = {
-            Status.INCOMPLETE: (Action.FIRST_PAYMENT_SUCCEEDED, "subscription.activated"),
-            Status.TRIALING: (Action.TRIAL_CONVERTED, "subscription.activated"),
-            Status.ACTIVE: (Action.RENEWED, "subscription.renewed"),
-            Status.PAST_DUE: (Action.PAYMENT_RECOVERED, "subscription.recovered"),
-        }.get(sub.state, (None, ""))
-        if action is None:
+    def _plan_change_paid(self, sub: subs.Sub, at: datetime) -> None:
+        change = sub.pending.pop(ChangeKind.PLAN_NOW, None)
+        if change is None or change.plan_id is None or change.plan_id not in self.catalog.plans:
             return
-        sub.grace_ends_at = None
-        sub.incomplete_expires_at = None
-        self.history.append(sub.apply(action, at=at, actor=self.actor, reason="invoice paid"))
-        self.events.append(sub.event(event, at=at))
+        self.applied_changes.append(change.id)
+        dropped = sub.pending.pop(ChangeKind.PLAN, None)  # replaced by this change
+        if dropped is not None:
+            self.dropped_changes.append(dropped.id)
+        self.history.append(
+            apply_plan(
+                self.catalog,
+                sub,
+                change.plan_id,
+                effective_at=change.effective_at,
+                at=at,
+                actor=self.actor,
+                events=self.events,
+                change_type="paid_change",
+            )
+        )
+
+    def _plan_change_failed(
+        self,
+        invoice: dict[str, Any],
+        sub: subs.Sub | None,
+        result: ChargeResult,
+        at: datetime,
+        seq: Any,
+    ) -> None:
+        """A declined change charge: the invoice is voided, the change dropped, nothing else."""
+        self.events.append(
+            invoices.invoice_event(
+                "invoice.payment_failed",
+                invoice,
+                at=at,
+                sequence=seq(),
+                decline_code=result.decline_code,
+                failure_message=result.message,
+                retryable=result.retryable,
+                next_payment_attempt=None,
+            )
+        )
+        self.voided.append(invoice)
+        if sub is not None and (change := sub.pending.pop(ChangeKind.PLAN_NOW, None)):
+            self.dropped_changes.append(change.id)
+
+    def _paid(self, sub: subs.Sub, at: datetime) -> None:
+        settle_paid(sub, at=at, actor=self.actor, history=self.history, events=self.events)
 
     def _failed(self, sub: subs.Sub, at: datetime, result: ChargeResult) -> None:
         if sub.state not in (Status.TRIALING, Status.ACTIVE):
@@ -179,6 +254,15 @@ class _OutcomeWriter:
         )
 
     async def flush(self, session: AsyncSession) -> None:
+        at = self.completed[0][2] if self.completed else None
+        if at is not None:
+            await changes.close_ids(session, self.applied_changes, status="applied", at=at)
+            await changes.close_ids(session, self.dropped_changes, status="canceled", at=at)
+        for invoice in self.voided:
+            await invoices.close(
+                session, [invoice["id"]], status="void", at=at or invoice["created_at"]
+            )
+            await balance.restore(session, invoice, at=at or invoice["created_at"])
         await attempts.complete(session, self.completed)
         await invoices.mark_paid(session, self.paid)
         await subs.save(session, self.subs.values())

@@ -15,10 +15,11 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.billing import balance
 from tenure.billing import service as invoices
-from tenure.billing.invoicing import InvoiceRows, LineDraft, build_invoice
+from tenure.billing.invoicing import InvoiceRows, LineDraft, amount_due, build_invoice
 from tenure.events.record import record as record_events
-from tenure.flows.collect import collect
+from tenure.flows.collect import collect, settle_paid
 from tenure.flows.runtime import Runtime
 from tenure.kernel.calendar import boundary, period_index
 from tenure.payments import attempts
@@ -26,7 +27,7 @@ from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
 from tenure.subscriptions.models import Subscription
-from tenure.subscriptions.schedule import Due, due_action
+from tenure.subscriptions.schedule import DEFAULT_GRACE, Due, due_action
 from tenure.subscriptions.state import Action, Status
 
 BATCH_SIZE: Final = 500
@@ -93,6 +94,7 @@ class _Batch:
     history: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     drafts: list[InvoiceRows] = field(default_factory=list)
+    renewals: list[tuple[InvoiceRows, subs.Sub]] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
     close_void: list[str] = field(default_factory=list)
     close_uncollectible: list[str] = field(default_factory=list)
@@ -142,7 +144,7 @@ class _Batch:
     def _renew(self, sub: subs.Sub) -> None:
         self._apply_pending_plan(sub)
         plan = self.runtime.catalog.plans.get(sub.plan_id)
-        if plan is None or sub.payment_method is None:
+        if plan is None:
             # A plan removed from the catalog cannot be billed; end it visibly instead of
             # looping on it.
             self._end(sub, Action.PERIOD_ENDED_CANCELED, "plan_unavailable", sub.current_period_end)
@@ -165,26 +167,52 @@ class _Batch:
             created_at=self.now,
         )
         self.drafts.append(draft)
-        self.attempts.append(
-            attempts.new_attempt(
-                invoice_id=draft.invoice["id"],
-                customer_id=sub.customer_id,
-                test_clock_id=sub.test_clock_id,
-                amount=draft.invoice["total"],
-                currency=sub.currency,
-                payment_method=sub.payment_method,
-                attempt_number=1,
-                created_at=self.now,
-            )
-        )
+        self.renewals.append((draft, sub))
         sub.current_period_start, sub.current_period_end = start, end
         sub.trial_notice_sent = True
         sub.reschedule(self.now)
+
+    def _collect_or_settle(self, draft: InvoiceRows, sub: subs.Sub) -> None:
+        """Charge what is due; an invoice covered by credit is paid on the spot."""
+        invoice = draft.invoice
         self.events.append(
             invoices.invoice_event(
-                "invoice.created", draft.invoice, at=self.now, sequence=sub.next_sequence()
+                "invoice.created", invoice, at=self.now, sequence=sub.next_sequence()
             )
         )
+        due = amount_due(invoice)
+        if due > 0 and sub.payment_method is None:
+            sub.grace_ends_at = self.now + DEFAULT_GRACE
+            self.history.append(
+                sub.apply(
+                    Action.PAYMENT_FAILED, at=self.now, actor=self.actor, reason="no payment method"
+                )
+            )
+            self.events.append(
+                sub.event("subscription.past_due", at=self.now, decline_code="no_payment_method")
+            )
+            return
+        if due > 0 and sub.payment_method is not None:
+            self.attempts.append(
+                attempts.new_attempt(
+                    invoice_id=invoice["id"],
+                    customer_id=sub.customer_id,
+                    test_clock_id=sub.test_clock_id,
+                    amount=due,
+                    currency=sub.currency,
+                    payment_method=sub.payment_method,
+                    attempt_number=1,
+                    created_at=self.now,
+                )
+            )
+            return
+        invoice.update(status="paid", paid_at=self.now, closed_at=self.now)
+        self.events.append(
+            invoices.invoice_event(
+                "invoice.paid", invoice, at=self.now, sequence=sub.next_sequence()
+            )
+        )
+        settle_paid(sub, at=self.now, actor=self.actor, history=self.history, events=self.events)
 
     def _apply_pending_plan(self, sub: subs.Sub) -> None:
         """A downgrade scheduled for the period end takes effect as the new period starts."""
@@ -213,6 +241,9 @@ class _Batch:
     async def flush(self, session: AsyncSession) -> None:
         await changes.close_ids(session, self.applied_changes, status="applied", at=self.now)
         await changes.close_ids(session, self.dropped_changes, status="canceled", at=self.now)
+        await balance.settle(session, self.drafts, at=self.now)
+        for draft, sub in self.renewals:
+            self._collect_or_settle(draft, sub)
         await invoices.insert_invoices(session, self.drafts)
         await attempts.insert_attempts(session, self.attempts)
         for ids, status in ((self.close_void, "void"), (self.close_uncollectible, "uncollectible")):

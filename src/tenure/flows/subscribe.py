@@ -10,14 +10,15 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.billing import balance
 from tenure.billing import service as invoices
-from tenure.billing.invoicing import InvoiceRows, LineDraft, build_invoice
+from tenure.billing.invoicing import InvoiceRows, LineDraft, amount_due, build_invoice
 from tenure.catalog.model import Plan, Product
 from tenure.customers import service as customers
 from tenure.customers.models import Customer
 from tenure.db.base import table_of
 from tenure.events.record import record as record_events
-from tenure.flows.collect import Outcome, collect
+from tenure.flows.collect import Outcome, collect, settle_paid
 from tenure.flows.runtime import Runtime
 from tenure.kernel.calendar import add_interval
 from tenure.kernel.errors import Conflict, InvalidRequest
@@ -135,21 +136,32 @@ async def _create(
     draft = None if trial else _first_invoice(runtime, sub, product, now)
     attempt = None
     if draft is not None:
-        attempt = attempts.new_attempt(
-            invoice_id=draft.invoice["id"],
-            customer_id=customer.id,
-            test_clock_id=customer.test_clock_id,
-            amount=draft.invoice["total"],
-            currency=sub.currency,
-            payment_method=payment_method,
-            attempt_number=1,
-            created_at=now,
-        )
+        await balance.settle(session, [draft], at=now)
         events.append(
             invoices.invoice_event(
                 "invoice.created", draft.invoice, at=now, sequence=sub.next_sequence()
             )
         )
+        due = amount_due(draft.invoice)
+        if due > 0:
+            attempt = attempts.new_attempt(
+                invoice_id=draft.invoice["id"],
+                customer_id=customer.id,
+                test_clock_id=customer.test_clock_id,
+                amount=due,
+                currency=sub.currency,
+                payment_method=payment_method,
+                attempt_number=1,
+                created_at=now,
+            )
+        else:  # covered by the customer's credit balance
+            draft.invoice.update(status="paid", paid_at=now, closed_at=now)
+            events.append(
+                invoices.invoice_event(
+                    "invoice.paid", draft.invoice, at=now, sequence=sub.next_sequence()
+                )
+            )
+            settle_paid(sub, at=now, actor=actor, history=history, events=events)
     await subs.insert_new(session, sub)
     if trial:
         await session.execute(
@@ -160,8 +172,9 @@ async def _create(
                 redeemed_at=now,
             )
         )
-    if draft is not None and attempt is not None:
+    if draft is not None:
         await invoices.insert_invoices(session, [draft])
+    if attempt is not None:
         await attempts.insert_attempts(session, [attempt])
     await subs.add_history(session, history)
     await record_events(session, events)

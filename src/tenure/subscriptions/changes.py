@@ -23,7 +23,10 @@ _table = table_of(ScheduledChange)
 
 class ChangeKind(StrEnum):
     CANCEL = "cancel"
-    PLAN = "plan_change"
+    PLAN = "plan_change"  # at the period end (a downgrade)
+    # A change applied "now" whose invoice is being charged: applied when the payment succeeds,
+    # dropped when it fails. A row, so a crash between charge and outcome still applies it.
+    PLAN_NOW = "plan_change_now"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
 from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
-from tenure.api.schemas import CancelSubscription, CreateSubscription, Empty
-from tenure.flows import manage
+from tenure.api.schemas import CancelSubscription, ChangePlan, CreateSubscription, Empty
+from tenure.flows import change_plan, manage
 from tenure.flows.subscribe import describe_payment, subscribe
 from tenure.kernel.clock import rfc3339
 from tenure.subscriptions import record as subs
@@ -141,4 +141,64 @@ class SubscriptionController(Controller):
     ) -> dict[str, Any]:
         check_id(subscription_id, "sub", "subscription")
         await manage.reactivate(runtime, subscription_id=subscription_id, actor=actor_of(request))
+        return await _view(runtime, subscription_id)
+
+    @post(
+        "/{subscription_id:str}/change_preview",
+        status_code=200,
+        summary="What a plan change would cost, changing nothing",
+    )
+    async def change_preview(
+        self, subscription_id: FromPath[str], data: JSONBody[ChangePlan], runtime: RuntimeDep
+    ) -> dict[str, Any]:
+        check_id(subscription_id, "sub", "subscription")
+        prepared, money = await change_plan.preview(
+            runtime, subscription_id=subscription_id, plan_id=data.plan, at=data.at
+        )
+        return views.change_preview(
+            prepared.sub, prepared.plan.id, prepared.quote, prepared.draft, money
+        )
+
+    @post("/{subscription_id:str}/change", status_code=200, summary="Change the plan")
+    async def change(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        data: JSONBody[ChangePlan],
+        runtime: RuntimeDep,
+    ) -> dict[str, Any]:
+        """Upgrades apply now and charge the prorated difference (402 if declined, nothing
+        changes); downgrades wait for the period end (see ``pending_change``)."""
+        check_id(subscription_id, "sub", "subscription")
+        result = await change_plan.change(
+            runtime,
+            subscription_id=subscription_id,
+            plan_id=data.plan,
+            at=data.at,
+            actor=actor_of(request),
+        )
+        body = await _view(runtime, subscription_id)
+        body["latest_invoice"] = result.invoice_id
+        body["change"] = {
+            "type": result.quote.type.value,
+            "timing": result.quote.timing.value,
+            "effective_at": views.ts(result.quote.effective_at),
+        }
+        return body
+
+    @delete(
+        "/{subscription_id:str}/pending_change",
+        status_code=200,
+        summary="Cancel a plan change scheduled for the period end",
+    )
+    async def cancel_pending_change(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        runtime: RuntimeDep,
+    ) -> dict[str, Any]:
+        check_id(subscription_id, "sub", "subscription")
+        await change_plan.cancel_pending(
+            runtime, subscription_id=subscription_id, actor=actor_of(request)
+        )
         return await _view(runtime, subscription_id)

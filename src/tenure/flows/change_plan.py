@@ -1,0 +1,311 @@
+"""Changing a subscription's plan: preview, apply, and cancel a pending change.
+
+The preview and the change compute the quote with the same function at the same business time,
+so what a change charges equals its preview.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.billing import balance
+from tenure.billing import service as invoices
+from tenure.billing.invoicing import InvoiceRows, amount_due, build_invoice
+from tenure.billing.plan_change import ChangeQuote, PlanTerms, Timing, quote
+from tenure.billing.proration import ProrationMode
+from tenure.catalog.model import Plan
+from tenure.events.record import record as record_events
+from tenure.flows.collect import Outcome, collect
+from tenure.flows.manage import SubscriptionNotFound
+from tenure.flows.plan_switch import apply_plan
+from tenure.flows.runtime import Runtime
+from tenure.kernel.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
+from tenure.payments import attempts
+from tenure.subscriptions import changes
+from tenure.subscriptions import record as subs
+from tenure.subscriptions.changes import ChangeKind
+from tenure.subscriptions.state import Status
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    sub: subs.Sub
+    plan: Plan
+    quote: ChangeQuote
+    draft: InvoiceRows | None
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    subscription_id: str
+    invoice_id: str | None
+    quote: ChangeQuote
+
+
+def _timing(value: str | None) -> Timing | None:
+    if value is None:
+        return None
+    try:
+        return Timing(value)
+    except ValueError:
+        raise InvalidRequest(
+            f'at must be "now" or "period_end", not {value!r}', code="invalid_change_timing"
+        ) from None
+
+
+def _check_changeable(sub: subs.Sub, plan_id: str) -> None:
+    if sub.state is Status.PAST_DUE:
+        raise Conflict(
+            f"{sub.id} has an unpaid invoice; pay it (POST /v1/invoices/{{id}}/pay) before "
+            "changing plan",
+            code="subscription_has_billing_issue",
+        )
+    if sub.state not in (Status.ACTIVE, Status.TRIALING):
+        raise Conflict(
+            f"{sub.id} is {sub.status}; only active or trialing subscriptions change plan",
+            code="subscription_not_active",
+        )
+    if sub.plan_id == plan_id:
+        raise Conflict(f"{sub.id} is already on {plan_id}", code="plan_unchanged")
+
+
+async def _prepare(
+    runtime: Runtime, session: AsyncSession, sub: subs.Sub, plan_id: str, at: str | None
+) -> Prepared:
+    _check_changeable(sub, plan_id)
+    catalog = runtime.catalog
+    plan = catalog.plan(plan_id)
+    product = catalog.product_of(plan)
+    if product.free:
+        raise InvalidRequest(
+            "to move a customer to Free, cancel the subscription", code="plan_not_purchasable"
+        )
+    market = catalog.market(sub.market)
+    new_price = plan.price_in(market).amount
+    old_plan = catalog.plans.get(sub.plan_id)
+    if old_plan is None:
+        raise Conflict(f"{sub.plan_id} is no longer in the catalog", code="plan_unavailable")
+    now = await runtime.now_for(session, sub.test_clock_id)
+    timing = _timing(at) or _policy_timing(runtime, sub.plan_id, plan_id)
+    if sub.state is Status.TRIALING:
+        timing = Timing.NOW  # nothing was paid yet: the trial just continues on the new plan
+    terms = quote(
+        old=PlanTerms(
+            old_plan.id,
+            catalog.product_of(old_plan).name,
+            old_plan.interval,
+            old_plan.interval_count,
+            sub.price_amount,
+        ),
+        new=PlanTerms(plan.id, product.name, plan.interval, plan.interval_count, new_price),
+        period=(sub.current_period_start, sub.current_period_end),
+        at=now,
+        timing=timing,
+        mode=ProrationMode(catalog.product_of(old_plan).proration),
+    )
+    draft = None
+    if terms.lines and sub.state is not Status.TRIALING:
+        end = terms.new_period[1] if terms.new_period else sub.current_period_end
+        draft = build_invoice(
+            customer_id=sub.customer_id,
+            subscription_id=sub.id,
+            currency=sub.currency,
+            billing_reason="subscription_update",
+            period_start=now,
+            period_end=end,
+            lines=terms.lines,
+            tax=runtime.tax_rule(sub.market),
+            created_at=now,
+        )
+    return Prepared(sub, plan, terms, draft, now)
+
+
+def _policy_timing(runtime: Runtime, from_plan: str, to_plan: str) -> Timing | None:
+    value = runtime.catalog.change_policies.get((from_plan, to_plan))
+    return Timing(value) if value else None
+
+
+async def _load(session: AsyncSession, subscription_id: str, *, for_update: bool) -> subs.Sub:
+    sub = await subs.load_one(session, subscription_id, for_update=for_update)
+    if sub is None:
+        raise SubscriptionNotFound(f"no subscription {subscription_id!r}")
+    return sub
+
+
+async def preview(
+    runtime: Runtime, *, subscription_id: str, plan_id: str, at: str | None
+) -> tuple[Prepared, dict[str, int]]:
+    """The quote and the money it would move, changing nothing."""
+    async with runtime.db.read() as session:
+        sub = await _load(session, subscription_id, for_update=False)
+        prepared = await _prepare(runtime, session, sub, plan_id, at)
+        held = (await balance.balances(session, [sub.customer_id])).get(sub.customer_id, 0)
+    return prepared, money_of(prepared.draft, held)
+
+
+def money_of(draft: InvoiceRows | None, held: int) -> dict[str, int]:
+    """Credit applied, credit banked and amount due, exactly as ``balance.settle`` will do."""
+    if draft is None:
+        return {
+            "subtotal": 0,
+            "tax": 0,
+            "total": 0,
+            "credit_applied": 0,
+            "credited_to_balance": 0,
+            "amount_due": 0,
+        }
+    total = int(draft.invoice["total"])
+    applied = min(held, total) if total > 0 else 0
+    return {
+        "subtotal": int(draft.invoice["subtotal"]),
+        "tax": int(draft.invoice["tax"]),
+        "total": total,
+        "credit_applied": applied,
+        "credited_to_balance": max(-total, 0),
+        "amount_due": max(total - applied, 0),
+    }
+
+
+async def change(
+    runtime: Runtime, *, subscription_id: str, plan_id: str, at: str | None, actor: str
+) -> ChangeResult:
+    """Apply a change now (charging the difference first) or schedule it for the period end.
+
+    Effects: ``subscription.plan_changed`` when applied; ``subscription.plan_change_scheduled``
+    when it waits for the period end. A declined charge leaves the subscription unchanged and
+    raises 402 with the decline code.
+    """
+    async with runtime.db.transaction() as session:
+        sub = await _load(session, subscription_id, for_update=True)
+        prepared = await _prepare(runtime, session, sub, plan_id, at)
+        attempt_id = await _start(runtime, session, prepared, actor)
+    invoice_id = prepared.draft.invoice["id"] if prepared.draft else None
+    if attempt_id is not None:
+        outcomes = await collect(runtime, [attempt_id], actor=actor)
+        _raise_if_declined(outcomes, invoice_id)
+    return ChangeResult(subscription_id, invoice_id, prepared.quote)
+
+
+def _raise_if_declined(outcomes: list[Outcome], invoice_id: str | None) -> None:
+    result = outcomes[0].result if outcomes else None
+    if result is None:
+        raise Conflict(
+            "the payment provider did not answer; the change applies once the charge is confirmed",
+            code="payment_pending",
+            invoice=invoice_id,
+        )
+    if result.decline_code:
+        raise PaymentRequired(
+            f"{result.message or 'the payment was declined'}; the plan was not changed",
+            code=result.decline_code,
+            invoice=invoice_id,
+            retryable=result.retryable,
+        )
+
+
+async def _start(
+    runtime: Runtime, session: AsyncSession, prepared: Prepared, actor: str
+) -> str | None:
+    sub, terms, now = prepared.sub, prepared.quote, prepared.now
+    events: list[dict[str, Any]] = []
+    if terms.timing is Timing.PERIOD_END:
+        await changes.add(
+            session,
+            sub.pending,
+            subscription_id=sub.id,
+            kind=ChangeKind.PLAN,
+            effective_at=terms.effective_at,
+            at=now,
+            plan_id=prepared.plan.id,
+        )
+        events.append(
+            sub.event("subscription.plan_change_scheduled", at=now, change_type=terms.type.value)
+        )
+        await _save(session, sub, events, [])
+        return None
+    draft, attempt_id = prepared.draft, None
+    if draft is not None:
+        await balance.settle(session, [draft], at=now)
+        events.append(
+            invoices.invoice_event(
+                "invoice.created", draft.invoice, at=now, sequence=sub.next_sequence()
+            )
+        )
+        due = amount_due(draft.invoice)
+        if due > 0:
+            attempt = attempts.new_attempt(
+                invoice_id=draft.invoice["id"],
+                customer_id=sub.customer_id,
+                test_clock_id=sub.test_clock_id,
+                amount=due,
+                currency=sub.currency,
+                payment_method=sub.payment_method or "",
+                attempt_number=1,
+                created_at=now,
+            )
+            await changes.add(
+                session,
+                sub.pending,
+                subscription_id=sub.id,
+                kind=ChangeKind.PLAN_NOW,
+                effective_at=now,
+                at=now,
+                plan_id=prepared.plan.id,
+            )
+            await invoices.insert_invoices(session, [draft])
+            await attempts.insert_attempts(session, [attempt])
+            await _save(session, sub, events, [])
+            return str(attempt["id"])
+        draft.invoice.update(status="paid", paid_at=now, closed_at=now)
+        events.append(
+            invoices.invoice_event(
+                "invoice.paid", draft.invoice, at=now, sequence=sub.next_sequence()
+            )
+        )
+        await invoices.insert_invoices(session, [draft])
+    history = [
+        apply_plan(
+            runtime.catalog,
+            sub,
+            prepared.plan.id,
+            effective_at=now,
+            at=now,
+            actor=actor,
+            events=events,
+            change_type=terms.type.value,
+        )
+    ]
+    await changes.close(session, sub.pending, [ChangeKind.PLAN], status="canceled", at=now)
+    await _save(session, sub, events, history)
+    return attempt_id
+
+
+async def _save(
+    session: AsyncSession,
+    sub: subs.Sub,
+    events: list[dict[str, Any]],
+    history: list[dict[str, Any]],
+) -> None:
+    await subs.save(session, [sub])
+    await subs.add_history(session, history)
+    await record_events(session, events)
+
+
+async def cancel_pending(runtime: Runtime, *, subscription_id: str, actor: str) -> None:
+    """Drop a plan change scheduled for the period end."""
+    async with runtime.db.transaction() as session:
+        sub = await _load(session, subscription_id, for_update=True)
+        change = sub.pending_plan
+        if change is None:
+            raise NotFound(
+                f"{subscription_id} has no pending plan change", code="no_pending_change"
+            )
+        now = await runtime.now_for(session, sub.test_clock_id)
+        await changes.close(session, sub.pending, [ChangeKind.PLAN], status="canceled", at=now)
+        events = [sub.event("subscription.plan_change_canceled", at=now, plan=change.plan_id)]
+        await _save(session, sub, events, [])
