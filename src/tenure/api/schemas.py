@@ -47,3 +47,8 @@ class PayInvoice(_Body):
 class ChangePlan(_Body):
     plan: str
     at: str | None = None  # "now" | "period_end"; default by the change policy
+
+
+class RefundInvoice(_Body):
+    reason: str
+    amount: int | None = None  # minor units; the whole refundable amount when absent

@@ -183,3 +183,19 @@ def event(row: Any) -> dict[str, Any]:
         "sequence": row.sequence,
         "data": row.data,
     }
+
+
+def credit_note(note: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": note["id"],
+        "object": "credit_note",
+        "invoice": note["invoice_id"],
+        "customer": note["customer_id"],
+        "amount": note["amount"],
+        "currency": note["currency"],
+        "reason": note["reason"],
+        "status": note["status"],
+        "provider_refund_id": note["provider_refund_id"],
+        "failure_message": note["failure_message"],
+        "created": ts(note["created_at"]),
+    }

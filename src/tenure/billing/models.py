@@ -119,6 +119,9 @@ class CreditNote(Base):
     reason: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16))  # pending | succeeded | failed
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    charge_id: Mapped[str] = mapped_column(String(64))
+    # Wall-clock lease: a pending note past it was left by a crash and is resolved by the worker.
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
     provider_refund_id: Mapped[str | None] = mapped_column(String(64))
     failure_message: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -10,7 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing.invoicing import InvoiceRows, amount_due
-from tenure.billing.models import Invoice, InvoiceLine
+from tenure.billing.models import CreditNote, Invoice, InvoiceLine
 from tenure.db.base import table_of
 from tenure.db.engine import is_postgres
 from tenure.events.record import event_row
@@ -147,3 +147,11 @@ def invoice_event(
         subscription_id=invoice["subscription_id"],
         sequence=sequence,
     )
+
+
+async def credit_notes_of(session: AsyncSession, invoice_id: str) -> list[dict[str, Any]]:
+    table = table_of(CreditNote)
+    rows = await session.execute(
+        select(table).where(table.c.invoice_id == invoice_id).order_by(table.c.id)
+    )
+    return [dict(row) for row in rows.mappings()]

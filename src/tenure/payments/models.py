@@ -71,3 +71,15 @@ class SandboxCharge(Base):
     status: Mapped[str] = mapped_column(String(16))
     decline_code: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SandboxRefund(Base):
+    """The sandbox provider's refunds, keyed by the caller's idempotency key."""
+
+    __tablename__ = "sandbox_refunds"
+
+    idempotency_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    refund_id: Mapped[str] = mapped_column(String(40), unique=True)
+    charge_id: Mapped[str] = mapped_column(String(40), index=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -32,6 +32,22 @@ class ChargeResult:
     retryable: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    idempotency_key: str
+    charge_id: str
+    amount: int
+    currency: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    succeeded: bool
+    refund_id: str | None = None
+    message: str | None = None
+
+
 class ProviderUnavailable(Exception):
     """The outcome is unknown (timeout, reset, 5xx): ask the provider about the key first."""
 
@@ -48,3 +64,7 @@ class PaymentProvider(Protocol):
     async def lookup(self, idempotency_key: str) -> ChargeResult | None:
         """The outcome of an earlier charge with this key, or ``None`` if none reached it."""
         ...
+
+    async def refund(self, request: RefundRequest) -> RefundResult: ...
+
+    async def lookup_refund(self, idempotency_key: str) -> RefundResult | None: ...

@@ -16,8 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.db.engine import Database
 from tenure.kernel.ids import new_id
-from tenure.payments.models import SandboxCharge
-from tenure.payments.ports import ChargeRequest, ChargeResult, ChargeStatus, ProviderUnavailable
+from tenure.payments.models import SandboxCharge, SandboxRefund
+from tenure.payments.ports import (
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    ProviderUnavailable,
+    RefundRequest,
+    RefundResult,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,34 @@ class SandboxProvider:
             raise ProviderUnavailable("sandbox: timed out after charging")
         return _result(row)
 
+    async def lookup_refund(self, idempotency_key: str) -> RefundResult | None:
+        async with self._db.read() as session:
+            row = await session.get(SandboxRefund, idempotency_key)
+        return None if row is None else RefundResult(True, row.refund_id)
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        existing = await self.lookup_refund(request.idempotency_key)
+        if existing is not None:
+            return existing
+        async with self._db.transaction() as session:
+            charge = await session.scalar(
+                select(SandboxCharge).where(SandboxCharge.charge_id == request.charge_id)
+            )
+            if charge is None or charge.status != ChargeStatus.SUCCEEDED:
+                return RefundResult(False, message="no successful charge to refund")
+            # Like real providers, refuse to refund more than was captured.
+            if await _refunded(session, charge.charge_id) + request.amount > charge.amount:
+                return RefundResult(False, message="refund exceeds the captured amount")
+            row = SandboxRefund(
+                idempotency_key=request.idempotency_key,
+                refund_id=new_id("ch").replace("ch_", "re_sbx_"),
+                charge_id=charge.charge_id,
+                amount=request.amount,
+                created_at=datetime.now(UTC),
+            )
+            session.add(row)
+        return RefundResult(True, row.refund_id)
+
     async def _behaviour_for(self, request: ChargeRequest, session: AsyncSession) -> _Behaviour:
         behaviour = TEST_CARDS.get(request.payment_method)
         if behaviour is None:
@@ -98,6 +133,15 @@ class SandboxProvider:
             )
             return _SOFT if earlier else _SUCCEED
         return behaviour
+
+
+async def _refunded(session: AsyncSession, charge_id: str) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(SandboxRefund.amount), 0)).where(
+            SandboxRefund.charge_id == charge_id
+        )
+    )
+    return int(total or 0)
 
 
 def _result(row: SandboxCharge) -> ChargeResult:

@@ -15,6 +15,7 @@ import structlog
 from tenure.events.sequencer import sequence_pending
 from tenure.flows.collect import recover_stale
 from tenure.flows.due import BATCH_SIZE, run_due
+from tenure.flows.refunds import recover_refunds
 from tenure.flows.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -35,6 +36,7 @@ async def run_once(runtime: Runtime, *, batch_size: int = BATCH_SIZE) -> int:
         if processed < batch_size:
             break
     handled += await recover_stale(runtime)
+    handled += await recover_refunds(runtime)
     handled += await sequence_events(runtime)
     return handled
 

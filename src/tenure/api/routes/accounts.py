@@ -11,6 +11,7 @@ from sqlalchemy import select
 from tenure.api import views
 from tenure.api.deps import RuntimeDep, check_id, page, page_limit, parse_time
 from tenure.api.schemas import AdvanceTestClock, CreateCustomer, CreateTestClock
+from tenure.billing import balance
 from tenure.customers import service as customers
 from tenure.customers.models import Customer
 from tenure.entitlements import service as entitlements
@@ -89,8 +90,11 @@ class CustomerController(Controller):
         async with runtime.db.read() as session:
             customer = await customers.get(session, customer_id)
             ent = await entitlements.for_customer(session, runtime.catalog, customer_id)
+            held = await balance.balances(session, [customer_id])
         body = views.customer(customer)
         body["billing_issue"] = ent.billing_issue
+        currency = runtime.catalog.market(customer.market).currency
+        body["balance"] = {"amount": held.get(customer_id, 0), "currency": currency}
         return body
 
     @get("/{customer_id:str}/entitlements", summary="What the customer may do right now")

@@ -10,21 +10,25 @@ from sqlalchemy import select
 
 from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
-from tenure.api.schemas import PayInvoice
+from tenure.api.schemas import PayInvoice, RefundInvoice
 from tenure.billing import service as invoices
 from tenure.billing.models import Invoice
 from tenure.db.base import table_of
 from tenure.events.models import OutboxEvent
 from tenure.events.sequencer import sequence_pending
-from tenure.flows import manage
+from tenure.flows import manage, refunds
+from tenure.flows.runtime import Runtime
 from tenure.kernel.errors import InvalidRequest, PaymentRequired
 
 
-async def _invoice_view(runtime: RuntimeDep, invoice_id: FromPath[str]) -> dict[str, Any]:
+async def _invoice_view(runtime: Runtime, invoice_id: str) -> dict[str, Any]:
     async with runtime.db.read() as session:
         row = await invoices.get(session, invoice_id)
         lines = await invoices.lines_of(session, [invoice_id])
-    return views.invoice(row, lines[invoice_id])
+        notes = await invoices.credit_notes_of(session, invoice_id)
+    body = views.invoice(row, lines[invoice_id])
+    body["credit_notes"] = [views.credit_note(note) for note in notes]
+    return body
 
 
 class InvoiceController(Controller):
@@ -87,6 +91,25 @@ class InvoiceController(Controller):
                 retryable=outcome.result.retryable,
             )
         return await _invoice_view(runtime, invoice_id)
+
+    @post("/{invoice_id:str}/refund", status_code=201, summary="Refund a paid invoice")
+    async def refund(
+        self,
+        request: Request[Any, Any, Any],
+        invoice_id: FromPath[str],
+        data: JSONBody[RefundInvoice],
+        runtime: RuntimeDep,
+    ) -> dict[str, Any]:
+        """Full (no amount) or partial; never more than was paid and not yet refunded."""
+        check_id(invoice_id, "in", "invoice")
+        note = await refunds.refund(
+            runtime,
+            invoice_id=invoice_id,
+            amount=data.amount,
+            reason=data.reason,
+            actor=actor_of(request),
+        )
+        return views.credit_note(note)
 
 
 @get("/v1/plans", tags=["catalog"], summary="Plans sold in a market, with prices")

@@ -12,13 +12,14 @@ from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
 from tenure.api.schemas import CancelSubscription, ChangePlan, CreateSubscription, Empty
 from tenure.flows import change_plan, manage
+from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import describe_payment, subscribe
 from tenure.kernel.clock import rfc3339
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
 
 
-async def _view(runtime: RuntimeDep, subscription_id: FromPath[str]) -> dict[str, Any]:
+async def _view(runtime: Runtime, subscription_id: str) -> dict[str, Any]:
     async with runtime.db.read() as session:
         sub = await subs.load_one(session, subscription_id, for_update=False)
     if sub is None:

@@ -1,8 +1,8 @@
-"""balances credit notes
+"""balances refunds
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-25 23:10:49.554101
+Create Date: 2026-11-25 23:13:20.608124
 """
 
 from collections.abc import Sequence
@@ -35,6 +35,21 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "sandbox_refunds",
+        sa.Column("idempotency_key", sa.String(length=128), nullable=False),
+        sa.Column("refund_id", sa.String(length=40), nullable=False),
+        sa.Column("charge_id", sa.String(length=40), nullable=False),
+        sa.Column("amount", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("idempotency_key", name=op.f("pk_sandbox_refunds")),
+        sa.UniqueConstraint("refund_id", name=op.f("uq_sandbox_refunds_refund_id")),
+    )
+    with op.batch_alter_table("sandbox_refunds", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sandbox_refunds_charge_id"), ["charge_id"], unique=False
+        )
+
+    op.create_table(
         "customer_balances",
         sa.Column("customer_id", sa.String(length=40), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
@@ -57,6 +72,8 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=300), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("idempotency_key", sa.String(length=128), nullable=False),
+        sa.Column("charge_id", sa.String(length=64), nullable=False),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=False),
         sa.Column("provider_refund_id", sa.String(length=64), nullable=True),
         sa.Column("failure_message", sa.String(length=300), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -119,6 +136,10 @@ def downgrade() -> None:
 
     op.drop_table("credit_notes")
     op.drop_table("customer_balances")
+    with op.batch_alter_table("sandbox_refunds", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sandbox_refunds_charge_id"))
+
+    op.drop_table("sandbox_refunds")
     with op.batch_alter_table("balance_transactions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_balance_transactions_customer_id"))
 
