@@ -30,6 +30,7 @@ from tenure.api.routes.accounts import (
     entitlements_by_external_id,
 )
 from tenure.api.routes.billing import InvoiceController, list_events, list_plans
+from tenure.api.routes.promotions import PromoCodeController
 from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.catalog.loader import default_catalog_path, load_catalog
 from tenure.db.engine import Database
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             InvoiceController,
             list_plans,
             list_events,
+            PromoCodeController,
         ],
         dependencies={"runtime": Provide(provide_runtime)},
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),

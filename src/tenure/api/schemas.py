@@ -30,6 +30,8 @@ class CreateSubscription(_Body):
     plan: str
     payment_method: str
     trial: bool = False
+    intro_offer: bool = False
+    promo_code: str | None = None
 
 
 class CancelSubscription(_Body):
@@ -52,3 +54,21 @@ class ChangePlan(_Body):
 class RefundInvoice(_Body):
     reason: str
     amount: int | None = None  # minor units; the whole refundable amount when absent
+
+
+class CreatePromoCode(_Body):
+    code: str
+    percent_off: str | None = None  # exact decimal text, "20" or "12.5"
+    amount_off: int | None = None  # minor units of ``currency``
+    currency: str | None = None
+    duration: str = "once"  # once | repeating | forever
+    duration_periods: int | None = None
+    products: list[str] = msgspec.field(default_factory=list)
+    markets: list[str] = msgspec.field(default_factory=list)
+    valid_from: str | None = None
+    valid_until: str | None = None
+    max_redemptions: int | None = None
+
+
+class ApplyPromoCode(_Body):
+    code: str

@@ -11,6 +11,7 @@ from tenure.catalog.model import Catalog, Market, Plan
 from tenure.customers.models import Customer
 from tenure.entitlements.service import Entitlements
 from tenure.kernel.clock import rfc3339
+from tenure.subscriptions.offers import UsedOffers
 from tenure.subscriptions.record import Sub, pending_change
 from tenure.testclocks.models import TestClock
 
@@ -42,8 +43,11 @@ def customer(row: Customer) -> dict[str, Any]:
     }
 
 
-def plan(catalog: Catalog, item: Plan, market: Market) -> dict[str, Any]:
+def plan(
+    catalog: Catalog, item: Plan, market: Market, used: UsedOffers | None = None
+) -> dict[str, Any]:
     product = catalog.product_of(item)
+    intro = item.intro
     return {
         "id": item.id,
         "object": "plan",
@@ -58,6 +62,18 @@ def plan(catalog: Catalog, item: Plan, market: Market) -> dict[str, Any]:
         "accounts": product.accounts,
         "features": sorted(name for name, value in product.features.items() if value is not False),
         "feature_values": dict(product.features),
+        "intro_offer": None
+        if intro is None or market.code not in intro.prices
+        else {
+            "price": {"amount": intro.prices[market.code], "currency": market.currency},
+            "periods": intro.periods,
+        },
+        "eligibility": None
+        if used is None
+        else {
+            "trial": item.trial_days > 0 and product.family not in used.trial_families,
+            "intro_offer": intro is not None and product.family not in used.intro_families,
+        },
     }
 
 
@@ -71,6 +87,8 @@ def subscription(sub: Sub) -> dict[str, Any]:
         "product": sub.product_id,
         "market": sub.market,
         "price": {"amount": sub.price_amount, "currency": sub.currency},
+        "intro_price": sub.intro_price,
+        "intro_periods_remaining": sub.intro_periods_remaining,
         "billing_anchor": ts(sub.billing_anchor),
         "current_period_start": ts(sub.current_period_start),
         "current_period_end": ts(sub.current_period_end),
@@ -198,4 +216,26 @@ def credit_note(note: dict[str, Any]) -> dict[str, Any]:
         "provider_refund_id": note["provider_refund_id"],
         "failure_message": note["failure_message"],
         "created": ts(note["created_at"]),
+    }
+
+
+def promo_code(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "object": "promo_code",
+        "code": row.code,
+        "kind": row.kind,
+        "percent_off": row.percent_off,
+        "amount_off": row.amount_off,
+        "currency": row.currency,
+        "duration": row.duration,
+        "duration_periods": row.duration_periods,
+        "products": list(row.products or []),
+        "markets": list(row.markets or []),
+        "valid_from": ts(row.valid_from),
+        "valid_until": ts(row.valid_until),
+        "max_redemptions": row.max_redemptions,
+        "times_redeemed": row.times_redeemed,
+        "active": row.active,
+        "created": ts(row.created_at),
     }

@@ -9,11 +9,12 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenure.db.base import Base, UTCDateTime
+from tenure.db.base import Base, JSONType, UTCDateTime
 
 _PERIOD_BILLS = "billing_reason IN ('subscription_create', 'subscription_cycle', 'trial_end')"
 
@@ -126,3 +127,42 @@ class CreditNote(Base):
     failure_message: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PromoCode(Base):
+    __tablename__ = "promo_codes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)  # stored upper case
+    kind: Mapped[str] = mapped_column(String(16))  # percent | amount
+    percent_off: Mapped[str | None] = mapped_column(String(16))  # exact decimal text, "20"
+    amount_off: Mapped[int | None] = mapped_column(Integer)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    duration: Mapped[str] = mapped_column(String(16))  # once | repeating | forever
+    duration_periods: Mapped[int | None] = mapped_column(Integer)
+    products: Mapped[list[str]] = mapped_column(JSONType)
+    markets: Mapped[list[str]] = mapped_column(JSONType)
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    max_redemptions: Mapped[int | None] = mapped_column(Integer)
+    times_redeemed: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PromoRedemption(Base):
+    """A customer's use of a promo code; unique per (code, customer): once per customer."""
+
+    __tablename__ = "promo_redemptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    promo_code_id: Mapped[str] = mapped_column(String(40), ForeignKey("promo_codes.id"))
+    customer_id: Mapped[str] = mapped_column(String(40))
+    subscription_id: Mapped[str] = mapped_column(String(40), index=True)
+    # Invoices still discounted; NULL = forever, 0 = used up.
+    periods_remaining: Mapped[int | None] = mapped_column(Integer)
+    redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("promo_code_id", "customer_id", name="uq_promo_redemptions_customer"),
+    )

@@ -16,7 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
 
-from tenure.catalog.model import Catalog, FeatureValue, Market, Plan, Product
+from tenure.catalog.model import Catalog, FeatureValue, IntroOffer, Market, Plan, Product
 from tenure.kernel.calendar import Interval
 from tenure.kernel.money import UnknownCurrency, minor_units, to_minor
 
@@ -37,7 +37,8 @@ _PRODUCT_KEYS = ("name", "family", "accounts", "free", "features", "proration")
 _POLICY_KEYS = ("from", "to", "at")
 _PRORATIONS = ("days", "seconds")
 _TIMINGS = ("now", "period_end")
-_PLAN_KEYS = ("product", "interval", "interval_count", "trial_days", "prices")
+_PLAN_KEYS = ("product", "interval", "interval_count", "trial_days", "prices", "intro")
+_INTRO_KEYS = ("periods", "prices")
 
 _T = TypeVar("_T")
 _EXPECTED: dict[type, str] = {str: "a non-empty string", bool: "true or false", int: "an integer"}
@@ -436,11 +437,34 @@ def _plan(
     count = table.integer("interval_count", 1, 36, 1)
     trial_days = table.integer("trial_days", 0, 365, 0)
     prices = _prices(table, refs)
+    intro = _intro(table, refs, prices)
     if product is None or interval is None or count is None or trial_days is None:
         return None
     if prices is None:
         return None
-    return Plan(plan_id, product, interval, count, prices, trial_days)
+    return Plan(plan_id, product, interval, count, prices, trial_days, intro)
+
+
+def _intro(plan: _Table, refs: _References, regular: dict[str, int] | None) -> IntroOffer | None:
+    """``[plans.x.intro] periods = 3`` with ``[plans.x.intro.prices]``. An invalid one is
+    reported as a problem (which fails the whole load) and read as None."""
+    raw = plan.raw.get("intro")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        plan.problem(f"intro must be a table, not {_kind(raw)}")
+        return None
+    table = _Table(plan.problems, f"{plan.entry}.intro", raw, _INTRO_KEYS)
+    periods = table.integer("periods", 1, 36)
+    prices = _prices(table, refs)
+    if periods is None or prices is None:
+        return None
+    for market, amount in prices.items():
+        if regular is not None and market not in regular:
+            table.problem(f"prices.{market}: the plan itself is not sold in {market}")
+        elif regular is not None and amount >= regular[market]:
+            table.problem(f"prices.{market}: an intro price must be below the regular price")
+    return IntroOffer(periods, prices)
 
 
 def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:

@@ -41,6 +41,14 @@ class Product:
 
 
 @dataclass(frozen=True, slots=True)
+class IntroOffer:
+    """The first ``periods`` billing periods at a reduced price, once per customer and family."""
+
+    periods: int
+    prices: Mapping[str, int]  # market code -> minor units
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     id: str
     product: str
@@ -48,6 +56,7 @@ class Plan:
     interval_count: int
     prices: Mapping[str, int]  # market code -> amount in the market currency's minor units
     trial_days: int = 0
+    intro: IntroOffer | None = None
 
     def price_in(self, market: Market) -> Money:
         try:

@@ -8,18 +8,19 @@ set-based statements. Charges for the invoices it created happen after commit (:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenure.billing import balance
+from tenure.billing import balance, promotions
 from tenure.billing import service as invoices
-from tenure.billing.invoicing import InvoiceRows, LineDraft, amount_due, build_invoice
+from tenure.billing.invoicing import InvoiceRows, amount_due, build_invoice
+from tenure.billing.promotions import ActiveDiscount
 from tenure.events.record import record as record_events
 from tenure.flows.collect import collect, settle_paid
+from tenure.flows.lines import period_lines
 from tenure.flows.runtime import Runtime
 from tenure.kernel.calendar import boundary, period_index
 from tenure.payments import attempts
@@ -79,7 +80,8 @@ async def process_batch(
         order_by=[Subscription.next_action_at, Subscription.id],
         limit=limit,
     )
-    work = _Batch(runtime=runtime, now=now, actor=actor)
+    discounts = await promotions.active_for(session, [sub.id for sub in claimed])
+    work = _Batch(runtime=runtime, now=now, actor=actor, discounts=discounts)
     for sub in claimed:
         work.handle(sub)
     await work.flush(session)
@@ -91,6 +93,8 @@ class _Batch:
     runtime: Runtime
     now: datetime
     actor: str
+    discounts: dict[str, ActiveDiscount] = field(default_factory=dict)
+    used_discounts: list[ActiveDiscount] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     drafts: list[InvoiceRows] = field(default_factory=list)
@@ -153,6 +157,10 @@ class _Batch:
         index = period_index(sub.billing_anchor, plan.interval, plan.interval_count, start)
         end = boundary(sub.billing_anchor, plan.interval, plan.interval_count, index + 1)
         reason = "trial_end" if sub.state is Status.TRIALING else "subscription_cycle"
+        discount = self.discounts.get(sub.id)
+        lines, used = period_lines(self.runtime.catalog, sub, start, end, discount)
+        if used and discount is not None:
+            self.used_discounts.append(discount)
         draft = build_invoice(
             customer_id=sub.customer_id,
             subscription_id=sub.id,
@@ -160,9 +168,7 @@ class _Batch:
             billing_reason=reason,
             period_start=start,
             period_end=end,
-            lines=[
-                LineDraft(_describe(self.runtime, sub), sub.plan_id, start, end, sub.price_amount)
-            ],
+            lines=lines,
             tax=self.runtime.tax_rule(sub.market),
             created_at=self.now,
         )
@@ -241,6 +247,7 @@ class _Batch:
     async def flush(self, session: AsyncSession) -> None:
         await changes.close_ids(session, self.applied_changes, status="applied", at=self.now)
         await changes.close_ids(session, self.dropped_changes, status="canceled", at=self.now)
+        await promotions.consume(session, self.used_discounts)
         await balance.settle(session, self.drafts, at=self.now)
         for draft, sub in self.renewals:
             self._collect_or_settle(draft, sub)
@@ -257,12 +264,3 @@ class _Batch:
         await subs.save(session, self.changed)
         await subs.add_history(session, self.history)
         await record_events(session, self.events)
-
-
-def _describe(runtime: Runtime, sub: subs.Sub) -> str:
-    product = runtime.catalog.products.get(sub.product_id)
-    return f"{product.name if product else sub.product_id} ({sub.plan_id})"
-
-
-def subscription_ids(batch: Sequence[subs.Sub]) -> list[str]:
-    return [sub.id for sub in batch]

@@ -10,22 +10,24 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenure.billing import balance
+from tenure.billing import balance, promotions
 from tenure.billing import service as invoices
-from tenure.billing.invoicing import InvoiceRows, LineDraft, amount_due, build_invoice
+from tenure.billing.invoicing import InvoiceRows, amount_due, build_invoice
+from tenure.billing.promotions import ActiveDiscount
 from tenure.catalog.model import Plan, Product
 from tenure.customers import service as customers
 from tenure.customers.models import Customer
 from tenure.db.base import table_of
 from tenure.events.record import record as record_events
 from tenure.flows.collect import Outcome, collect, settle_paid
+from tenure.flows.lines import period_lines
 from tenure.flows.runtime import Runtime
 from tenure.kernel.calendar import add_interval
 from tenure.kernel.errors import Conflict, InvalidRequest
 from tenure.kernel.ids import new_id
 from tenure.payments import attempts
 from tenure.subscriptions import record as subs
-from tenure.subscriptions.models import Subscription, TrialRedemption
+from tenure.subscriptions.models import IntroRedemption, Subscription, TrialRedemption
 from tenure.subscriptions.schedule import INCOMPLETE_WINDOW
 from tenure.subscriptions.state import LIVE_STATUSES, Status
 
@@ -36,6 +38,20 @@ class SubscriptionExists(Conflict):
 
 class TrialAlreadyUsed(Conflict):
     code = "trial_already_used"
+
+
+class IntroAlreadyUsed(Conflict):
+    code = "intro_offer_already_used"
+
+
+class PromoAlreadyUsed(Conflict):
+    code = "promo_code_already_used"
+
+
+@dataclass(frozen=True, slots=True)
+class Offers:
+    promo_code: str | None = None
+    intro: bool = False  # take the plan's intro offer (once per customer and product family)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +69,7 @@ async def subscribe(
     payment_method: str,
     trial: bool,
     actor: str,
+    offers: Offers | None = None,
 ) -> SubscribeResult:
     """Create the subscription; without a trial, invoice and charge the first period.
 
@@ -84,6 +101,7 @@ async def subscribe(
                 payment_method=payment_method,
                 trial=trial,
                 actor=actor,
+                offers=offers or Offers(),
             )
     except IntegrityError as error:
         raise _conflict_from(error, customer_id) from None
@@ -93,8 +111,12 @@ async def subscribe(
 
 def _conflict_from(error: IntegrityError, customer_id: str) -> Conflict:
     text = str(error.orig).lower()
-    if "trial_redemptions" in text or "family" in text:
+    if "trial_redemptions" in text:
         return TrialAlreadyUsed(f"customer {customer_id} has already used this trial")
+    if "intro_redemptions" in text:
+        return IntroAlreadyUsed(f"customer {customer_id} has already used this intro offer")
+    if "promo_redemptions" in text:
+        return PromoAlreadyUsed(f"customer {customer_id} has already used this promo code")
     return SubscriptionExists(
         f"customer {customer_id} already has a live subscription; change or cancel it instead"
     )
@@ -110,6 +132,7 @@ async def _create(
     payment_method: str,
     trial: bool,
     actor: str,
+    offers: Offers,
 ) -> tuple[str, str | None, str | None]:
     # Locking the customer serializes two subscribes for the same customer; the partial
     # unique index would catch the loser anyway, this just gives it a clean answer.
@@ -121,6 +144,20 @@ async def _create(
     if trial:
         await _redeem_trial(session, customer, plan, product)
     sub = _new_sub(customer, plan, price.amount, price.currency, payment_method, trial, now)
+    if offers.intro:
+        await _redeem_intro(session, sub, plan, product, trial=trial, now=now)
+    discount = None
+    if offers.promo_code:
+        discount = await promotions.redeem(
+            session,
+            offers.promo_code,
+            customer_id=customer.id,
+            subscription_id=sub.id,
+            product=product.id,
+            market=market.code,
+            currency=market.currency,
+            now=now,
+        )
     history = [
         {
             "subscription_id": sub.id,
@@ -133,7 +170,7 @@ async def _create(
         }
     ]
     events = [sub.event("subscription.created", at=now)]
-    draft = None if trial else _first_invoice(runtime, sub, product, now)
+    draft = None if trial else _first_invoice(runtime, sub, discount, now)
     attempt = None
     if draft is not None:
         await balance.settle(session, [draft], at=now)
@@ -174,6 +211,8 @@ async def _create(
         )
     if draft is not None:
         await invoices.insert_invoices(session, [draft])
+        if discount is not None and len(draft.lines) > 1:
+            await promotions.consume(session, [discount])
     if attempt is not None:
         await attempts.insert_attempts(session, [attempt])
     await subs.add_history(session, history)
@@ -236,6 +275,8 @@ def _new_sub(
         plan_id=plan.id,
         product_id=plan.product,
         price_amount=amount,
+        intro_price=None,
+        intro_periods_remaining=0,
         currency=currency,
         status=(Status.TRIALING if trial else Status.INCOMPLETE).value,
         billing_anchor=anchor,
@@ -259,7 +300,12 @@ def _new_sub(
     return sub
 
 
-def _first_invoice(runtime: Runtime, sub: subs.Sub, product: Product, now: datetime) -> InvoiceRows:
+def _first_invoice(
+    runtime: Runtime, sub: subs.Sub, discount: ActiveDiscount | None, now: datetime
+) -> InvoiceRows:
+    lines, _ = period_lines(
+        runtime.catalog, sub, sub.current_period_start, sub.current_period_end, discount
+    )
     return build_invoice(
         customer_id=sub.customer_id,
         subscription_id=sub.id,
@@ -267,18 +313,47 @@ def _first_invoice(runtime: Runtime, sub: subs.Sub, product: Product, now: datet
         billing_reason="subscription_create",
         period_start=sub.current_period_start,
         period_end=sub.current_period_end,
-        lines=[
-            LineDraft(
-                f"{product.name} ({sub.plan_id})",
-                sub.plan_id,
-                sub.current_period_start,
-                sub.current_period_end,
-                sub.price_amount,
-            )
-        ],
+        lines=lines,
         tax=runtime.tax_rule(sub.market),
         created_at=now,
     )
+
+
+async def _redeem_intro(
+    session: AsyncSession,
+    sub: subs.Sub,
+    plan: Plan,
+    product: Product,
+    *,
+    trial: bool,
+    now: datetime,
+) -> None:
+    if plan.intro is None or sub.market not in plan.intro.prices:
+        raise InvalidRequest(
+            f"plan {plan.id!r} has no intro offer in {sub.market}", code="intro_offer_not_offered"
+        )
+    if trial:
+        raise InvalidRequest(
+            "a trial and an intro offer cannot be combined; choose one",
+            code="offers_not_combinable",
+        )
+    used = await session.get(IntroRedemption, (sub.customer_id, product.family))
+    if used is not None:
+        raise IntroAlreadyUsed(
+            f"customer {sub.customer_id} already used the {product.family} intro offer "
+            f"(on {used.subscription_id})",
+            subscription=used.subscription_id,
+        )
+    await session.execute(
+        insert(table_of(IntroRedemption)).values(
+            customer_id=sub.customer_id,
+            family=product.family,
+            subscription_id=sub.id,
+            redeemed_at=now,
+        )
+    )
+    sub.intro_price = plan.intro.prices[sub.market]
+    sub.intro_periods_remaining = plan.intro.periods
 
 
 def describe_payment(outcome: Outcome | None) -> dict[str, Any] | None:

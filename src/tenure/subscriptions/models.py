@@ -24,6 +24,9 @@ class Subscription(Base):
     # The price is locked in at subscribe time; a catalog edit never re-prices a subscriber.
     price_amount: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
+    # An intro offer bills ``intro_price`` for the next ``intro_periods_remaining`` periods.
+    intro_price: Mapped[int | None] = mapped_column(Integer)
+    intro_periods_remaining: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(24))
     billing_anchor: Mapped[datetime] = mapped_column(UTCDateTime)
     current_period_start: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -102,6 +105,17 @@ class TrialRedemption(Base):
     """A trial used by a customer for a product family: the primary key makes it once, ever."""
 
     __tablename__ = "trial_redemptions"
+
+    customer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    family: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(40))
+    redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IntroRedemption(Base):
+    """An intro offer used by a customer for a product family: once, ever (the primary key)."""
+
+    __tablename__ = "intro_redemptions"
 
     customer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     family: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -37,6 +37,8 @@ class Sub:
     product_id: str
     price_amount: int
     currency: str
+    intro_price: int | None
+    intro_periods_remaining: int
     status: str
     billing_anchor: datetime
     current_period_start: datetime
@@ -60,6 +62,13 @@ class Sub:
     @property
     def state(self) -> Status:
         return Status(self.status)
+
+    def take_period_price(self) -> int:
+        """The price of the next billed period: the intro price while it lasts."""
+        if self.intro_price is not None and self.intro_periods_remaining > 0:
+            self.intro_periods_remaining -= 1
+            return self.intro_price
+        return self.price_amount
 
     @property
     def cancel_at_period_end(self) -> bool:
@@ -137,6 +146,7 @@ def payload(sub: Sub) -> dict[str, Any]:
         "product": sub.product_id,
         "market": sub.market,
         "price": {"amount": sub.price_amount, "currency": sub.currency},
+        "intro_periods_remaining": sub.intro_periods_remaining,
         "current_period_start": ts(sub.current_period_start),
         "current_period_end": ts(sub.current_period_end),
         "trial_end": ts(sub.trial_end),

@@ -13,12 +13,14 @@ from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
 from tenure.api.schemas import PayInvoice, RefundInvoice
 from tenure.billing import service as invoices
 from tenure.billing.models import Invoice
+from tenure.customers import service as customers
 from tenure.db.base import table_of
 from tenure.events.models import OutboxEvent
 from tenure.events.sequencer import sequence_pending
 from tenure.flows import manage, refunds
 from tenure.flows.runtime import Runtime
 from tenure.kernel.errors import InvalidRequest, PaymentRequired
+from tenure.subscriptions import offers
 
 
 async def _invoice_view(runtime: Runtime, invoice_id: str) -> dict[str, Any]:
@@ -113,18 +115,32 @@ class InvoiceController(Controller):
 
 
 @get("/v1/plans", tags=["catalog"], summary="Plans sold in a market, with prices")
-async def list_plans(runtime: RuntimeDep, market: FromQuery[str | None] = None) -> dict[str, Any]:
-    if market is None:
+async def list_plans(
+    runtime: RuntimeDep,
+    market: FromQuery[str | None] = None,
+    customer: FromQuery[str | None] = None,
+) -> dict[str, Any]:
+    """With ``customer``, each plan also says which offers that customer may still use."""
+    if market is None and customer is None:
         raise InvalidRequest(
-            "pass ?market=SE (a market code from the catalog)", code="market_required"
+            "pass ?market=SE (a market code from the catalog) or ?customer=", code="market_required"
         )
+    used = None
+    if customer is not None:
+        check_id(customer, "cus", "customer")
+        async with runtime.db.read() as session:
+            found = await customers.get(session, customer)
+            used = await offers.used_by(session, customer)
+        market = market or found.market
+    assert market is not None
     selected = runtime.catalog.market(market.upper())
     plans = sorted(runtime.catalog.plans_in(selected), key=lambda plan: plan.id)
     return {
         "object": "list",
         "market": selected.code,
         "currency": selected.currency,
-        "data": [views.plan(runtime.catalog, plan, selected) for plan in plans],
+        "customer": customer,
+        "data": [views.plan(runtime.catalog, plan, selected, used) for plan in plans],
         "has_more": False,
         "next": None,
     }

@@ -10,10 +10,16 @@ from sqlalchemy import select
 
 from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
-from tenure.api.schemas import CancelSubscription, ChangePlan, CreateSubscription, Empty
-from tenure.flows import change_plan, manage
+from tenure.api.schemas import (
+    ApplyPromoCode,
+    CancelSubscription,
+    ChangePlan,
+    CreateSubscription,
+    Empty,
+)
+from tenure.flows import change_plan, manage, promotions
 from tenure.flows.runtime import Runtime
-from tenure.flows.subscribe import describe_payment, subscribe
+from tenure.flows.subscribe import Offers, describe_payment, subscribe
 from tenure.kernel.clock import rfc3339
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
@@ -48,6 +54,7 @@ class SubscriptionController(Controller):
             payment_method=data.payment_method,
             trial=data.trial,
             actor=actor_of(request),
+            offers=Offers(promo_code=data.promo_code, intro=data.intro_offer),
         )
         body = await _view(runtime, result.subscription_id)
         body["latest_invoice"] = result.invoice_id
@@ -201,5 +208,22 @@ class SubscriptionController(Controller):
         check_id(subscription_id, "sub", "subscription")
         await change_plan.cancel_pending(
             runtime, subscription_id=subscription_id, actor=actor_of(request)
+        )
+        return await _view(runtime, subscription_id)
+
+    @post(
+        "/{subscription_id:str}/promo_code",
+        status_code=200,
+        summary="Apply a promo code to the next invoices",
+    )
+    async def apply_promo_code(
+        self,
+        subscription_id: FromPath[str],
+        data: JSONBody[ApplyPromoCode],
+        runtime: RuntimeDep,
+    ) -> dict[str, Any]:
+        check_id(subscription_id, "sub", "subscription")
+        await promotions.apply_to_subscription(
+            runtime, subscription_id=subscription_id, code=data.code
         )
         return await _view(runtime, subscription_id)

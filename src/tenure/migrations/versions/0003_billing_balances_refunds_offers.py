@@ -1,14 +1,15 @@
-"""balances refunds
+"""billing: balances refunds offers
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-25 23:13:20.608124
+Create Date: 2026-11-25 23:17:00.652400
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -35,6 +36,43 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "intro_redemptions",
+        sa.Column("customer_id", sa.String(length=40), nullable=False),
+        sa.Column("family", sa.String(length=64), nullable=False),
+        sa.Column("subscription_id", sa.String(length=40), nullable=False),
+        sa.Column("redeemed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id", "family", name=op.f("pk_intro_redemptions")),
+    )
+    op.create_table(
+        "promo_codes",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("percent_off", sa.String(length=16), nullable=True),
+        sa.Column("amount_off", sa.Integer(), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("duration", sa.String(length=16), nullable=False),
+        sa.Column("duration_periods", sa.Integer(), nullable=True),
+        sa.Column(
+            "products",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "markets",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("valid_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("max_redemptions", sa.Integer(), nullable=True),
+        sa.Column("times_redeemed", sa.Integer(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_promo_codes")),
+        sa.UniqueConstraint("code", name=op.f("uq_promo_codes_code")),
+    )
+    op.create_table(
         "sandbox_refunds",
         sa.Column("idempotency_key", sa.String(length=128), nullable=False),
         sa.Column("refund_id", sa.String(length=40), nullable=False),
@@ -47,6 +85,27 @@ def upgrade() -> None:
     with op.batch_alter_table("sandbox_refunds", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_sandbox_refunds_charge_id"), ["charge_id"], unique=False
+        )
+
+    op.create_table(
+        "promo_redemptions",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("promo_code_id", sa.String(length=40), nullable=False),
+        sa.Column("customer_id", sa.String(length=40), nullable=False),
+        sa.Column("subscription_id", sa.String(length=40), nullable=False),
+        sa.Column("periods_remaining", sa.Integer(), nullable=True),
+        sa.Column("redeemed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["promo_code_id"],
+            ["promo_codes.id"],
+            name=op.f("fk_promo_redemptions_promo_code_id_promo_codes"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_promo_redemptions")),
+        sa.UniqueConstraint("promo_code_id", "customer_id", name="uq_promo_redemptions_customer"),
+    )
+    with op.batch_alter_table("promo_redemptions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_promo_redemptions_subscription_id"), ["subscription_id"], unique=False
         )
 
     op.create_table(
@@ -112,8 +171,18 @@ def upgrade() -> None:
             ),
         )
 
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("intro_price", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column("intro_periods_remaining", sa.Integer(), server_default="0", nullable=False)
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.drop_column("intro_periods_remaining")
+        batch_op.drop_column("intro_price")
+
     with op.batch_alter_table("invoices", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_invoices_subscription_period",
@@ -136,10 +205,16 @@ def downgrade() -> None:
 
     op.drop_table("credit_notes")
     op.drop_table("customer_balances")
+    with op.batch_alter_table("promo_redemptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_promo_redemptions_subscription_id"))
+
+    op.drop_table("promo_redemptions")
     with op.batch_alter_table("sandbox_refunds", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sandbox_refunds_charge_id"))
 
     op.drop_table("sandbox_refunds")
+    op.drop_table("promo_codes")
+    op.drop_table("intro_redemptions")
     with op.batch_alter_table("balance_transactions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_balance_transactions_customer_id"))
 

@@ -1,0 +1,26 @@
+"""Which once-per-customer offers (trials, intro prices) a customer has already used."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.subscriptions.models import IntroRedemption, TrialRedemption
+
+
+@dataclass(frozen=True, slots=True)
+class UsedOffers:
+    trial_families: frozenset[str]
+    intro_families: frozenset[str]
+
+
+async def used_by(session: AsyncSession, customer_id: str) -> UsedOffers:
+    trials = await session.scalars(
+        select(TrialRedemption.family).where(TrialRedemption.customer_id == customer_id)
+    )
+    intros = await session.scalars(
+        select(IntroRedemption.family).where(IntroRedemption.customer_id == customer_id)
+    )
+    return UsedOffers(frozenset(trials.all()), frozenset(intros.all()))
