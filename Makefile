@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export TENURE_API_KEY ?= tenure_dev_key
 export TENURE_DATABASE_URL ?= sqlite:///./tenure.db
 
-.PHONY: run test lint unit bench clean
+.PHONY: run test lint unit clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

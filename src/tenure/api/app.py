@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -76,7 +77,9 @@ async def bootstrap_key(runtime: Runtime, settings: Settings) -> None:
     if not await any_key_exists(runtime.db):
         secret = generate_secret()
         await ensure_key(runtime.db, secret, name="bootstrap (generated)")
-        # Printed once: only its hash is stored.
+        # Shown once: only its hash is stored.
+        sys.stderr.write(f"\nTenure API key (shown once, store it now): {secret}\n\n")
+        sys.stderr.flush()
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:

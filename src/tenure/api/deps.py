@@ -39,13 +39,17 @@ def check_id(value: str, prefix: str, resource: str) -> str:
 
 def parse_time(value: str, field: str) -> datetime:
     try:
-        return parse_rfc3339(value)
-    except ValueError:
-        raise InvalidRequest(
-            f"{field} must be an RFC 3339 timestamp with an offset, like 2025-01-31T10:00:00Z",
-            code="invalid_timestamp",
-            field=field,
-        ) from None
+        parsed = parse_rfc3339(value)
+    except (ValueError, OverflowError):
+        parsed = None
+    if parsed is not None and 1970 <= parsed.year <= 2200:
+        return parsed
+    raise InvalidRequest(
+        f"{field} must be an RFC 3339 timestamp with an offset between the years 1970 and "
+        "2200, like 2025-01-31T10:00:00Z",
+        code="invalid_timestamp",
+        field=field,
+    )
 
 
 def page_limit(limit: int | None) -> int:

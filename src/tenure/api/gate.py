@@ -39,8 +39,10 @@ class GateState:
         self.keys = keys
 
 
-async def _send_problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
-    body = problem_bytes(status, code, title, detail)
+async def _send_problem(
+    send: Send, status: int, code: str, title: str, detail: str, instance: str = ""
+) -> None:
+    body = problem_bytes(status, code, title, detail, instance=instance)
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
@@ -76,6 +78,7 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
                 "unauthorized",
                 "Unauthorized",
                 "send your API key as 'Authorization: Bearer <key>'",
+                path,
             )
             return
         scope.setdefault("state", {})["api_key_id"] = key_id

@@ -33,7 +33,8 @@ def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) 
         "detail": detail,
         "code": code,
     }
-    body.update(extra)
+    # Extra members never override the standard ones (a "status" extra would break clients).
+    body.update({key: value for key, value in extra.items() if key not in body})
     return body
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.billing import balance
 from tenure.billing.invoicing import InvoiceRows, amount_due
 from tenure.billing.models import CreditNote, Invoice, InvoiceLine
 from tenure.db.base import table_of
@@ -103,16 +104,21 @@ async def mark_paid(session: AsyncSession, paid: Sequence[tuple[dict[str, Any], 
 
 async def close(
     session: AsyncSession, invoice_ids: Sequence[str], *, status: str, at: datetime
-) -> list[str]:
-    """Close open invoices as ``void`` or ``uncollectible``; returns the ids it closed."""
+) -> list[dict[str, Any]]:
+    """Close open invoices as ``void`` or ``uncollectible``; returns the rows it closed."""
     if not invoice_ids:
         return []
-    await session.execute(
-        update(_invoices)
-        .where(_invoices.c.id.in_(list(invoice_ids)), _invoices.c.status == "open")
-        .values(status=status, closed_at=at)
+    rows = await session.execute(
+        select(_invoices).where(_invoices.c.id.in_(list(invoice_ids)), _invoices.c.status == "open")
     )
-    return list(invoice_ids)
+    closed = [dict(row) for row in rows.mappings()]
+    if closed:
+        await session.execute(
+            update(_invoices)
+            .where(_invoices.c.id.in_([row["id"] for row in closed]))
+            .values(status=status, closed_at=at)
+        )
+    return closed
 
 
 def summary(invoice: dict[str, Any]) -> dict[str, Any]:
@@ -155,3 +161,17 @@ async def credit_notes_of(session: AsyncSession, invoice_id: str) -> list[dict[s
         select(table).where(table.c.invoice_id == invoice_id).order_by(table.c.id)
     )
     return [dict(row) for row in rows.mappings()]
+
+
+async def close_for_subscriptions(
+    session: AsyncSession, subscription_ids: Sequence[str], *, status: str, at: datetime
+) -> list[str]:
+    """Close the open invoices of ended subscriptions. A voided invoice gives back the credit it
+    had taken from the balance; an uncollectible one keeps it (the period was partly served)."""
+    closed = await close(
+        session, await open_invoice_ids(session, subscription_ids), status=status, at=at
+    )
+    if status == "void":
+        for invoice in closed:
+            await balance.restore(session, invoice, at=at)
+    return [invoice["id"] for invoice in closed]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from tenure.kernel.money import round_half_up
+from tenure.kernel.money import percent_text, round_half_up
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +30,4 @@ def apply_tax(amount: int, *, rate: Fraction, inclusive: bool) -> TaxedAmount:
 
 def rate_percent_text(rate: Fraction) -> str:
     """``Fraction(1, 4)`` -> ``"25"``; ``Fraction(29, 400)`` -> ``"7.25"`` (exact)."""
-    percent = rate * 100
-    whole, remainder = divmod(percent.numerator, percent.denominator)
-    if remainder == 0:
-        return str(whole)
-    digits = []
-    for _ in range(6):
-        remainder *= 10
-        digit, remainder = divmod(remainder, percent.denominator)
-        digits.append(str(digit))
-        if remainder == 0:
-            break
-    return f"{whole}.{''.join(digits)}"
+    return percent_text(rate)

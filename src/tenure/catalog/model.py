@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from tenure.kernel.calendar import Interval
 from tenure.kernel.errors import InvalidRequest, NotFound
-from tenure.kernel.money import Money, format_minor
+from tenure.kernel.money import Money, format_minor, percent_text
 
 FeatureValue = bool | int | str
 
@@ -23,10 +23,7 @@ class Market:
 
     @property
     def tax_rate_percent(self) -> str:
-        percent = self.tax_rate * 100
-        if percent.denominator == 1:
-            return str(percent.numerator)
-        return format(float(percent), "g")  # display only, never used for money
+        return percent_text(self.tax_rate)
 
 
 @dataclass(frozen=True, slots=True)

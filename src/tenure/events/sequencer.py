@@ -39,3 +39,11 @@ async def sequence_pending(session: AsyncSession, *, limit: int = 10_000) -> int
         [{"pk": pk, "position": base + offset} for offset, pk in enumerate(pending, start=1)],
     )
     return len(pending)
+
+
+async def has_pending(session: AsyncSession) -> bool:
+    """Whether any committed event still waits for its position (an index-only probe)."""
+    found = await session.scalar(
+        select(OutboxEvent.pk).where(OutboxEvent.position.is_(None)).limit(1)
+    )
+    return found is not None

@@ -108,6 +108,9 @@ async def _prepare(
         timing=timing,
         mode=ProrationMode(catalog.product_of(old_plan).proration),
     )
+    if sub.state is Status.TRIALING:
+        # Nothing billed and the trial period stays: only the plan changes.
+        terms = ChangeQuote(terms.type, Timing.NOW, now, [], None)
     draft = None
     if terms.lines and sub.state is not Status.TRIALING:
         end = terms.new_period[1] if terms.new_period else sub.current_period_end
@@ -201,7 +204,8 @@ def _raise_if_declined(outcomes: list[Outcome], invoice_id: str | None) -> None:
         )
     if result.decline_code:
         raise PaymentRequired(
-            f"{result.message or 'the payment was declined'}; the plan was not changed",
+            f"{(result.message or 'The payment was declined.').rstrip('.')}; the plan was not "
+            "changed",
             code=result.decline_code,
             invoice=invoice_id,
             retryable=result.retryable,
@@ -307,5 +311,7 @@ async def cancel_pending(runtime: Runtime, *, subscription_id: str, actor: str) 
             )
         now = await runtime.now_for(session, sub.test_clock_id)
         await changes.close(session, sub.pending, [ChangeKind.PLAN], status="canceled", at=now)
-        events = [sub.event("subscription.plan_change_canceled", at=now, plan=change.plan_id)]
+        events = [
+            sub.event("subscription.plan_change_canceled", at=now, canceled_plan=change.plan_id)
+        ]
         await _save(session, sub, events, [])

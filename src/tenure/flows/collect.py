@@ -19,7 +19,8 @@ from tenure.billing import balance
 from tenure.billing import service as invoices
 from tenure.catalog.model import Catalog
 from tenure.events.record import record as record_events
-from tenure.flows.plan_switch import apply_plan
+from tenure.flows.plan_switch import apply_plan, change_type_of
+from tenure.flows.refunds import schedule_refund
 from tenure.flows.runtime import Runtime
 from tenure.payments import attempts
 from tenure.payments.ports import ChargeResult, ChargeStatus, ProviderUnavailable
@@ -93,7 +94,7 @@ async def record_outcomes(runtime: Runtime, outcomes: Sequence[Outcome], *, acto
         by_sub = {sub.id: sub for sub in locked_subs}
         invoice_rows = await invoices.load(session, list(by_invoice), for_update=True)
         still_pending = {
-            a["id"]
+            a["id"]: a
             for a in await attempts.load_pending(
                 session, [o.attempt_id for o in outcomes], for_update=True
             )
@@ -106,7 +107,14 @@ async def record_outcomes(runtime: Runtime, outcomes: Sequence[Outcome], *, acto
             invoice = invoice_rows[outcome.invoice_id]
             sub = by_sub.get(invoice["subscription_id"] or "")
             at = times[sub.test_clock_id if sub else None]
-            writer.add(outcome, outcome.result, invoice, sub, at)
+            writer.add(
+                outcome,
+                outcome.result,
+                invoice,
+                sub,
+                at,
+                int(still_pending[outcome.attempt_id]["amount"]),
+            )
         await writer.flush(session)
 
 
@@ -144,6 +152,7 @@ class _OutcomeWriter:
         self.applied_changes: list[str] = []
         self.dropped_changes: list[str] = []
         self.voided: list[dict[str, Any]] = []
+        self.late: list[tuple[dict[str, Any], int, str, datetime]] = []
         self.completed: list[tuple[str, ChargeResult, datetime]] = []
         self.paid: list[tuple[dict[str, Any], datetime]] = []
         self.subs: dict[str, subs.Sub] = {}
@@ -157,6 +166,7 @@ class _OutcomeWriter:
         invoice: dict[str, Any],
         sub: subs.Sub | None,
         at: datetime,
+        amount: int,
     ) -> None:
         self.completed.append((outcome.attempt_id, result, at))
         if sub is not None:
@@ -164,8 +174,10 @@ class _OutcomeWriter:
         seq = sub.next_sequence if sub else (lambda: None)
         if result.status is ChargeStatus.SUCCEEDED:
             if invoice["status"] != "open":
-                # Paid after it was voided (canceled meanwhile): keep the record, flag it loudly.
-                log.error("payment.succeeded_on_closed_invoice", invoice=invoice["id"])
+                # The money arrived after the invoice was closed (the subscription ended while
+                # the charge was in flight): record it and give it back automatically.
+                log.warning("payment.succeeded_on_closed_invoice", invoice=invoice["id"])
+                self.late.append((invoice, amount, result.charge_id or "", at))
                 return
             self.paid.append((invoice, at))
             paid = {**invoice, "status": "paid"}
@@ -209,7 +221,7 @@ class _OutcomeWriter:
                 at=at,
                 actor=self.actor,
                 events=self.events,
-                change_type="paid_change",
+                change_type=change_type_of(self.catalog, sub, change.plan_id),
             )
         )
 
@@ -265,6 +277,15 @@ class _OutcomeWriter:
             await balance.restore(session, invoice, at=at or invoice["created_at"])
         await attempts.complete(session, self.completed)
         await invoices.mark_paid(session, self.paid)
+        for invoice, amount, charge_id, paid_at in self.late:
+            await schedule_refund(
+                session,
+                invoice=invoice,
+                amount=amount,
+                charge_id=charge_id,
+                at=paid_at,
+                reason="paid after the invoice was closed; refunded automatically",
+            )
         await subs.save(session, self.subs.values())
         await subs.add_history(session, self.history)
         await record_events(session, self.events)

@@ -103,6 +103,7 @@ class _Batch:
     close_void: list[str] = field(default_factory=list)
     close_uncollectible: list[str] = field(default_factory=list)
     applied_changes: list[str] = field(default_factory=list)
+    switched: dict[str, str] = field(default_factory=dict)  # subscription -> previous plan
     dropped_changes: list[str] = field(default_factory=list)
     changed: list[subs.Sub] = field(default_factory=list)
 
@@ -148,7 +149,7 @@ class _Batch:
     def _renew(self, sub: subs.Sub) -> None:
         self._apply_pending_plan(sub)
         plan = self.runtime.catalog.plans.get(sub.plan_id)
-        if plan is None:
+        if plan is None or sub.market not in self.runtime.catalog.markets:
             # A plan removed from the catalog cannot be billed; end it visibly instead of
             # looping on it.
             self._end(sub, Action.PERIOD_ENDED_CANCELED, "plan_unavailable", sub.current_period_end)
@@ -177,6 +178,16 @@ class _Batch:
         sub.current_period_start, sub.current_period_end = start, end
         sub.trial_notice_sent = True
         sub.reschedule(self.now)
+        if sub.id in self.switched:  # after the period moved, so the event shows the new one
+            self.events.append(
+                sub.event(
+                    "subscription.plan_changed",
+                    at=self.now,
+                    previous_plan=self.switched[sub.id],
+                    change_type="downgrade",
+                    effective="period_end",
+                )
+            )
 
     def _collect_or_settle(self, draft: InvoiceRows, sub: subs.Sub) -> None:
         """Charge what is due; an invoice covered by credit is paid on the spot."""
@@ -231,18 +242,10 @@ class _Batch:
         if plan is None or market is None or market.code not in plan.prices:
             self.dropped_changes.append(change.id)  # no longer sold here: keep the old plan
             return
-        previous = sub.plan_id
+        self.switched[sub.id] = sub.plan_id
         sub.plan_id, sub.product_id = plan.id, plan.product
         sub.price_amount = plan.prices[market.code]
         self.applied_changes.append(change.id)
-        self.events.append(
-            sub.event(
-                "subscription.plan_changed",
-                at=self.now,
-                previous_plan=previous,
-                effective="period_end",
-            )
-        )
 
     async def flush(self, session: AsyncSession) -> None:
         await changes.close_ids(session, self.applied_changes, status="applied", at=self.now)
@@ -255,12 +258,7 @@ class _Batch:
         await attempts.insert_attempts(session, self.attempts)
         for ids, status in ((self.close_void, "void"), (self.close_uncollectible, "uncollectible")):
             if ids:
-                await invoices.close(
-                    session,
-                    await invoices.open_invoice_ids(session, ids),
-                    status=status,
-                    at=self.now,
-                )
+                await invoices.close_for_subscriptions(session, ids, status=status, at=self.now)
         await subs.save(session, self.changed)
         await subs.add_history(session, self.history)
         await record_events(session, self.events)

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import service as invoices
+from tenure.billing.invoicing import amount_due
 from tenure.events.record import record as record_events
 from tenure.flows.collect import Outcome, collect
 from tenure.flows.runtime import Runtime
+from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
 from tenure.payments import attempts
 from tenure.subscriptions import changes
@@ -43,7 +45,7 @@ async def cancel(
         if at_period_end:
             if sub.cancel_at_period_end:
                 raise Conflict(
-                    f"{sub.id} is already set to cancel at {sub.current_period_end.isoformat()}",
+                    f"{sub.id} is already set to cancel at {rfc3339(sub.current_period_end)}",
                     code="subscription_already_canceling",
                 )
             await changes.add(
@@ -63,8 +65,8 @@ async def cancel(
             sub.ended_reason = "canceled"
             await changes.close(session, sub.pending, list(sub.pending), status="canceled", at=now)
             sub.reschedule(now)
-            voided = await invoices.close(
-                session, await invoices.open_invoice_ids(session, [sub.id]), status="void", at=now
+            voided = await invoices.close_for_subscriptions(
+                session, [sub.id], status="void", at=now
             )
         events = [
             sub.event(
@@ -112,7 +114,8 @@ async def pay_invoice(
     """
     if payment_method is not None and not runtime.provider.accepts(payment_method):
         raise InvalidRequest(
-            f"unknown payment method {payment_method!r}", code="unknown_payment_method"
+            f"unknown payment method {payment_method!r}; {runtime.provider.accepted_hint()}",
+            code="unknown_payment_method",
         )
     async with runtime.db.transaction() as session:
         unlocked = await invoices.get(session, invoice_id)
@@ -124,7 +127,7 @@ async def pay_invoice(
             raise Conflict(
                 f"invoice {invoice_id} is {invoice['status']}, not open",
                 code="invoice_not_open",
-                status=invoice["status"],
+                invoice_status=invoice["status"],
             )
         method = payment_method or (sub.payment_method if sub else None)
         if method is None:
@@ -145,7 +148,7 @@ async def pay_invoice(
             invoice_id=invoice_id,
             customer_id=invoice["customer_id"],
             test_clock_id=sub.test_clock_id if sub else None,
-            amount=invoice["total"] - invoice["amount_paid"],
+            amount=amount_due(invoice),
             currency=invoice["currency"],
             payment_method=method,
             attempt_number=await attempts.next_attempt_number(session, invoice_id),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tenure.billing.plan_change import PlanTerms, classify
 from tenure.catalog.model import Catalog
 from tenure.kernel.calendar import add_interval
 from tenure.subscriptions import record as subs
@@ -57,3 +58,14 @@ def apply_plan(
         "reason": f"{previous} -> {plan.id}",
         "actor": actor,
     }
+
+
+def change_type_of(catalog: Catalog, sub: subs.Sub, to_plan: str) -> str:
+    """upgrade, downgrade or interval_change, as ``billing.plan_change.classify`` decides."""
+    old, new = catalog.plans.get(sub.plan_id), catalog.plans.get(to_plan)
+    if old is None or new is None or sub.market not in new.prices:
+        return "upgrade"
+    return classify(
+        PlanTerms(old.id, old.id, old.interval, old.interval_count, sub.price_amount),
+        PlanTerms(new.id, new.id, new.interval, new.interval_count, new.prices[sub.market]),
+    ).value

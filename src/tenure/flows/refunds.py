@@ -216,3 +216,42 @@ async def recover_refunds(runtime: Runtime) -> int:
             await _record(runtime, note["id"], result)
             resolved += 1
     return resolved
+
+
+async def schedule_refund(
+    session: AsyncSession,
+    *,
+    invoice: dict[str, Any],
+    amount: int,
+    charge_id: str,
+    reason: str,
+    at: datetime,
+) -> str:
+    """Queue a refund inside the caller's transaction; the worker sends it on its next pass
+    (the lease starts expired), with the usual ask-first recovery if it crashes."""
+    note_id = new_id("cn")
+    await session.execute(
+        _notes.insert().values(
+            id=note_id,
+            invoice_id=invoice["id"],
+            customer_id=invoice["customer_id"],
+            amount=amount,
+            currency=invoice["currency"],
+            reason=reason,
+            status="pending",
+            idempotency_key=f"{note_id}:refund",
+            charge_id=charge_id,
+            lease_until=datetime.now(UTC) - timedelta(seconds=1),
+            provider_refund_id=None,
+            failure_message=None,
+            created_at=at,
+            completed_at=None,
+        )
+    )
+    invoices_table = table_of(Invoice)
+    await session.execute(
+        update(invoices_table)
+        .where(invoices_table.c.id == invoice["id"])
+        .values(amount_paid=invoices_table.c.amount_paid + amount)
+    )
+    return note_id

@@ -86,8 +86,7 @@ async def subscribe(
         )
     if not runtime.provider.accepts(payment_method):
         raise InvalidRequest(
-            f"unknown payment method {payment_method!r}; the sandbox accepts pm_card_visa, "
-            "pm_card_declined, pm_card_insufficient_funds, pm_card_fails_after_first",
+            f"unknown payment method {payment_method!r}; {runtime.provider.accepted_hint()}",
             code="unknown_payment_method",
         )
     try:

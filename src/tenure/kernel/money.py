@@ -147,3 +147,21 @@ class Money:
 
     def __str__(self) -> str:
         return f"{format_minor(self.amount, self.currency)} {self.currency}"
+
+
+def percent_text(rate: Fraction) -> str:
+    """A rate as an exact percent string: ``Fraction(1, 4)`` -> ``"25"``, 29/400 -> ``"7.25"``.
+
+    Rates come from decimal strings, so the expansion terminates; it is cut at 6 places only
+    to bound a pathological input.
+    """
+    percent = rate * 100
+    sign = "-" if percent < 0 else ""
+    percent = abs(percent)
+    whole, remainder = divmod(percent.numerator, percent.denominator)
+    digits: list[str] = []
+    while remainder and len(digits) < 6:
+        remainder *= 10
+        digit, remainder = divmod(remainder, percent.denominator)
+        digits.append(str(digit))
+    return f"{sign}{whole}.{''.join(digits)}" if digits else f"{sign}{whole}"

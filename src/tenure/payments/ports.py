@@ -59,6 +59,10 @@ class PaymentProvider(Protocol):
         """Whether ``payment_method`` is a token this provider knows how to charge."""
         ...
 
+    def accepted_hint(self) -> str:
+        """A short sentence telling a developer which payment methods work here."""
+        ...
+
     async def charge(self, request: ChargeRequest) -> ChargeResult: ...
 
     async def lookup(self, idempotency_key: str) -> ChargeResult | None:

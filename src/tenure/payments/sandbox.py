@@ -58,6 +58,9 @@ class SandboxProvider:
     def accepts(self, payment_method: str) -> bool:
         return payment_method in TEST_CARDS
 
+    def accepted_hint(self) -> str:
+        return "the sandbox accepts " + ", ".join(TEST_CARDS)
+
     async def lookup(self, idempotency_key: str) -> ChargeResult | None:
         async with self._db.read() as session:
             row = await session.get(SandboxCharge, idempotency_key)

@@ -80,7 +80,7 @@ class IllegalTransition(Conflict):
     def __init__(self, current: Status, action: Action) -> None:
         super().__init__(
             f"a subscription that is {current.value} cannot {action.value.replace('_', ' ')}",
-            status=current.value,
+            subscription_status=current.value,
             action=action.value,
         )
         self.current = current

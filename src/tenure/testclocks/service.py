@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
 from tenure.kernel.ids import new_id
 from tenure.testclocks.models import TestClock
@@ -52,7 +53,7 @@ async def begin_advance(session: AsyncSession, clock_id: str, target: datetime) 
     clock = await get(session, clock_id)
     if target < clock.frozen_time:
         raise InvalidRequest(
-            f"test clocks only move forward: {clock_id} is at {clock.frozen_time.isoformat()}",
+            f"test clocks only move forward: {clock_id} is at {rfc3339(clock.frozen_time)}",
             code="test_clock_backwards",
         )
     claimed = await session.execute(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -22,22 +23,37 @@ log = structlog.get_logger(__name__)
 
 
 async def run_once(runtime: Runtime, *, batch_size: int = BATCH_SIZE) -> int:
-    """One pass over all due work in real time; returns how many items it handled."""
+    """One pass over all due work in real time; returns how many items it handled.
+
+    Each step runs on its own: a failure in one (logged) does not hold back the others.
+    """
+
+    async def renewals() -> int:
+        handled = 0
+        while True:
+            processed = await run_due(
+                runtime,
+                test_clock_id=None,
+                now=runtime.clock.now(),
+                actor="worker",
+                limit=batch_size,
+            )
+            handled += processed
+            if processed < batch_size:
+                return handled
+
+    steps: list[tuple[str, Callable[[], Awaitable[int]]]] = [
+        ("due_work", renewals),
+        ("payment_recovery", lambda: recover_stale(runtime)),
+        ("refund_recovery", lambda: recover_refunds(runtime)),
+        ("event_sequencing", lambda: sequence_events(runtime)),
+    ]
     handled = 0
-    while True:
-        processed = await run_due(
-            runtime,
-            test_clock_id=None,
-            now=runtime.clock.now(),
-            actor="worker",
-            limit=batch_size,
-        )
-        handled += processed
-        if processed < batch_size:
-            break
-    handled += await recover_stale(runtime)
-    handled += await recover_refunds(runtime)
-    handled += await sequence_events(runtime)
+    for name, step in steps:
+        try:
+            handled += await step()
+        except Exception:
+            log.exception("worker.step_failed", step=name)
     return handled
 
 

@@ -16,7 +16,7 @@ from tenure.billing.models import Invoice
 from tenure.customers import service as customers
 from tenure.db.base import table_of
 from tenure.events.models import OutboxEvent
-from tenure.events.sequencer import sequence_pending
+from tenure.events.sequencer import has_pending, sequence_pending
 from tenure.flows import manage, refunds
 from tenure.flows.runtime import Runtime
 from tenure.kernel.errors import InvalidRequest, PaymentRequired
@@ -158,8 +158,11 @@ async def list_events(
     """``after`` is the ``next`` of the previous page (an event ``position``); start without it."""
     size = page_limit(limit)
     # Number what has committed so a reader sees its own writes; cheap when nothing is pending.
-    async with runtime.db.transaction() as session:
-        await sequence_pending(session)
+    async with runtime.db.read() as session:
+        waiting = await has_pending(session)
+    if waiting:
+        async with runtime.db.transaction() as session:
+            await sequence_pending(session)
     query = (
         select(OutboxEvent)
         .where(OutboxEvent.position.is_not(None))
