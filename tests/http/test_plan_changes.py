@@ -120,3 +120,40 @@ async def test_interval_change_starts_a_new_period_and_credits_the_unused_month(
     annual = invoice["lines"][1]["amount"]
     assert [line["amount"] for line in invoice["lines"]] == [-8739, annual]
     assert invoice["total"] == annual - 8739
+
+
+# Individual -> Family on Mar 11 (21 of 31 days unused), worked per market:
+# JP (JPY, 0 decimals, 10 % included): -round(1080*21/31 = 731.61) = -732; round(1730*21/31 =
+#   1171.94) = 1172; tax -round(732/11 = 66.55) = -67 and round(1172/11 = 106.55) = 107.
+# US (USD, 7.25 % added): -round(1199*21/31 = 812.23) = -812; round(1999*21/31 = 1354.16) =
+#   1354; tax round(-812*0.0725 = -58.87) = -59 and round(1354*0.0725 = 98.165) = 98.
+# KW (KWD, 3 decimals, 0 %): -round(1500*21/31 = 1016.13) = -1016; round(2400*21/31 = 1625.81)
+#   = 1626.
+CASES = {
+    "JP": ([-732, 1172], 440, 40, 440),
+    "US": ([-812, 1354], 542, 39, 581),
+    "KW": ([-1016, 1626], 610, 0, 610),
+}
+
+
+async def _upgrade_in(api: Api, market: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    clock, _, sub = await _active(api, market=market)
+    await api.advance(clock, "2025-03-11T08:00:00Z")
+    body = {"plan": "premium_family_monthly"}
+    preview = await api.ok("POST", f"/v1/subscriptions/{sub['id']}/change_preview", body)
+    changed = await api.ok("POST", f"/v1/subscriptions/{sub['id']}/change", body)
+    invoice = await api.ok("GET", f"/v1/invoices/{changed['latest_invoice']}")
+    return preview, invoice
+
+
+async def test_upgrade_amounts_are_exact_in_jpy_usd_and_kwd(api: Api) -> None:
+    for market, (amounts, subtotal_before_tax, tax, total) in CASES.items():
+        preview, invoice = await _upgrade_in(api, market)
+        assert [line["amount"] for line in invoice["lines"]] == amounts, market
+        assert sum(line["tax"] for line in invoice["lines"]) == tax, market
+        assert invoice["tax"] == tax, market
+        assert invoice["total"] == total, market
+        assert sum(amounts) == subtotal_before_tax, market
+        assert preview["total"] == invoice["total"], market
+        assert preview["tax"] == invoice["tax"], market
+        assert preview["amount_due"] == invoice["amount_paid"], market
