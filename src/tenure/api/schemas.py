@@ -23,6 +23,7 @@ class CreateCustomer(_Body):
     email: str
     market: str
     test_clock: str | None = None
+    region: str | None = None  # tax region within the market, e.g. "CA" in the US
 
 
 class CreateSubscription(_Body):

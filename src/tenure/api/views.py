@@ -38,6 +38,7 @@ def customer(row: Customer) -> dict[str, Any]:
         "external_id": row.external_id,
         "email": row.email,
         "market": row.market,
+        "region": row.region,
         "test_clock": row.test_clock_id,
         "created": ts(row.created_at),
     }

@@ -32,7 +32,8 @@ _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 _TOP_KEYS = ("catalog", "markets", "products", "plans", "change_policies")
 _CATALOG_KEYS = ("free_product",)
-_MARKET_KEYS = ("currency", "tax_inclusive", "tax_rate", "tax_name")
+_MARKET_KEYS = ("currency", "tax_inclusive", "tax_rate", "tax_name", "regions")
+_REGION_CODE = re.compile(r"[A-Z0-9]{1,3}")
 _PRODUCT_KEYS = ("name", "family", "accounts", "free", "features", "proration")
 _POLICY_KEYS = ("from", "to", "at")
 _PRORATIONS = ("days", "seconds")
@@ -233,9 +234,33 @@ def _market(code: str, table: _Table, currency: str | None) -> Market | None:
     inclusive = table.get("tax_inclusive", bool)
     rate = _tax_rate(table)
     tax_name = table.get("tax_name", str, "VAT")
+    regions = _regions(table)
     if currency is None or inclusive is None or rate is None or tax_name is None:
         return None
-    return Market(code, currency, inclusive, rate, tax_name)
+    if regions is None:
+        return None
+    return Market(code, currency, inclusive, rate, tax_name, regions)
+
+
+def _regions(table: _Table) -> dict[str, Fraction] | None:
+    """``[markets.US.regions] CA = "7.25"``: a tax rate per region (state, province)."""
+    raw = table.raw.get("regions", {})
+    if not isinstance(raw, dict):
+        table.problem(f"regions must be a table of region = rate, not {_kind(raw)}")
+        return None
+    rates: dict[str, Fraction] = {}
+    for region, value in raw.items():
+        if not _REGION_CODE.fullmatch(region):
+            table.problem(f'region "{region}" must be 1-3 upper-case letters or digits')
+            continue
+        text = _decimal(table, f"regions.{region}", value, "7.25")
+        if text is None:
+            continue
+        if not 0 <= Fraction(text) <= 100:
+            table.problem(f'regions.{region}: "{text}" must be a percentage between 0 and 100')
+            continue
+        rates[region] = Fraction(text) / 100
+    return rates
 
 
 def _load_markets(

@@ -20,6 +20,11 @@ class Market:
     tax_inclusive: bool  # VAT markets: prices include tax; US: tax is added on top
     tax_rate: Fraction  # 0.25 for 25 %
     tax_name: str = "VAT"
+    # Rates by region (US state, ...) that replace tax_rate for customers in that region.
+    regions: Mapping[str, Fraction] = field(default_factory=dict)
+
+    def rate_for(self, region: str | None) -> Fraction:
+        return self.regions.get(region, self.tax_rate) if region else self.tax_rate
 
     @property
     def tax_rate_percent(self) -> str:

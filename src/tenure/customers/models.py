@@ -15,6 +15,7 @@ class Customer(Base):
     external_id: Mapped[str] = mapped_column(String(200), unique=True)
     email: Mapped[str] = mapped_column(String(320))
     market: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(3))  # tax region within the market
     test_clock_id: Mapped[str | None] = mapped_column(
         String(40), ForeignKey("test_clocks.id"), index=True
     )

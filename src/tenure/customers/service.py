@@ -31,6 +31,7 @@ def payload(customer: Customer) -> dict[str, Any]:
         "external_id": customer.external_id,
         "email": customer.email,
         "market": customer.market,
+        "region": customer.region,
         "test_clock": customer.test_clock_id,
         "created": rfc3339(customer.created_at),
     }
@@ -44,6 +45,7 @@ async def create(
     market: str,
     test_clock_id: str | None,
     created_at: datetime,
+    region: str | None = None,
 ) -> Customer:
     if not _EMAIL.match(email):
         raise InvalidRequest(f"{email!r} is not an email address", code="invalid_email")
@@ -61,6 +63,7 @@ async def create(
         external_id=external_id,
         email=email,
         market=market,
+        region=region,
         test_clock_id=test_clock_id,
         created_at=created_at,
     )

@@ -7,14 +7,27 @@ from datetime import datetime
 from tenure.customers import service as customers
 from tenure.customers.models import Customer
 from tenure.flows.runtime import Runtime
+from tenure.kernel.errors import InvalidRequest
 from tenure.testclocks import service as testclocks
 from tenure.testclocks.models import TestClock
 
 
 async def create_customer(
-    runtime: Runtime, *, external_id: str, email: str, market: str, test_clock_id: str | None
+    runtime: Runtime,
+    *,
+    external_id: str,
+    email: str,
+    market: str,
+    test_clock_id: str | None,
+    region: str | None = None,
 ) -> Customer:
-    runtime.catalog.market(market)  # refuses an unknown market with the list of known ones
+    found = runtime.catalog.market(market)  # refuses an unknown market, listing the known ones
+    if region is not None and region not in found.regions:
+        known = ", ".join(sorted(found.regions)) or "none"
+        raise InvalidRequest(
+            f"unknown tax region {region!r} in {market}; known regions: {known}",
+            code="unknown_region",
+        )
     async with runtime.db.transaction() as session:
         created_at = await runtime.now_for(session, test_clock_id)
         return await customers.create(
@@ -24,6 +37,7 @@ async def create_customer(
             market=market,
             test_clock_id=test_clock_id,
             created_at=created_at,
+            region=region,
         )
 
 

@@ -122,7 +122,7 @@ async def _prepare(
             period_start=now,
             period_end=end,
             lines=terms.lines,
-            tax=runtime.tax_rule(sub.market),
+            tax=runtime.tax_rule(sub.market, sub.region),
             created_at=now,
         )
     return Prepared(sub, plan, terms, draft, now)

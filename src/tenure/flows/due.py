@@ -170,7 +170,7 @@ class _Batch:
             period_start=start,
             period_end=end,
             lines=lines,
-            tax=self.runtime.tax_rule(sub.market),
+            tax=self.runtime.tax_rule(sub.market, sub.region),
             created_at=self.now,
         )
         self.drafts.append(draft)

@@ -37,6 +37,7 @@ class Runtime:
         times[None] = self.clock.now()
         return times
 
-    def tax_rule(self, market_code: str) -> TaxRule:
+    def tax_rule(self, market_code: str, region: str | None = None) -> TaxRule:
         market = self.catalog.market(market_code)
-        return TaxRule(inclusive=market.tax_inclusive, rate=market.tax_rate, name=market.tax_name)
+        name = f"{market.tax_name} ({market.code}-{region})" if region else market.tax_name
+        return TaxRule(inclusive=market.tax_inclusive, rate=market.rate_for(region), name=name)

@@ -271,6 +271,7 @@ def _new_sub(
         customer_id=customer.id,
         test_clock_id=customer.test_clock_id,
         market=customer.market,
+        region=customer.region,
         plan_id=plan.id,
         product_id=plan.product,
         price_amount=amount,
@@ -313,7 +314,7 @@ def _first_invoice(
         period_start=sub.current_period_start,
         period_end=sub.current_period_end,
         lines=lines,
-        tax=runtime.tax_rule(sub.market),
+        tax=runtime.tax_rule(sub.market, sub.region),
         created_at=now,
     )
 

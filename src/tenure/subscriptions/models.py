@@ -19,6 +19,7 @@ class Subscription(Base):
     # Copied from the customer so that due-work queries stay on one indexed table.
     test_clock_id: Mapped[str | None] = mapped_column(String(40))
     market: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(3))  # the customer's tax region
     plan_id: Mapped[str] = mapped_column(String(64))
     product_id: Mapped[str] = mapped_column(String(64))
     # The price is locked in at subscribe time; a catalog edit never re-prices a subscriber.

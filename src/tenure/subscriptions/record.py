@@ -33,6 +33,7 @@ class Sub:
     customer_id: str
     test_clock_id: str | None
     market: str
+    region: str | None
     plan_id: str
     product_id: str
     price_amount: int

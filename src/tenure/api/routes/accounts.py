@@ -63,6 +63,7 @@ class CustomerController(Controller):
             email=data.email,
             market=data.market.upper(),
             test_clock_id=data.test_clock,
+            region=data.region.upper() if data.region else None,
         )
         return views.customer(customer)
 

@@ -1,8 +1,8 @@
-"""billing: balances refunds offers
+"""billing: balances refunds offers regions
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-25 23:17:00.652400
+Create Date: 2026-11-25 23:22:44.345370
 """
 
 from collections.abc import Sequence
@@ -148,6 +148,9 @@ def upgrade() -> None:
             batch_op.f("ix_credit_notes_invoice_id"), ["invoice_id"], unique=False
         )
 
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("region", sa.String(length=3), nullable=True))
+
     with op.batch_alter_table("invoices", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("credit_applied", sa.Integer(), nullable=False, server_default="0")
@@ -172,6 +175,7 @@ def upgrade() -> None:
         )
 
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("region", sa.String(length=3), nullable=True))
         batch_op.add_column(sa.Column("intro_price", sa.Integer(), nullable=True))
         batch_op.add_column(
             sa.Column("intro_periods_remaining", sa.Integer(), server_default="0", nullable=False)
@@ -182,6 +186,7 @@ def downgrade() -> None:
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.drop_column("intro_periods_remaining")
         batch_op.drop_column("intro_price")
+        batch_op.drop_column("region")
 
     with op.batch_alter_table("invoices", schema=None) as batch_op:
         batch_op.drop_index(
@@ -199,6 +204,9 @@ def downgrade() -> None:
         batch_op.drop_column("amount_refunded")
         batch_op.drop_column("credited_to_balance")
         batch_op.drop_column("credit_applied")
+
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_column("region")
 
     with op.batch_alter_table("credit_notes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_credit_notes_invoice_id"))
