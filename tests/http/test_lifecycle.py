@@ -97,7 +97,9 @@ async def test_paying_the_incomplete_invoice_with_a_new_card_activates(api: Api)
     assert body["invoice"] == invoice_id
     assert body["retryable"] is False
 
-    paid = await api.ok("POST", f"/v1/invoices/{invoice_id}/pay", {"payment_method": "pm_card_visa"})
+    paid = await api.ok(
+        "POST", f"/v1/invoices/{invoice_id}/pay", {"payment_method": "pm_card_visa"}
+    )
     assert paid["status"] == "paid"
     assert paid["amount_paid"] == 12900
     assert paid["amount_due"] == 0
@@ -258,6 +260,14 @@ async def test_cancel_now_ends_access_at_once_and_bills_nothing_more(api: Api) -
     await api.advance(clock, "2026-01-20T09:00:00Z")
     assert len(await api.invoices(customer)) == 1
     assert (await api.subscription(sub["id"]))["status"] == "canceled"
+    history = (await api.ok("GET", f"/v1/subscriptions/{sub['id']}/history"))["data"]
+    last = history[-1]
+    assert (last["at"], last["from"], last["to"], last["action"]) == (
+        "2025-01-20T09:00:00Z",
+        "active",
+        "canceled",
+        "cancel_now",
+    )
 
 
 async def test_reactivating_before_period_end_keeps_the_subscription_renewing(api: Api) -> None:
@@ -282,6 +292,15 @@ async def test_reactivating_before_period_end_keeps_the_subscription_renewing(ap
     assert types[4:6] == ["subscription.canceled", "subscription.reactivated"]
     assert types.count("subscription.renewed") == 2
     assert "subscription.expired" not in types
+    history = (await api.ok("GET", f"/v1/subscriptions/{sub['id']}/history"))["data"]
+    assert [row["action"] for row in history] == [
+        "created",
+        "first_payment_succeeded",
+        "schedule_cancel",
+        "reactivate",
+        "renewed",
+        "renewed",
+    ]
 
 
 async def test_reactivate_and_cancel_refuse_what_makes_no_sense(api: Api) -> None:

@@ -211,7 +211,9 @@ async def test_cancel_at_period_end_during_a_trial_ends_it_without_billing(api: 
     clock, customer, sub = await start_trial(api)
     await api.advance(clock, "2025-03-10T12:00:00Z")
 
-    canceled = await api.ok("POST", f"/v1/subscriptions/{sub['id']}/cancel", {"at_period_end": True})
+    canceled = await api.ok(
+        "POST", f"/v1/subscriptions/{sub['id']}/cancel", {"at_period_end": True}
+    )
     assert canceled["status"] == "trialing"
     assert canceled["cancel_at_period_end"] is True
     assert canceled["canceled_at"] == "2025-03-10T12:00:00Z"
@@ -279,3 +281,12 @@ async def test_a_declined_card_at_trial_end_makes_the_subscription_past_due(api:
     assert "ad_free" in ent["features"]
     customer_view = await api.ok("GET", f"/v1/customers/{customer}")
     assert customer_view["billing_issue"] is True
+
+    # Unpaid through the grace period: the subscription ends and access falls back to Free.
+    await api.advance(clock, "2025-04-07T12:00:00Z")
+    ended = await api.subscription(sub["id"])
+    assert (ended["status"], ended["ended_reason"]) == ("expired", "payment_failed")
+    assert ended["ended_at"] == "2025-04-07T12:00:00Z"
+    [invoice] = await api.invoices(customer)
+    assert invoice["status"] == "uncollectible"
+    assert (await entitlements(api, customer))["product"] == "free"

@@ -87,7 +87,7 @@ def test_transition_matches_expected_table_for_every_status_action_pair(
         assert err.code == "subscription_illegal_transition"
         assert err.current is current
         assert err.action is action
-        assert err.extra == {"status": current.value, "action": action.value}
+        assert err.extra == {"subscription_status": current.value, "action": action.value}
 
 
 def test_transitions_table_has_exactly_the_expected_edges() -> None:

@@ -42,7 +42,7 @@ class GateState:
 async def _send_problem(
     send: Send, status: int, code: str, title: str, detail: str, instance: str = ""
 ) -> None:
-    body = problem_bytes(status, code, title, detail, instance=instance)
+    body = problem_bytes(status, code, title, detail, {"instance": instance})
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),

@@ -25,7 +25,9 @@ log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+def problem_body(
+    status: int, code: str, title: str, detail: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"https://tenure.dev/problems/{code}",
         "title": title,
@@ -34,12 +36,14 @@ def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) 
         "code": code,
     }
     # Extra members never override the standard ones (a "status" extra would break clients).
-    body.update({key: value for key, value in extra.items() if key not in body})
+    body.update({key: value for key, value in (extra or {}).items() if key not in body})
     return body
 
 
-def problem_bytes(status: int, code: str, title: str, detail: str, **extra: Any) -> bytes:
-    return msgspec.json.encode(problem_body(status, code, title, detail, **extra))
+def problem_bytes(
+    status: int, code: str, title: str, detail: str, extra: dict[str, Any] | None = None
+) -> bytes:
+    return msgspec.json.encode(problem_body(status, code, title, detail, extra))
 
 
 def _response(body: dict[str, Any], request: Request[Any, Any, Any]) -> Response[Any]:
@@ -49,7 +53,7 @@ def _response(body: dict[str, Any], request: Request[Any, Any, Any]) -> Response
 
 def domain_error(request: Request[Any, Any, Any], error: DomainError) -> Response[Any]:
     return _response(
-        problem_body(error.http_status, error.code, error.title, error.message, **error.extra),
+        problem_body(error.http_status, error.code, error.title, error.message, error.extra),
         request,
     )
 
@@ -65,7 +69,7 @@ def validation_error(request: Request[Any, Any, Any], error: ValidationException
     elif "decode" in detail.lower() or "json" in detail.lower():
         detail = f"the request body is not valid JSON: {detail}"
     return _response(
-        problem_body(422, "invalid_request", "Invalid request", detail, errors=errors), request
+        problem_body(422, "invalid_request", "Invalid request", detail, {"errors": errors}), request
     )
 
 
