@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.support.api import Api
 
 
@@ -58,3 +60,15 @@ async def test_a_year_of_monthly_renewals_then_cancel_at_period_end(api: Api) ->
     assert types[-2:] == ["subscription.canceled", "subscription.expired"]
     sequences = [event["sequence"] for event in await api.events(subscription=sub["id"])]
     assert sequences == list(range(1, len(sequences) + 1))
+
+
+async def test_metrics_count_requests_by_route_template(api: Api) -> None:
+    customer = await api.customer()
+    await api.ok("GET", f"/v1/customers/{customer}")
+    response = await api.client.get("/metrics")
+    assert response.status_code == 200
+    text = response.text
+    routes = set(re.findall(r'route="([^"]*)"', text))
+    assert any(route.startswith("/v1/customers/{customer_id") for route in routes), routes
+    assert customer not in text  # ids never become labels
+    assert "tenure_http_request_duration_seconds_bucket" in text

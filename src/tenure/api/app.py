@@ -38,6 +38,7 @@ from tenure.db.engine import Database
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.migrations import upgrade
+from tenure.observability import exposition
 from tenure.payments.sandbox import SandboxProvider
 from tenure.settings import Settings
 from tenure.workers.loop import run_forever
@@ -49,6 +50,12 @@ _ = routes
 @get("/healthz", include_in_schema=False)
 async def healthz() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
+
+
+@get("/metrics", include_in_schema=False)
+async def metrics() -> Response[bytes]:
+    body, content_type = exposition()
+    return Response(content=body, media_type=content_type)
 
 
 @get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
@@ -110,6 +117,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app = Litestar(
         route_handlers=[
             healthz,
+            metrics,
             openapi_json,
             TestClockController,
             CustomerController,

@@ -22,6 +22,7 @@ from tenure.events.record import record as record_events
 from tenure.flows.plan_switch import apply_plan, change_type_of
 from tenure.flows.refunds import schedule_refund
 from tenure.flows.runtime import Runtime
+from tenure.observability import PAYMENTS
 from tenure.payments import attempts
 from tenure.payments.ports import ChargeResult, ChargeStatus, ProviderUnavailable
 from tenure.subscriptions import changes
@@ -65,6 +66,7 @@ async def _charge(runtime: Runtime, attempt: dict[str, Any], *, recovering: bool
     except ProviderUnavailable as error:
         log.warning("payment.outcome_unknown", attempt=attempt["id"], error=str(error))
         result = None
+    PAYMENTS.labels("unknown" if result is None else result.status.value).inc()
     return Outcome(attempt["id"], attempt["invoice_id"], result)
 
 

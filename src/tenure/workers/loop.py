@@ -18,6 +18,7 @@ from tenure.flows.collect import recover_stale
 from tenure.flows.due import BATCH_SIZE, run_due
 from tenure.flows.refunds import recover_refunds
 from tenure.flows.runtime import Runtime
+from tenure.observability import WORKER_FAILURES, WORKER_ITEMS
 
 log = structlog.get_logger(__name__)
 
@@ -51,9 +52,13 @@ async def run_once(runtime: Runtime, *, batch_size: int = BATCH_SIZE) -> int:
     handled = 0
     for name, step in steps:
         try:
-            handled += await step()
+            done = await step()
         except Exception:
+            WORKER_FAILURES.labels(name).inc()
             log.exception("worker.step_failed", step=name)
+            continue
+        WORKER_ITEMS.labels(name).inc(done)
+        handled += done
     return handled
 
 
