@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+from urllib.parse import unquote_to_bytes
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +56,14 @@ async def _send_problem(
     await send({"type": "http.response.body", "body": body})
 
 
+def _has_control_characters(scope: Scope) -> bool:
+    path = scope.get("path", "")
+    query = unquote_to_bytes(scope.get("query_string", b""))
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in path) or any(
+        b < 0x20 or b == 0x7F for b in query
+    )
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
@@ -87,6 +96,16 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
         path = scope.get("path", "")
         if scope["type"] != "http" or path.startswith(PUBLIC_PATHS) or path == "/":
             await app(scope, receive, send)
+            return
+        if _has_control_characters(scope):
+            await _send_problem(
+                send,
+                400,
+                "invalid_characters",
+                "Invalid characters",
+                "the path or query string contains control characters (such as NUL)",
+                path,
+            )
             return
         state = state_of()
         if state is None:

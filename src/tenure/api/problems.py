@@ -15,6 +15,7 @@ from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
     NotFoundException,
+    SerializationException,
     ValidationException,
 )
 
@@ -61,7 +62,9 @@ def domain_error(request: Request[Any, Any, Any], error: DomainError) -> Respons
 def validation_error(request: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
     errors = error.extra if isinstance(error.extra, list) else []
     detail = str(error.detail)
-    if errors:
+    if any(e.get("key") == "data" and "'data'" in str(e.get("message")) for e in errors):
+        detail = "a JSON body is required for this request"
+    elif errors:
         first = errors[0]
         where = first.get("key") or ""
         message = first.get("message") or detail
@@ -80,12 +83,20 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
     elif isinstance(error, MethodNotAllowedException):
         code, title = "method_not_allowed", "Method not allowed"
         detail = f"{request.method} is not allowed on {request.url.path}"
-    elif error.status_code == 400 and "malformed" in str(error.detail).lower():
+    elif error.status_code == 400 and _is_body_decoding(error):
         code, title = "malformed_json", "Malformed JSON"
         detail = f"the request body is not valid JSON: {error.detail}"
     else:
         code, title, detail = "http_error", "Request failed", str(error.detail)
     return _response(problem_body(error.status_code, code, title, detail), request)
+
+
+def _is_body_decoding(error: HTTPException) -> bool:
+    cause = error.__cause__
+    if isinstance(cause, SerializationException | msgspec.DecodeError):
+        return True
+    text = str(error.detail).lower()
+    return any(word in text for word in ("malformed", "truncated", "json", "decode"))
 
 
 def internal_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+# Printable text only: a NUL or other control character is never a legitimate value here, and
+# PostgreSQL refuses NUL outright. Lengths match the columns.
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_PRINTABLE)]
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_PRINTABLE)]
+ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_PRINTABLE)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=_PRINTABLE)]
+Name = Annotated[str, msgspec.Meta(max_length=200, pattern=_PRINTABLE)]
+Reason = Annotated[str, msgspec.Meta(max_length=300, pattern=_PRINTABLE)]
+Timestamp = Annotated[str, msgspec.Meta(max_length=64)]
+Short = Annotated[str, msgspec.Meta(max_length=16, pattern=_PRINTABLE)]
 
 
 class _Body(msgspec.Struct, forbid_unknown_fields=True):
@@ -10,29 +24,29 @@ class _Body(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class CreateTestClock(_Body):
-    frozen_time: str
-    name: str | None = None
+    frozen_time: Timestamp
+    name: Name | None = None
 
 
 class AdvanceTestClock(_Body):
-    frozen_time: str
+    frozen_time: Timestamp
 
 
 class CreateCustomer(_Body):
-    external_id: str
-    email: str
-    market: str
-    test_clock: str | None = None
-    region: str | None = None  # tax region within the market, e.g. "CA" in the US
+    external_id: ExternalId
+    email: Email
+    market: Short
+    test_clock: Id | None = None
+    region: Short | None = None  # tax region within the market, e.g. "CA" in the US
 
 
 class CreateSubscription(_Body):
-    customer: str
-    plan: str
-    payment_method: str
+    customer: Id
+    plan: Id
+    payment_method: Id
     trial: bool = False
     intro_offer: bool = False
-    promo_code: str | None = None
+    promo_code: Code | None = None
 
 
 class CancelSubscription(_Body):
@@ -44,32 +58,32 @@ class Empty(_Body):
 
 
 class PayInvoice(_Body):
-    payment_method: str | None = None
+    payment_method: Id | None = None
 
 
 class ChangePlan(_Body):
-    plan: str
-    at: str | None = None  # "now" | "period_end"; default by the change policy
+    plan: Id
+    at: Short | None = None  # "now" | "period_end"; default by the change policy
 
 
 class RefundInvoice(_Body):
-    reason: str
+    reason: Reason
     amount: int | None = None  # minor units; the whole refundable amount when absent
 
 
 class CreatePromoCode(_Body):
-    code: str
-    percent_off: str | None = None  # exact decimal text, "20" or "12.5"
+    code: Code
+    percent_off: Short | None = None  # exact decimal text, "20" or "12.5"
     amount_off: int | None = None  # minor units of ``currency``
-    currency: str | None = None
-    duration: str = "once"  # once | repeating | forever
+    currency: Short | None = None
+    duration: Short = "once"  # once | repeating | forever
     duration_periods: int | None = None
     products: list[str] = msgspec.field(default_factory=list)
     markets: list[str] = msgspec.field(default_factory=list)
-    valid_from: str | None = None
-    valid_until: str | None = None
+    valid_from: Timestamp | None = None
+    valid_until: Timestamp | None = None
     max_redemptions: int | None = None
 
 
 class ApplyPromoCode(_Body):
-    code: str
+    code: Code

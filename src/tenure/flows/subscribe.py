@@ -77,6 +77,11 @@ async def subscribe(
     charge after commit; then ``invoice.paid`` + ``subscription.activated`` or
     ``invoice.payment_failed`` (the subscription stays ``incomplete`` for 23 hours).
     """
+    if plan_id == runtime.catalog.free_product:
+        raise InvalidRequest(
+            f"{plan_id!r} is the free tier; customers are on it whenever nothing else is live",
+            code="plan_not_purchasable",
+        )
     plan = runtime.catalog.plan(plan_id)
     product = runtime.catalog.product_of(plan)
     if product.free:

@@ -43,9 +43,11 @@ async def run_once(runtime: Runtime, *, batch_size: int = BATCH_SIZE) -> int:
             if processed < batch_size:
                 return handled
 
+    # Payments whose outcome is unknown are resolved first: after an outage, a subscription
+    # whose first charge did go through must not be expired for want of a recorded outcome.
     steps: list[tuple[str, Callable[[], Awaitable[int]]]] = [
-        ("due_work", renewals),
         ("payment_recovery", lambda: recover_stale(runtime)),
+        ("due_work", renewals),
         ("refund_recovery", lambda: recover_refunds(runtime)),
         ("event_sequencing", lambda: sequence_events(runtime)),
     ]

@@ -157,6 +157,11 @@ async def list_events(
 ) -> dict[str, Any]:
     """``after`` is the ``next`` of the previous page (an event ``position``); start without it."""
     size = page_limit(limit)
+    if after is not None and not 0 <= after < 2**63:
+        raise InvalidRequest(
+            "after must be an event position (0 or more) from a previous page",
+            code="invalid_cursor",
+        )
     # Number what has committed so a reader sees its own writes; cheap when nothing is pending.
     async with runtime.db.read() as session:
         waiting = await has_pending(session)
