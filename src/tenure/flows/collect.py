@@ -7,10 +7,11 @@ then asks the provider about that idempotency key before anything else is tried.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,8 @@ from tenure.subscriptions.state import Action, Status
 
 log = structlog.get_logger(__name__)
 
+PROVIDER_CONCURRENCY: Final = 16
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -50,7 +53,15 @@ async def collect(
         return []
     async with runtime.db.read() as session:
         pending = await attempts.load_pending(session, attempt_ids, for_update=False)
-    outcomes = [await _charge(runtime, attempt, recovering=recovering) for attempt in pending]
+    # Provider calls are network-bound: run a bounded number at once (a renewal batch would
+    # otherwise pay one round trip per invoice, in series).
+    gate = asyncio.Semaphore(PROVIDER_CONCURRENCY)
+
+    async def charge(attempt: dict[str, Any]) -> Outcome:
+        async with gate:
+            return await _charge(runtime, attempt, recovering=recovering)
+
+    outcomes = list(await asyncio.gather(*(charge(attempt) for attempt in pending)))
     known = [outcome for outcome in outcomes if outcome.result is not None]
     if known:
         await record_outcomes(runtime, known, actor=actor)
