@@ -14,13 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import balance
 from tenure.billing import service as invoices
-from tenure.billing.invoicing import InvoiceRows, amount_due, build_invoice
+from tenure.billing.invoicing import InvoiceRows, build_invoice
 from tenure.billing.plan_change import ChangeQuote, PlanTerms, Timing, quote
 from tenure.billing.proration import ProrationMode
 from tenure.catalog.model import Plan
 from tenure.events.record import record as record_events
 from tenure.flows.collect import Outcome, collect
 from tenure.flows.manage import SubscriptionNotFound
+from tenure.flows.opening import open_invoice
 from tenure.flows.plan_switch import apply_plan
 from tenure.flows.runtime import Runtime
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
@@ -235,23 +236,10 @@ async def _start(
     draft, attempt_id = prepared.draft, None
     if draft is not None:
         await balance.settle(session, [draft], at=now)
-        events.append(
-            invoices.invoice_event(
-                "invoice.created", draft.invoice, at=now, sequence=sub.next_sequence()
-            )
-        )
-        due = amount_due(draft.invoice)
-        if due > 0:
-            attempt = attempts.new_attempt(
-                invoice_id=draft.invoice["id"],
-                customer_id=sub.customer_id,
-                test_clock_id=sub.test_clock_id,
-                amount=due,
-                currency=sub.currency,
-                payment_method=sub.payment_method or "",
-                attempt_number=1,
-                created_at=now,
-            )
+        attempt = open_invoice(draft, sub, payment_method=sub.payment_method, at=now, events=events)
+        await invoices.insert_invoices(session, [draft])
+        if attempt is not None:
+            # Applied when the payment succeeds (see collect), dropped when it fails.
             await changes.add(
                 session,
                 sub.pending,
@@ -261,17 +249,9 @@ async def _start(
                 at=now,
                 plan_id=prepared.plan.id,
             )
-            await invoices.insert_invoices(session, [draft])
             await attempts.insert_attempts(session, [attempt])
             await _save(session, sub, events, [])
             return str(attempt["id"])
-        draft.invoice.update(status="paid", paid_at=now, closed_at=now)
-        events.append(
-            invoices.invoice_event(
-                "invoice.paid", draft.invoice, at=now, sequence=sub.next_sequence()
-            )
-        )
-        await invoices.insert_invoices(session, [draft])
     history = [
         apply_plan(
             runtime.catalog,

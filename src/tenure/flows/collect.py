@@ -158,6 +158,21 @@ def settle_paid(
     events.append(sub.event(event, at=at))
 
 
+def _payment_failed(
+    invoice: dict[str, Any], result: ChargeResult, *, at: datetime, sequence: int | None
+) -> dict[str, Any]:
+    return invoices.invoice_event(
+        "invoice.payment_failed",
+        invoice,
+        at=at,
+        sequence=sequence,
+        decline_code=result.decline_code,
+        failure_message=result.message,
+        retryable=result.retryable,
+        next_payment_attempt=None,
+    )
+
+
 class _OutcomeWriter:
     def __init__(self, *, actor: str, catalog: Catalog) -> None:
         self.actor = actor
@@ -202,18 +217,7 @@ class _OutcomeWriter:
         elif invoice["billing_reason"] == "subscription_update":
             self._plan_change_failed(invoice, sub, result, at, seq)
         else:
-            self.events.append(
-                invoices.invoice_event(
-                    "invoice.payment_failed",
-                    invoice,
-                    at=at,
-                    sequence=seq(),
-                    decline_code=result.decline_code,
-                    failure_message=result.message,
-                    retryable=result.retryable,
-                    next_payment_attempt=None,
-                )
-            )
+            self.events.append(_payment_failed(invoice, result, at=at, sequence=seq()))
             if sub is not None:
                 self._failed(sub, at, result)
 
@@ -247,18 +251,7 @@ class _OutcomeWriter:
         seq: Any,
     ) -> None:
         """A declined change charge: the invoice is voided, the change dropped, nothing else."""
-        self.events.append(
-            invoices.invoice_event(
-                "invoice.payment_failed",
-                invoice,
-                at=at,
-                sequence=seq(),
-                decline_code=result.decline_code,
-                failure_message=result.message,
-                retryable=result.retryable,
-                next_payment_attempt=None,
-            )
-        )
+        self.events.append(_payment_failed(invoice, result, at=at, sequence=seq()))
         self.voided.append(invoice)
         if sub is not None and (change := sub.pending.pop(ChangeKind.PLAN_NOW, None)):
             self.dropped_changes.append(change.id)

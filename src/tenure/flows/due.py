@@ -21,6 +21,7 @@ from tenure.billing.promotions import ActiveDiscount
 from tenure.events.record import record as record_events
 from tenure.flows.collect import collect, settle_paid
 from tenure.flows.lines import period_lines
+from tenure.flows.opening import open_invoice
 from tenure.flows.runtime import Runtime
 from tenure.kernel.calendar import boundary, period_index
 from tenure.payments import attempts
@@ -191,14 +192,12 @@ class _Batch:
 
     def _collect_or_settle(self, draft: InvoiceRows, sub: subs.Sub) -> None:
         """Charge what is due; an invoice covered by credit is paid on the spot."""
-        invoice = draft.invoice
-        self.events.append(
-            invoices.invoice_event(
-                "invoice.created", invoice, at=self.now, sequence=sub.next_sequence()
+        if amount_due(draft.invoice) > 0 and sub.payment_method is None:
+            self.events.append(
+                invoices.invoice_event(
+                    "invoice.created", draft.invoice, at=self.now, sequence=sub.next_sequence()
+                )
             )
-        )
-        due = amount_due(invoice)
-        if due > 0 and sub.payment_method is None:
             sub.grace_ends_at = self.now + DEFAULT_GRACE
             self.history.append(
                 sub.apply(
@@ -209,27 +208,15 @@ class _Batch:
                 sub.event("subscription.past_due", at=self.now, decline_code="no_payment_method")
             )
             return
-        if due > 0 and sub.payment_method is not None:
-            self.attempts.append(
-                attempts.new_attempt(
-                    invoice_id=invoice["id"],
-                    customer_id=sub.customer_id,
-                    test_clock_id=sub.test_clock_id,
-                    amount=due,
-                    currency=sub.currency,
-                    payment_method=sub.payment_method,
-                    attempt_number=1,
-                    created_at=self.now,
-                )
-            )
-            return
-        invoice.update(status="paid", paid_at=self.now, closed_at=self.now)
-        self.events.append(
-            invoices.invoice_event(
-                "invoice.paid", invoice, at=self.now, sequence=sub.next_sequence()
-            )
+        attempt = open_invoice(
+            draft, sub, payment_method=sub.payment_method, at=self.now, events=self.events
         )
-        settle_paid(sub, at=self.now, actor=self.actor, history=self.history, events=self.events)
+        if attempt is not None:
+            self.attempts.append(attempt)
+        else:
+            settle_paid(
+                sub, at=self.now, actor=self.actor, history=self.history, events=self.events
+            )
 
     def _apply_pending_plan(self, sub: subs.Sub) -> None:
         """A downgrade scheduled for the period end takes effect as the new period starts."""

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import balance, promotions
 from tenure.billing import service as invoices
-from tenure.billing.invoicing import InvoiceRows, amount_due, build_invoice
+from tenure.billing.invoicing import InvoiceRows, build_invoice
 from tenure.billing.promotions import ActiveDiscount
 from tenure.catalog.model import Plan, Product
 from tenure.customers import service as customers
@@ -21,6 +21,7 @@ from tenure.db.base import table_of
 from tenure.events.record import record as record_events
 from tenure.flows.collect import Outcome, collect, settle_paid
 from tenure.flows.lines import period_lines
+from tenure.flows.opening import open_invoice
 from tenure.flows.runtime import Runtime
 from tenure.kernel.calendar import add_interval
 from tenure.kernel.errors import Conflict, InvalidRequest
@@ -178,30 +179,8 @@ async def _create(
     attempt = None
     if draft is not None:
         await balance.settle(session, [draft], at=now)
-        events.append(
-            invoices.invoice_event(
-                "invoice.created", draft.invoice, at=now, sequence=sub.next_sequence()
-            )
-        )
-        due = amount_due(draft.invoice)
-        if due > 0:
-            attempt = attempts.new_attempt(
-                invoice_id=draft.invoice["id"],
-                customer_id=customer.id,
-                test_clock_id=customer.test_clock_id,
-                amount=due,
-                currency=sub.currency,
-                payment_method=payment_method,
-                attempt_number=1,
-                created_at=now,
-            )
-        else:  # covered by the customer's credit balance
-            draft.invoice.update(status="paid", paid_at=now, closed_at=now)
-            events.append(
-                invoices.invoice_event(
-                    "invoice.paid", draft.invoice, at=now, sequence=sub.next_sequence()
-                )
-            )
+        attempt = open_invoice(draft, sub, payment_method=payment_method, at=now, events=events)
+        if attempt is None:  # covered by the customer's credit balance
             settle_paid(sub, at=now, actor=actor, history=history, events=events)
     await subs.insert_new(session, sub)
     if trial:
