@@ -25,7 +25,12 @@ log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+_MEMBERS = frozenset({"type", "title", "status", "detail", "code", "instance"})
+
+
+def problem_body(
+    status: int, code: str, title: str, detail: str, /, **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"https://tenure.dev/problems/{code}",
         "title": title,
@@ -33,11 +38,12 @@ def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) 
         "detail": detail,
         "code": code,
     }
-    body.update(extra)
+    # An error's own "status" (a subscription's, an invoice's) must not replace the HTTP one.
+    body.update({f"current_{k}" if k in _MEMBERS else k: v for k, v in extra.items()})
     return body
 
 
-def problem_bytes(status: int, code: str, title: str, detail: str, **extra: Any) -> bytes:
+def problem_bytes(status: int, code: str, title: str, detail: str, /, **extra: Any) -> bytes:
     return msgspec.json.encode(problem_body(status, code, title, detail, **extra))
 
 
