@@ -28,7 +28,9 @@ class CreateCustomer(_Body):
 class CreateSubscription(_Body):
     customer: str
     plan: str
-    payment_method: str
+    # A stored payment method id, or a provider token (stored and made the default); without
+    # it the customer's default method is charged.
+    payment_method: str | None = None
     trial: bool = False
 
 

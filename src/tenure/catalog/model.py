@@ -59,12 +59,29 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
+class DunningRule:
+    """Dunning settings from the catalog's ``[dunning]`` table: the default (``name`` "default",
+    no market or product) or one override. ``None`` fields are inherited from the default, then
+    from the built-in policy (``tenure.dunning.policy``)."""
+
+    name: str = "default"
+    market: str | None = None
+    product: str | None = None
+    retry_days: tuple[int, ...] | None = None
+    grace_days: int | None = None
+    hold_days: int | None = None
+    recovery: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     markets: Mapping[str, Market]
     products: Mapping[str, Product]
     plans: Mapping[str, Plan]
     free_product: str
     source: str = field(default="<memory>")
+    dunning: DunningRule = field(default_factory=DunningRule)
+    dunning_overrides: tuple[DunningRule, ...] = ()
 
     def market(self, code: str) -> Market:
         try:

@@ -17,12 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import service as invoices
 from tenure.events.record import record as record_events
+from tenure.flows.dunning import Ledger
 from tenure.flows.runtime import Runtime
+from tenure.kernel.clock import rfc3339
 from tenure.payments import attempts
 from tenure.payments.ports import ChargeResult, ChargeStatus, ProviderUnavailable
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription
-from tenure.subscriptions.schedule import DEFAULT_GRACE
 from tenure.subscriptions.state import Action, Status
 
 log = structlog.get_logger(__name__)
@@ -88,26 +89,30 @@ async def record_outcomes(runtime: Runtime, outcomes: Sequence[Outcome], *, acto
         by_sub = {sub.id: sub for sub in locked_subs}
         invoice_rows = await invoices.load(session, list(by_invoice), for_update=True)
         still_pending = {
-            a["id"]
+            a["id"]: a
             for a in await attempts.load_pending(
                 session, [o.attempt_id for o in outcomes], for_update=True
             )
         }
         times = await runtime.times_for(session, {s.test_clock_id for s in locked_subs} | {None})
-        writer = _OutcomeWriter(actor=actor)
+        writer = _OutcomeWriter(
+            actor=actor, dunning=await Ledger.load(runtime, session, locked_subs)
+        )
         for outcome in outcomes:
             if outcome.attempt_id not in still_pending or outcome.result is None:
                 continue  # another worker recorded it first
             invoice = invoice_rows[outcome.invoice_id]
             sub = by_sub.get(invoice["subscription_id"] or "")
             at = times[sub.test_clock_id if sub else None]
-            writer.add(outcome, outcome.result, invoice, sub, at)
+            token = still_pending[outcome.attempt_id]["payment_method"]
+            writer.add(outcome, outcome.result, invoice, sub, at, token)
         await writer.flush(session)
 
 
 class _OutcomeWriter:
-    def __init__(self, *, actor: str) -> None:
+    def __init__(self, *, actor: str, dunning: Ledger) -> None:
         self.actor = actor
+        self.dunning = dunning
         self.completed: list[tuple[str, ChargeResult, datetime]] = []
         self.paid: list[tuple[dict[str, Any], datetime]] = []
         self.subs: dict[str, subs.Sub] = {}
@@ -121,6 +126,7 @@ class _OutcomeWriter:
         invoice: dict[str, Any],
         sub: subs.Sub | None,
         at: datetime,
+        token: str,
     ) -> None:
         self.completed.append((outcome.attempt_id, result, at))
         if sub is not None:
@@ -137,6 +143,9 @@ class _OutcomeWriter:
             if sub is not None:
                 self._paid(sub, at)
         else:
+            if sub is not None and invoice["status"] == "open":
+                self.dunning.failed(sub, invoice, token, result, at)
+            next_attempt = sub.next_retry_at if sub is not None else None
             self.events.append(
                 invoices.invoice_event(
                     "invoice.payment_failed",
@@ -146,7 +155,7 @@ class _OutcomeWriter:
                     decline_code=result.decline_code,
                     failure_message=result.message,
                     retryable=result.retryable,
-                    next_payment_attempt=None,
+                    next_payment_attempt=None if next_attempt is None else rfc3339(next_attempt),
                 )
             )
             if sub is not None:
@@ -158,28 +167,39 @@ class _OutcomeWriter:
             Status.TRIALING: (Action.TRIAL_CONVERTED, "subscription.activated"),
             Status.ACTIVE: (Action.RENEWED, "subscription.renewed"),
             Status.PAST_DUE: (Action.PAYMENT_RECOVERED, "subscription.recovered"),
+            Status.ON_HOLD: (Action.PAYMENT_RECOVERED, "subscription.recovered"),
         }.get(sub.state, (None, ""))
         if action is None:
             return
+        extra = self.dunning.recovered(sub, at) if action is Action.PAYMENT_RECOVERED else {}
         sub.grace_ends_at = None
         sub.incomplete_expires_at = None
         self.history.append(sub.apply(action, at=at, actor=self.actor, reason="invoice paid"))
-        self.events.append(sub.event(event, at=at))
+        self.events.append(sub.event(event, at=at, **extra))
 
     def _failed(self, sub: subs.Sub, at: datetime, result: ChargeResult) -> None:
         if sub.state not in (Status.TRIALING, Status.ACTIVE):
-            return  # incomplete stays incomplete; past_due stays past_due
-        sub.grace_ends_at = at + DEFAULT_GRACE
+            return  # incomplete stays incomplete; past_due and on_hold stay as they are
         reason = f"payment failed: {result.decline_code}"
         self.history.append(
             sub.apply(Action.PAYMENT_FAILED, at=at, actor=self.actor, reason=reason)
         )
         self.events.append(
-            sub.event("subscription.past_due", at=at, decline_code=result.decline_code)
+            sub.event(
+                "subscription.past_due",
+                at=at,
+                decline_code=result.decline_code,
+                grace_ends_at=None if sub.grace_ends_at is None else rfc3339(sub.grace_ends_at),
+                hold_ends_at=None if sub.hold_ends_at is None else rfc3339(sub.hold_ends_at),
+                next_payment_attempt=None
+                if sub.next_retry_at is None
+                else rfc3339(sub.next_retry_at),
+            )
         )
 
     async def flush(self, session: AsyncSession) -> None:
         await attempts.complete(session, self.completed)
+        await self.dunning.flush(session)
         await invoices.mark_paid(session, self.paid)
         await subs.save(session, self.subs.values())
         await subs.add_history(session, self.history)

@@ -19,6 +19,7 @@ from tenure.billing import service as invoices
 from tenure.billing.invoicing import InvoiceRows, LineDraft, build_invoice
 from tenure.events.record import record as record_events
 from tenure.flows.collect import collect
+from tenure.flows.dunning import DUNNING_DUES, DueWork
 from tenure.flows.runtime import Runtime
 from tenure.kernel.calendar import boundary, period_index
 from tenure.payments import attempts
@@ -76,7 +77,7 @@ async def process_batch(
         order_by=[Subscription.next_action_at, Subscription.id],
         limit=limit,
     )
-    work = _Batch(runtime=runtime, now=now, actor=actor)
+    work = _Batch(runtime=runtime, now=now, actor=actor, dunning=DueWork(now=now, actor=actor))
     for sub in claimed:
         work.handle(sub)
     await work.flush(session)
@@ -88,6 +89,7 @@ class _Batch:
     runtime: Runtime
     now: datetime
     actor: str
+    dunning: DueWork
     history: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     drafts: list[InvoiceRows] = field(default_factory=list)
@@ -109,9 +111,8 @@ class _Batch:
         elif due is Due.END_CANCELED:
             self._end(sub, Action.PERIOD_ENDED_CANCELED, "canceled", sub.current_period_end)
             self.close_uncollectible.append(sub.id)
-        elif due is Due.GRACE_EXPIRY:
-            self._end(sub, Action.GRACE_EXPIRED, "payment_failed", self.now)
-            self.close_uncollectible.append(sub.id)
+        elif due in DUNNING_DUES:
+            self.dunning.handle(sub, due)
         elif due is Due.RENEW:
             self._renew(sub)
         else:
@@ -176,6 +177,7 @@ class _Batch:
         )
 
     async def flush(self, session: AsyncSession) -> None:
+        self.attempts.extend(await self.dunning.flush(session, self.changed))
         await invoices.insert_invoices(session, self.drafts)
         await attempts.insert_attempts(session, self.attempts)
         for ids, status in ((self.close_void, "void"), (self.close_uncollectible, "uncollectible")):

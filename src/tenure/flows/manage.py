@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import service as invoices
+from tenure.dunning import cases
 from tenure.events.record import record as record_events
 from tenure.flows.collect import Outcome, collect
+from tenure.flows.payment_methods import check_token, resolve
 from tenure.flows.runtime import Runtime
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
+from tenure.kernel.ids import is_valid_id
 from tenure.payments import attempts
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.state import Action, Status
@@ -53,7 +56,9 @@ async def cancel(
             sub.canceled_at = sub.ended_at = now
             sub.ended_reason = "canceled"
             sub.cancel_at_period_end = False
+            sub.grace_ends_at = sub.hold_ends_at = sub.next_retry_at = None
             sub.reschedule(now)
+            await cases.close_open(session, [sub.id], status="ended", at=now)
             voided = await invoices.close(
                 session, await invoices.open_invoice_ids(session, [sub.id]), status="void", at=now
             )
@@ -101,10 +106,8 @@ async def pay_invoice(
 
     A new method also becomes the subscription's method for later renewals.
     """
-    if payment_method is not None and not runtime.provider.accepts(payment_method):
-        raise InvalidRequest(
-            f"unknown payment method {payment_method!r}", code="unknown_payment_method"
-        )
+    if payment_method is not None and not is_valid_id(payment_method, "pm"):
+        check_token(runtime, payment_method)
     async with runtime.db.transaction() as session:
         unlocked = await invoices.get(session, invoice_id)
         sub = None
@@ -117,14 +120,24 @@ async def pay_invoice(
                 code="invoice_not_open",
                 status=invoice["status"],
             )
-        method = payment_method or (sub.payment_method if sub else None)
+        method = sub.payment_method if sub else None
+        if payment_method is not None:
+            # A new method is stored and becomes the customer's default, so renewals use it.
+            stored = await resolve(
+                runtime,
+                session,
+                customer_id=invoice["customer_id"],
+                payment_method=payment_method,
+                make_default=True,
+            )
+            method = stored.provider_token
+            if sub is not None:
+                sub.payment_method = method
+                await subs.save(session, [sub])
         if method is None:
             raise InvalidRequest(
                 "no payment method given and none on file", code="payment_method_required"
             )
-        if sub is not None and payment_method is not None:
-            sub.payment_method = payment_method
-            await subs.save(session, [sub])
         now = await runtime.now_for(session, sub.test_clock_id if sub else None)
         pending = await attempts.load_pending_for_invoice(session, invoice_id)
         if pending:

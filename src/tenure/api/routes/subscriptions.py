@@ -10,8 +10,10 @@ from sqlalchemy import select
 
 from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
+from tenure.api.routes.payment_methods import no_card_numbers
 from tenure.api.schemas import CancelSubscription, CreateSubscription, Empty
 from tenure.flows import manage
+from tenure.flows.payment_methods import token_for_subscribe
 from tenure.flows.subscribe import describe_payment, subscribe
 from tenure.kernel.clock import rfc3339
 from tenure.subscriptions import record as subs
@@ -30,7 +32,12 @@ class SubscriptionController(Controller):
     path = "/v1/subscriptions"
     tags = ["subscriptions"]
 
-    @post("/", status_code=201, summary="Subscribe a customer to a plan")
+    @post(
+        "/",
+        status_code=201,
+        summary="Subscribe a customer to a plan",
+        before_request=no_card_numbers,
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -40,11 +47,15 @@ class SubscriptionController(Controller):
         """Without a trial the first period is charged at once; if that fails the subscription
         is ``incomplete`` (see ``last_payment_error``) until its invoice is paid."""
         check_id(data.customer, "cus", "customer")
+        runtime.catalog.plan(data.plan)  # an unknown plan is refused before anything is stored
+        token = await token_for_subscribe(
+            runtime, customer_id=data.customer, payment_method=data.payment_method
+        )
         result = await subscribe(
             runtime,
             customer_id=data.customer,
             plan_id=data.plan,
-            payment_method=data.payment_method,
+            payment_method=token,
             trial=data.trial,
             actor=actor_of(request),
         )
