@@ -36,3 +36,10 @@ unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis tenure.db*
+
+## Benchmark (not part of `make test`): each result next to a baseline measured in the same run
+## (pgbench, a raw ASGI app), written to docs/performance.md. ARGS=--full: 1,000,000 renewals.
+.PHONY: bench
+bench: $(STAMP)
+	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet py-spy || true
+	BENCH_COMMAND="make bench$(if $(ARGS), ARGS=$(ARGS))" PYTHONPATH=. $(BIN)/python -m bench $(ARGS)

@@ -21,6 +21,8 @@ class Settings:
     embedded_worker: bool = True
     worker_interval: float = 1.0  # seconds between sweeps when there is no work
     migrate: bool = True
+    # Calls per second to the payment provider (charges and lookups); 0 means no limit.
+    provider_rate: float = 0.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,4 +33,5 @@ class Settings:
             embedded_worker=_flag("TENURE_EMBEDDED_WORKER", True),
             worker_interval=float(os.environ.get("TENURE_WORKER_INTERVAL") or 1.0),
             migrate=_flag("TENURE_MIGRATE", True),
+            provider_rate=float(os.environ.get("TENURE_PROVIDER_RATE") or 0.0),
         )

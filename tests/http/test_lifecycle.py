@@ -217,7 +217,9 @@ async def test_paying_a_past_due_invoice_recovers_and_later_renewals_use_the_new
     assert (await event_types(api, sub["id"])).count("subscription.renewed") == 2
 
 
-async def test_an_unpaid_past_due_subscription_expires_after_seven_days(api: Api) -> None:
+async def test_an_unpaid_past_due_subscription_goes_on_hold_after_seven_days_then_expires(
+    api: Api,
+) -> None:
     clock, customer, sub = await past_due_on_renewal(api)
 
     await api.advance(clock, "2025-02-22T08:59:59Z")
@@ -225,10 +227,19 @@ async def test_an_unpaid_past_due_subscription_expires_after_seven_days(api: Api
     assert (await entitlements(api, customer))["product"] == PREMIUM
 
     await api.advance(clock, "2025-02-22T09:00:00Z")
+    assert (await api.subscription(sub["id"]))["status"] == "on_hold"
+    ent = await entitlements(api, customer)
+    assert (ent["product"], ent["status"], ent["billing_issue"]) == ("free", "on_hold", True)
+    assert (await invoice_by_start(api, customer))[FEB]["status"] == "open"
+
+    # The hold lasts 30 days after grace: 2025-03-24 09:00.
+    await api.advance(clock, "2025-03-24T08:59:59Z")
+    assert (await api.subscription(sub["id"]))["status"] == "on_hold"
+    await api.advance(clock, "2025-03-24T09:00:00Z")
     expired = await api.subscription(sub["id"])
     assert expired["status"] == "expired"
     assert expired["ended_reason"] == "payment_failed"
-    assert expired["ended_at"] == "2025-02-22T09:00:00Z"
+    assert expired["ended_at"] == "2025-03-24T09:00:00Z"
     assert (await invoice_by_start(api, customer))[FEB]["status"] == "uncollectible"
     ent = await entitlements(api, customer)
     assert (ent["product"], ent["billing_issue"]) == ("free", False)

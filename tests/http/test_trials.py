@@ -282,11 +282,16 @@ async def test_a_declined_card_at_trial_end_makes_the_subscription_past_due(api:
     customer_view = await api.ok("GET", f"/v1/customers/{customer}")
     assert customer_view["billing_issue"] is True
 
-    # Unpaid through the grace period: the subscription ends and access falls back to Free.
+    # Unpaid through the grace period: account hold, access falls back to Free.
     await api.advance(clock, "2025-04-07T12:00:00Z")
+    held = await api.subscription(sub["id"])
+    assert held["status"] == "on_hold"
+    assert (await entitlements(api, customer))["product"] == "free"
+    # Unpaid through the 30-day hold as well: the subscription ends, the invoice is written off.
+    await api.advance(clock, "2025-05-07T12:00:00Z")
     ended = await api.subscription(sub["id"])
     assert (ended["status"], ended["ended_reason"]) == ("expired", "payment_failed")
-    assert ended["ended_at"] == "2025-04-07T12:00:00Z"
+    assert ended["ended_at"] == "2025-05-07T12:00:00Z"
     [invoice] = await api.invoices(customer)
     assert invoice["status"] == "uncollectible"
     assert (await entitlements(api, customer))["product"] == "free"

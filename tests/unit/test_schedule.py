@@ -31,6 +31,8 @@ NOTICE_AT = datetime(2025, 3, 12, tzinfo=UTC)  # trial_end - 3 days
 PERIOD_END = datetime(2025, 4, 1, tzinfo=UTC)  # monthly period from START
 FAILED_AT = datetime(2025, 4, 1, tzinfo=UTC)  # renewal failed at period end...
 GRACE_END = datetime(2025, 4, 8, tzinfo=UTC)  # ...grace of 7 days
+HOLD_END = datetime(2025, 5, 8, tzinfo=UTC)  # ...then a hold of 30 days
+RETRY_AT = datetime(2025, 4, 2, tzinfo=UTC)  # first ladder step, +1 day
 
 
 def timeline(
@@ -42,6 +44,8 @@ def timeline(
     cancel_at_period_end: bool = False,
     incomplete_expires_at: datetime | None = None,
     grace_ends_at: datetime | None = None,
+    hold_ends_at: datetime | None = None,
+    next_retry_at: datetime | None = None,
 ) -> Timeline:
     return Timeline(
         status=status,
@@ -51,6 +55,8 @@ def timeline(
         cancel_at_period_end=cancel_at_period_end,
         incomplete_expires_at=incomplete_expires_at,
         grace_ends_at=grace_ends_at,
+        hold_ends_at=hold_ends_at,
+        next_retry_at=next_retry_at,
     )
 
 
@@ -184,11 +190,89 @@ def test_incomplete_without_expiry_is_never_due() -> None:
 # --------------------------------------------------------------------------- past_due
 
 
-def test_past_due_grace_expires_7_days_after_failure_2025_04_08() -> None:
-    t = timeline(Status.PAST_DUE, current_period_end=PERIOD_END, grace_ends_at=GRACE_END)
+def test_past_due_grace_expires_7_days_after_failure_2025_04_08_into_hold() -> None:
+    t = timeline(Status.PAST_DUE, grace_ends_at=GRACE_END, hold_ends_at=HOLD_END)
     assert next_action_at(t) == GRACE_END
     assert due_action(t, GRACE_END - US) is None
     assert due_action(t, GRACE_END) is Due.GRACE_EXPIRY
+    assert due_action(t, HOLD_END - US) is Due.GRACE_EXPIRY
+    assert due_action(t, HOLD_END) is Due.DUNNING_EXHAUSTED
+
+
+def test_past_due_without_hold_is_exhausted_when_grace_ends() -> None:
+    # A policy with hold_days = 0, or a row from before account holds existed.
+    t = timeline(Status.PAST_DUE, grace_ends_at=GRACE_END)
+    assert next_action_at(t) == GRACE_END
+    assert due_action(t, GRACE_END - US) is None
+    assert due_action(t, GRACE_END) is Due.DUNNING_EXHAUSTED
+
+
+def test_past_due_retry_is_due_at_the_ladder_step_before_grace_ends() -> None:
+    t = timeline(
+        Status.PAST_DUE, grace_ends_at=GRACE_END, hold_ends_at=HOLD_END, next_retry_at=RETRY_AT
+    )
+    assert next_action_at(t) == RETRY_AT
+    assert due_action(t, RETRY_AT - US) is None
+    assert due_action(t, RETRY_AT) is Due.RETRY_PAYMENT
+    # grace ending outranks a retry that is still due
+    assert due_action(t, GRACE_END) is Due.GRACE_EXPIRY
+
+
+def test_past_due_retry_after_grace_end_waits_for_the_grace_expiry_first() -> None:
+    retry = GRACE_END + timedelta(days=6)
+    t = timeline(
+        Status.PAST_DUE, grace_ends_at=GRACE_END, hold_ends_at=HOLD_END, next_retry_at=retry
+    )
+    assert next_action_at(t) == GRACE_END
+    assert due_action(t, retry) is Due.GRACE_EXPIRY
+
+
+def test_past_due_zero_grace_goes_on_hold_at_once() -> None:
+    t = timeline(Status.PAST_DUE, grace_ends_at=FAILED_AT, hold_ends_at=HOLD_END)
+    assert next_action_at(t) == FAILED_AT
+    assert due_action(t, FAILED_AT) is Due.GRACE_EXPIRY
+
+
+# --------------------------------------------------------------------------- on_hold
+
+
+def test_on_hold_retries_on_the_ladder_and_is_exhausted_when_the_hold_ends() -> None:
+    retry = GRACE_END + timedelta(days=6)
+    t = timeline(
+        Status.ON_HOLD, grace_ends_at=GRACE_END, hold_ends_at=HOLD_END, next_retry_at=retry
+    )
+    assert next_action_at(t) == retry
+    assert due_action(t, retry - US) is None
+    assert due_action(t, retry) is Due.RETRY_PAYMENT
+    assert due_action(t, HOLD_END) is Due.DUNNING_EXHAUSTED
+
+
+def test_on_hold_waiting_for_a_new_card_is_only_due_when_the_hold_ends() -> None:
+    t = timeline(Status.ON_HOLD, grace_ends_at=GRACE_END, hold_ends_at=HOLD_END)
+    assert next_action_at(t) == HOLD_END
+    assert due_action(t, GRACE_END) is None
+    assert due_action(t, HOLD_END - US) is None
+    assert due_action(t, HOLD_END) is Due.DUNNING_EXHAUSTED
+
+
+def test_on_hold_retry_at_the_hold_end_is_exhaustion() -> None:
+    t = timeline(Status.ON_HOLD, hold_ends_at=HOLD_END, next_retry_at=HOLD_END)
+    assert next_action_at(t) == HOLD_END
+    assert due_action(t, HOLD_END) is Due.DUNNING_EXHAUSTED
+
+
+def test_on_hold_canceling_ends_at_period_end_when_before_hold_end() -> None:
+    t = timeline(
+        Status.ON_HOLD, grace_ends_at=GRACE_END, hold_ends_at=HOLD_END, cancel_at_period_end=True
+    )
+    period_end = GRACE_END + timedelta(days=3)
+    t = Timeline(**{**_fields(t), "current_period_end": period_end})
+    assert next_action_at(t) == period_end
+    assert due_action(t, period_end) is Due.END_CANCELED
+
+
+def _fields(t: Timeline) -> dict[str, object]:
+    return {name: getattr(t, name) for name in Timeline.__dataclass_fields__}
 
 
 def test_past_due_grace_may_outlast_period_end_without_cancel() -> None:
@@ -214,7 +298,9 @@ def test_past_due_canceling_ends_at_period_end_when_before_grace() -> None:
 
 def test_past_due_canceling_grace_expires_first_when_grace_before_period_end() -> None:
     grace = PERIOD_END - timedelta(days=2)  # 2025-03-30
-    t = timeline(Status.PAST_DUE, grace_ends_at=grace, cancel_at_period_end=True)
+    t = timeline(
+        Status.PAST_DUE, grace_ends_at=grace, hold_ends_at=HOLD_END, cancel_at_period_end=True
+    )
     assert next_action_at(t) == grace
     assert due_action(t, grace - US) is None
     assert due_action(t, grace) is Due.GRACE_EXPIRY
@@ -231,7 +317,7 @@ def test_past_due_without_grace_end_expires_at_period_end() -> None:
     t = timeline(Status.PAST_DUE)
     assert next_action_at(t) == PERIOD_END
     assert due_action(t, PERIOD_END - US) is None
-    assert due_action(t, PERIOD_END) is Due.GRACE_EXPIRY
+    assert due_action(t, PERIOD_END) is Due.DUNNING_EXHAUSTED
 
 
 # --------------------------------------------------------------------------- terminal
@@ -244,6 +330,8 @@ def test_terminal_status_never_due(status: Status) -> None:
         trial_end=TRIAL_END,
         incomplete_expires_at=START + INCOMPLETE_WINDOW,
         grace_ends_at=GRACE_END,
+        hold_ends_at=HOLD_END,
+        next_retry_at=RETRY_AT,
         cancel_at_period_end=True,
     )
     assert next_action_at(t) is None
@@ -268,6 +356,8 @@ def timelines(draw: st.DrawFn) -> Timeline:
     trial_end: datetime | None = None
     incomplete_expires_at: datetime | None = None
     grace_ends_at: datetime | None = None
+    hold_ends_at: datetime | None = None
+    next_retry_at: datetime | None = None
     if status is Status.TRIALING:
         # Usually the trial ends with the period; sometimes not set or elsewhere.
         trial_end = draw(st.one_of(st.just(period_end), st.none(), _OFFSET.map(_at)))
@@ -275,12 +365,16 @@ def timelines(draw: st.DrawFn) -> Timeline:
         trial_end = draw(st.one_of(st.none(), _OFFSET.map(_at)))
     elif status is Status.INCOMPLETE:
         incomplete_expires_at = draw(st.one_of(_OFFSET.map(_at), st.none()))
-    elif status is Status.PAST_DUE:
+    elif status in (Status.PAST_DUE, Status.ON_HOLD):
         grace_ends_at = draw(st.one_of(_OFFSET.map(_at), st.none()))
+        hold_ends_at = draw(st.one_of(_OFFSET.map(_at), st.none()))
+        next_retry_at = draw(st.one_of(_OFFSET.map(_at), st.none()))
     else:  # terminal: leftovers from earlier life must not make anything due
         trial_end = draw(st.one_of(st.none(), _OFFSET.map(_at)))
         incomplete_expires_at = draw(st.one_of(st.none(), _OFFSET.map(_at)))
         grace_ends_at = draw(st.one_of(st.none(), _OFFSET.map(_at)))
+        hold_ends_at = draw(st.one_of(st.none(), _OFFSET.map(_at)))
+        next_retry_at = draw(st.one_of(st.none(), _OFFSET.map(_at)))
     return Timeline(
         status=status,
         current_period_end=period_end,
@@ -289,10 +383,12 @@ def timelines(draw: st.DrawFn) -> Timeline:
         cancel_at_period_end=draw(st.booleans()),
         incomplete_expires_at=incomplete_expires_at,
         grace_ends_at=grace_ends_at,
+        hold_ends_at=hold_ends_at,
+        next_retry_at=next_retry_at,
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(t=timelines(), now_offset=_OFFSET)
 def test_next_action_at_is_exactly_the_first_moment_due_action_fires(
     t: Timeline, now_offset: int

@@ -13,6 +13,7 @@ import pytest
 
 from tenure.kernel.errors import Conflict
 from tenure.subscriptions.state import (
+    DUNNING_STATUSES,
     ENTITLED_STATUSES,
     LIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -50,7 +51,15 @@ EXPECTED: dict[tuple[Status, Action], Status] = {
     (Status.PAST_DUE, Action.REACTIVATE): Status.PAST_DUE,
     (Status.PAST_DUE, Action.CANCEL_NOW): Status.CANCELED,
     (Status.PAST_DUE, Action.PERIOD_ENDED_CANCELED): Status.EXPIRED,
-    (Status.PAST_DUE, Action.GRACE_EXPIRED): Status.EXPIRED,
+    (Status.PAST_DUE, Action.GRACE_EXPIRED): Status.ON_HOLD,
+    (Status.PAST_DUE, Action.DUNNING_EXHAUSTED): Status.EXPIRED,  # a policy without a hold
+    # on_hold: no access, retries go on; paid -> active, hold over -> expired
+    (Status.ON_HOLD, Action.PAYMENT_RECOVERED): Status.ACTIVE,
+    (Status.ON_HOLD, Action.SCHEDULE_CANCEL): Status.ON_HOLD,
+    (Status.ON_HOLD, Action.REACTIVATE): Status.ON_HOLD,
+    (Status.ON_HOLD, Action.CANCEL_NOW): Status.CANCELED,
+    (Status.ON_HOLD, Action.PERIOD_ENDED_CANCELED): Status.EXPIRED,
+    (Status.ON_HOLD, Action.DUNNING_EXHAUSTED): Status.EXPIRED,
     # incomplete_expired, canceled, expired: terminal, no edges at all
 }
 
@@ -62,11 +71,11 @@ def _pair_id(pair: tuple[Status, Action]) -> str:
 
 
 def test_product_covers_every_status_and_action_pair() -> None:
-    # 7 statuses x 11 actions = 77 pairs; guards against an enum member being added unnoticed.
-    assert len(Status) == 7
-    assert len(Action) == 11
-    assert len(ALL_PAIRS) == 77
-    assert len(EXPECTED) == 21
+    # 8 statuses x 12 actions = 96 pairs; guards against an enum member being added unnoticed.
+    assert len(Status) == 8
+    assert len(Action) == 12
+    assert len(ALL_PAIRS) == 96
+    assert len(EXPECTED) == 28
 
 
 @pytest.mark.parametrize("pair", ALL_PAIRS, ids=[_pair_id(p) for p in ALL_PAIRS])
@@ -152,6 +161,19 @@ def test_live_and_terminal_statuses_are_disjoint_and_cover_all() -> None:
 def test_entitled_is_a_proper_subset_of_live() -> None:
     assert ENTITLED_STATUSES < LIVE_STATUSES
     assert frozenset({Status.TRIALING, Status.ACTIVE, Status.PAST_DUE}) == ENTITLED_STATUSES
+
+
+def test_on_hold_is_live_but_not_entitled_and_is_dunning() -> None:
+    assert Status.ON_HOLD in LIVE_STATUSES
+    assert Status.ON_HOLD not in ENTITLED_STATUSES
+    assert frozenset({Status.PAST_DUE, Status.ON_HOLD}) == DUNNING_STATUSES
+
+
+def test_on_hold_is_reached_only_from_past_due_and_leaves_to_active_or_an_end() -> None:
+    into = {s for (s, a), d in TRANSITIONS.items() if d is Status.ON_HOLD and s is not d}
+    assert into == {Status.PAST_DUE}
+    out = {d for (s, a), d in TRANSITIONS.items() if s is Status.ON_HOLD and d is not s}
+    assert out == {Status.ACTIVE, Status.CANCELED, Status.EXPIRED}
 
 
 def test_incomplete_is_live_but_not_entitled() -> None:

@@ -31,6 +31,7 @@ from tenure.api.routes.accounts import (
     entitlements_by_external_id,
 )
 from tenure.api.routes.billing import InvoiceController, list_events, list_plans
+from tenure.api.routes.payment_methods import PaymentMethodController
 from tenure.api.routes.promotions import PromoCodeController
 from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.catalog.loader import default_catalog_path, load_catalog
@@ -39,6 +40,7 @@ from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.migrations import upgrade
 from tenure.observability import exposition
+from tenure.payments.ratelimit import limited
 from tenure.payments.sandbox import SandboxProvider
 from tenure.settings import Settings
 from tenure.workers.loop import run_forever
@@ -72,7 +74,7 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     return Runtime(
         db=database,
         catalog=catalog,
-        provider=SandboxProvider(database),
+        provider=limited(SandboxProvider(database), settings.provider_rate),
         clock=clock or SystemClock(),
     )
 
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             openapi_json,
             TestClockController,
             CustomerController,
+            PaymentMethodController,
             entitlements_by_external_id,
             SubscriptionController,
             InvoiceController,

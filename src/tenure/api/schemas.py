@@ -43,7 +43,9 @@ class CreateCustomer(_Body):
 class CreateSubscription(_Body):
     customer: Id
     plan: Id
-    payment_method: Id
+    # A stored payment method id, or a provider token (stored and made the default); without
+    # it the customer's default method is charged.
+    payment_method: Id | None = None
     trial: bool = False
     intro_offer: bool = False
     promo_code: Code | None = None

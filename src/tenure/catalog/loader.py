@@ -16,7 +16,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
 
-from tenure.catalog.model import Catalog, FeatureValue, IntroOffer, Market, Plan, Product
+from tenure.catalog.model import (
+    Catalog,
+    DunningRule,
+    FeatureValue,
+    IntroOffer,
+    Market,
+    Plan,
+    Product,
+)
 from tenure.kernel.calendar import Interval
 from tenure.kernel.money import UnknownCurrency, minor_units, to_minor
 
@@ -30,16 +38,21 @@ _FEATURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Stricter than Fraction(), which would also accept "1/3", "1e2" or "1_000" as a price.
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
-_TOP_KEYS = ("catalog", "markets", "products", "plans", "change_policies")
+_TOP_KEYS = ("catalog", "markets", "products", "plans", "change_policies", "dunning")
 _CATALOG_KEYS = ("free_product",)
 _MARKET_KEYS = ("currency", "tax_inclusive", "tax_rate", "tax_name", "regions")
 _REGION_CODE = re.compile(r"[A-Z0-9]{1,3}")
 _PRODUCT_KEYS = ("name", "family", "accounts", "free", "features", "proration")
-_POLICY_KEYS = ("from", "to", "at")
+_CHANGE_POLICY_KEYS = ("from", "to", "at")
 _PRORATIONS = ("days", "seconds")
 _TIMINGS = ("now", "period_end")
 _PLAN_KEYS = ("product", "interval", "interval_count", "trial_days", "prices", "intro")
 _INTRO_KEYS = ("periods", "prices")
+_POLICY_KEYS = ("retry_days", "grace_days", "hold_days", "recovery")
+_DUNNING_KEYS = (*_POLICY_KEYS, "overrides")
+_OVERRIDE_KEYS = ("market", "product", *_POLICY_KEYS)
+_RECOVERY = ("keep_anchor", "restart_period")
+_MAX_DUNNING_DAYS = 365
 
 _T = TypeVar("_T")
 _EXPECTED: dict[type, str] = {str: "a non-empty string", bool: "true or false", int: "an integer"}
@@ -342,7 +355,7 @@ def _change_policies(
         if not isinstance(entry, dict):
             problems.add(f"change_policies[{index}]", "must be a table")
             continue
-        table = _Table(problems, f"change_policies[{index}]", entry, _POLICY_KEYS)
+        table = _Table(problems, f"change_policies[{index}]", entry, _CHANGE_POLICY_KEYS)
         source, target, at = table.get("from", str), table.get("to", str), table.get("at", str)
         for key, plan in (("from", source), ("to", target)):
             if plan is not None and plan not in plan_ids:
@@ -492,6 +505,87 @@ def _intro(plan: _Table, refs: _References, regular: dict[str, int] | None) -> I
     return IntroOffer(periods, prices)
 
 
+def _retry_days(table: _Table) -> tuple[int, ...] | None:
+    raw = table.raw.get("retry_days")
+    if raw is None:
+        return None
+    days = raw if isinstance(raw, list) else None
+    if days is None or not all(isinstance(d, int) and not isinstance(d, bool) for d in days):
+        table.problem(f"retry_days must be an array of whole days such as [1, 3, 5], not {raw!r}")
+        return None
+    if any(not 1 <= day <= _MAX_DUNNING_DAYS for day in days):
+        table.problem(f"retry_days must each be between 1 and {_MAX_DUNNING_DAYS}: {days}")
+        return None
+    if days != sorted(set(days)):
+        table.problem(f"retry_days must be strictly increasing: {days}")
+        return None
+    return tuple(days)
+
+
+def _policy_fields(table: _Table) -> dict[str, Any]:
+    fields: dict[str, Any] = {"retry_days": _retry_days(table)}
+    for key in ("grace_days", "hold_days"):
+        if key in table.raw:
+            fields[key] = table.integer(key, 0, _MAX_DUNNING_DAYS)
+    if "recovery" in table.raw:
+        recovery = table.get("recovery", str)
+        if recovery is not None and recovery not in _RECOVERY:
+            table.problem(f'recovery "{recovery}" must be one of: {", ".join(_RECOVERY)}')
+            recovery = None
+        fields["recovery"] = recovery
+    return fields
+
+
+def _dunning_override(
+    name: str, raw: Mapping[str, Any], refs: _References, problems: _Problems
+) -> DunningRule | None:
+    table = _Table(problems, f"dunning.overrides.{name}", raw, _OVERRIDE_KEYS)
+    market = table.get("market", str, "") or None
+    product = table.get("product", str, "") or None
+    if market is None and product is None:
+        table.problem('an override needs "market", "product" or both')
+    if market is not None and market not in refs.currencies:
+        table.problem(f'market "{market}" is not defined in [markets]')
+    if product is not None and product not in refs.products:
+        table.problem(f'product "{product}" is not defined in [products]')
+    if not any(key in raw for key in _POLICY_KEYS):
+        table.problem(f"an override must set at least one of: {', '.join(_POLICY_KEYS)}")
+    return DunningRule(name, market, product, **_policy_fields(table))
+
+
+def _dunning(
+    document: Mapping[str, Any], refs: _References, problems: _Problems
+) -> tuple[DunningRule, tuple[DunningRule, ...]]:
+    """The optional [dunning] table: the default policy and overrides per market/product."""
+    raw = document.get("dunning")
+    if raw is None:
+        return DunningRule(), ()
+    if not isinstance(raw, dict):
+        problems.add("dunning", f"must be a table, not {_kind(raw)}")
+        return DunningRule(), ()
+    table = _Table(problems, "dunning", raw, _DUNNING_KEYS)
+    default = DunningRule(**_policy_fields(table))
+    overrides: list[DunningRule] = []
+    seen: dict[tuple[str | None, str | None], str] = {}
+    raw_overrides = table.get("overrides", dict, {}) or {}
+    for name, entry in raw_overrides.items():
+        if not isinstance(entry, dict):
+            problems.add(f"dunning.overrides.{name}", f"must be a table, not {_kind(entry)}")
+            continue
+        rule = _dunning_override(name, entry, refs, problems)
+        if rule is None:
+            continue
+        key = (rule.market, rule.product)
+        if key in seen and key != (None, None):
+            problems.add(
+                f"dunning.overrides.{name}",
+                f"covers the same market and product as dunning.overrides.{seen[key]}",
+            )
+        seen.setdefault(key, name)
+        overrides.append(rule)
+    return default, tuple(overrides)
+
+
 def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     _Table(problems, "(top level)", document, _TOP_KEYS)
     markets, currencies = _load_markets(document, problems)
@@ -503,6 +597,7 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     raw_plans = _entries(document, "plans", problems)
     plans = {pid: _plan(pid, raw, refs, problems) for pid, raw in raw_plans.items()}
     policies = _change_policies(document, set(raw_plans), problems)
+    dunning, dunning_overrides = _dunning(document, refs, problems)
     if problems.items or free_product is None:
         return None
     return Catalog(
@@ -512,4 +607,6 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
         free_product=free_product,
         source=problems.source,
         change_policies=policies,
+        dunning=dunning,
+        dunning_overrides=dunning_overrides,
     )

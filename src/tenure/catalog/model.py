@@ -71,6 +71,21 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
+class DunningRule:
+    """Dunning settings from the catalog's ``[dunning]`` table: the default (``name`` "default",
+    no market or product) or one override. ``None`` fields are inherited from the default, then
+    from the built-in policy (``tenure.dunning.policy``)."""
+
+    name: str = "default"
+    market: str | None = None
+    product: str | None = None
+    retry_days: tuple[int, ...] | None = None
+    grace_days: int | None = None
+    hold_days: int | None = None
+    recovery: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     markets: Mapping[str, Market]
     products: Mapping[str, Product]
@@ -79,6 +94,8 @@ class Catalog:
     source: str = field(default="<memory>")
     # (from plan, to plan) -> "now" | "period_end", overriding the default change policy.
     change_policies: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    dunning: DunningRule = field(default_factory=DunningRule)
+    dunning_overrides: tuple[DunningRule, ...] = ()
 
     def market(self, code: str) -> Market:
         try:

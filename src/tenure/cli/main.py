@@ -112,7 +112,10 @@ def worker(
 ) -> None:
     """Run the worker loop (renewals, expiries, payment recovery, event sequencing)."""
     settings = Settings(
-        database_url=database_url, catalog_path=str(catalog) if catalog else None, migrate=False
+        database_url=database_url,
+        catalog_path=str(catalog) if catalog else None,
+        migrate=False,
+        provider_rate=Settings.from_env().provider_rate,  # TENURE_PROVIDER_RATE
     )
     _check_catalog(settings)
     asyncio.run(_work(settings, once=once, interval=interval))

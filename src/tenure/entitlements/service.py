@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.catalog.model import Catalog, FeatureValue
 from tenure.subscriptions.models import Subscription
-from tenure.subscriptions.state import ENTITLED_STATUSES, Status
+from tenure.subscriptions.state import DUNNING_STATUSES, ENTITLED_STATUSES, Status
 
-_ENTITLED = [status.value for status in ENTITLED_STATUSES]
+# On hold grants nothing, but is read too: the customer is on Free *with* a billing issue.
+_READ = [status.value for status in ENTITLED_STATUSES | DUNNING_STATUSES]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +38,14 @@ async def for_customer(session: AsyncSession, catalog: Catalog, customer_id: str
                 Subscription.status,
                 Subscription.current_period_end,
                 Subscription.grace_ends_at,
-            ).where(Subscription.customer_id == customer_id, Subscription.status.in_(_ENTITLED))
+            ).where(Subscription.customer_id == customer_id, Subscription.status.in_(_READ))
         )
     ).first()
+    if row is not None and row.status == Status.ON_HOLD:
+        free = catalog.free
+        return Entitlements(
+            customer_id, free.id, row.status, _enabled(free.features), None, True, "free", row.id
+        )
     if row is None or row.product_id not in catalog.products:
         free = catalog.free
         return Entitlements(

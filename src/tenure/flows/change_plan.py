@@ -20,6 +20,7 @@ from tenure.billing.proration import ProrationMode
 from tenure.catalog.model import Plan
 from tenure.events.record import record as record_events
 from tenure.flows.collect import Outcome, collect
+from tenure.flows.guards import ensure_no_billing_issue
 from tenure.flows.manage import SubscriptionNotFound
 from tenure.flows.opening import open_invoice
 from tenure.flows.plan_switch import apply_plan
@@ -60,12 +61,7 @@ def _timing(value: str | None) -> Timing | None:
 
 
 def _check_changeable(sub: subs.Sub, plan_id: str) -> None:
-    if sub.state is Status.PAST_DUE:
-        raise Conflict(
-            f"{sub.id} has an unpaid invoice; pay it (POST /v1/invoices/{{id}}/pay) before "
-            "changing plan",
-            code="subscription_has_billing_issue",
-        )
+    ensure_no_billing_issue(sub)
     if sub.state not in (Status.ACTIVE, Status.TRIALING):
         raise Conflict(
             f"{sub.id} is {sub.status}; only active or trialing subscriptions change plan",

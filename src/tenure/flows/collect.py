@@ -20,9 +20,11 @@ from tenure.billing import balance
 from tenure.billing import service as invoices
 from tenure.catalog.model import Catalog
 from tenure.events.record import record as record_events
+from tenure.flows.dunning import Ledger
 from tenure.flows.plan_switch import apply_plan, change_type_of
 from tenure.flows.refunds import schedule_refund
 from tenure.flows.runtime import Runtime
+from tenure.kernel.clock import rfc3339
 from tenure.observability import PAYMENTS
 from tenure.payments import attempts
 from tenure.payments.ports import ChargeResult, ChargeStatus, ProviderUnavailable
@@ -30,7 +32,6 @@ from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
 from tenure.subscriptions.models import Subscription
-from tenure.subscriptions.schedule import DEFAULT_GRACE
 from tenure.subscriptions.state import Action, Status
 
 log = structlog.get_logger(__name__)
@@ -113,20 +114,26 @@ async def record_outcomes(runtime: Runtime, outcomes: Sequence[Outcome], *, acto
             )
         }
         times = await runtime.times_for(session, {s.test_clock_id for s in locked_subs} | {None})
-        writer = _OutcomeWriter(actor=actor, catalog=runtime.catalog)
+        writer = _OutcomeWriter(
+            actor=actor,
+            catalog=runtime.catalog,
+            dunning=await Ledger.load(runtime, session, locked_subs),
+        )
         for outcome in outcomes:
             if outcome.attempt_id not in still_pending or outcome.result is None:
                 continue  # another worker recorded it first
             invoice = invoice_rows[outcome.invoice_id]
             sub = by_sub.get(invoice["subscription_id"] or "")
             at = times[sub.test_clock_id if sub else None]
+            pending_row = still_pending[outcome.attempt_id]
             writer.add(
                 outcome,
                 outcome.result,
                 invoice,
                 sub,
                 at,
-                int(still_pending[outcome.attempt_id]["amount"]),
+                int(pending_row["amount"]),
+                str(pending_row["payment_method"]),
             )
         await writer.flush(session)
 
@@ -136,6 +143,7 @@ _ON_PAID: dict[Status, tuple[Action, str]] = {
     Status.TRIALING: (Action.TRIAL_CONVERTED, "subscription.activated"),
     Status.ACTIVE: (Action.RENEWED, "subscription.renewed"),
     Status.PAST_DUE: (Action.PAYMENT_RECOVERED, "subscription.recovered"),
+    Status.ON_HOLD: (Action.PAYMENT_RECOVERED, "subscription.recovered"),
 }
 
 
@@ -146,6 +154,7 @@ def settle_paid(
     actor: str,
     history: list[dict[str, Any]],
     events: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """The subscription side of a paid subscription invoice: activate, renew or recover."""
     found = _ON_PAID.get(sub.state)
@@ -155,11 +164,16 @@ def settle_paid(
     sub.grace_ends_at = None
     sub.incomplete_expires_at = None
     history.append(sub.apply(action, at=at, actor=actor, reason="invoice paid"))
-    events.append(sub.event(event, at=at))
+    events.append(sub.event(event, at=at, **(extra or {})))
 
 
 def _payment_failed(
-    invoice: dict[str, Any], result: ChargeResult, *, at: datetime, sequence: int | None
+    invoice: dict[str, Any],
+    result: ChargeResult,
+    *,
+    at: datetime,
+    sequence: int | None,
+    next_attempt: datetime | None = None,
 ) -> dict[str, Any]:
     return invoices.invoice_event(
         "invoice.payment_failed",
@@ -169,13 +183,14 @@ def _payment_failed(
         decline_code=result.decline_code,
         failure_message=result.message,
         retryable=result.retryable,
-        next_payment_attempt=None,
+        next_payment_attempt=None if next_attempt is None else rfc3339(next_attempt),
     )
 
 
 class _OutcomeWriter:
-    def __init__(self, *, actor: str, catalog: Catalog) -> None:
+    def __init__(self, *, actor: str, catalog: Catalog, dunning: Ledger) -> None:
         self.actor = actor
+        self.dunning = dunning
         self.catalog = catalog
         self.applied_changes: list[str] = []
         self.dropped_changes: list[str] = []
@@ -195,6 +210,7 @@ class _OutcomeWriter:
         sub: subs.Sub | None,
         at: datetime,
         amount: int,
+        token: str,
     ) -> None:
         self.completed.append((outcome.attempt_id, result, at))
         if sub is not None:
@@ -217,7 +233,12 @@ class _OutcomeWriter:
         elif invoice["billing_reason"] == "subscription_update":
             self._plan_change_failed(invoice, sub, result, at, seq)
         else:
-            self.events.append(_payment_failed(invoice, result, at=at, sequence=seq()))
+            if sub is not None and invoice["status"] == "open":
+                self.dunning.failed(sub, invoice, token, result, at)
+            retry_at = sub.next_retry_at if sub is not None else None
+            self.events.append(
+                _payment_failed(invoice, result, at=at, sequence=seq(), next_attempt=retry_at)
+            )
             if sub is not None:
                 self._failed(sub, at, result)
 
@@ -257,18 +278,30 @@ class _OutcomeWriter:
             self.dropped_changes.append(change.id)
 
     def _paid(self, sub: subs.Sub, at: datetime) -> None:
-        settle_paid(sub, at=at, actor=self.actor, history=self.history, events=self.events)
+        recovering = sub.state in (Status.PAST_DUE, Status.ON_HOLD)
+        extra = self.dunning.recovered(sub, at) if recovering else {}
+        settle_paid(
+            sub, at=at, actor=self.actor, history=self.history, events=self.events, extra=extra
+        )
 
     def _failed(self, sub: subs.Sub, at: datetime, result: ChargeResult) -> None:
         if sub.state not in (Status.TRIALING, Status.ACTIVE):
-            return  # incomplete stays incomplete; past_due stays past_due
-        sub.grace_ends_at = at + DEFAULT_GRACE
+            return  # incomplete stays incomplete; past_due and on_hold stay as they are
         reason = f"payment failed: {result.decline_code}"
         self.history.append(
             sub.apply(Action.PAYMENT_FAILED, at=at, actor=self.actor, reason=reason)
         )
         self.events.append(
-            sub.event("subscription.past_due", at=at, decline_code=result.decline_code)
+            sub.event(
+                "subscription.past_due",
+                at=at,
+                decline_code=result.decline_code,
+                grace_ends_at=None if sub.grace_ends_at is None else rfc3339(sub.grace_ends_at),
+                hold_ends_at=None if sub.hold_ends_at is None else rfc3339(sub.hold_ends_at),
+                next_payment_attempt=None
+                if sub.next_retry_at is None
+                else rfc3339(sub.next_retry_at),
+            )
         )
 
     async def flush(self, session: AsyncSession) -> None:
@@ -282,6 +315,7 @@ class _OutcomeWriter:
             )
             await balance.restore(session, invoice, at=at or invoice["created_at"])
         await attempts.complete(session, self.completed)
+        await self.dunning.flush(session)
         await invoices.mark_paid(session, self.paid)
         for invoice, amount, charge_id, paid_at in self.late:
             await schedule_refund(

@@ -20,6 +20,7 @@ from tenure.billing.invoicing import InvoiceRows, amount_due, build_invoice
 from tenure.billing.promotions import ActiveDiscount
 from tenure.events.record import record as record_events
 from tenure.flows.collect import collect, settle_paid
+from tenure.flows.dunning import DUNNING_DUES, DueWork
 from tenure.flows.lines import period_lines
 from tenure.flows.opening import open_invoice
 from tenure.flows.runtime import Runtime
@@ -82,7 +83,13 @@ async def process_batch(
         limit=limit,
     )
     discounts = await promotions.active_for(session, [sub.id for sub in claimed])
-    work = _Batch(runtime=runtime, now=now, actor=actor, discounts=discounts)
+    work = _Batch(
+        runtime=runtime,
+        now=now,
+        actor=actor,
+        dunning=DueWork(now=now, actor=actor),
+        discounts=discounts,
+    )
     for sub in claimed:
         work.handle(sub)
     await work.flush(session)
@@ -94,6 +101,7 @@ class _Batch:
     runtime: Runtime
     now: datetime
     actor: str
+    dunning: DueWork
     discounts: dict[str, ActiveDiscount] = field(default_factory=dict)
     used_discounts: list[ActiveDiscount] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -121,9 +129,8 @@ class _Batch:
         elif due is Due.END_CANCELED:
             self._end(sub, Action.PERIOD_ENDED_CANCELED, "canceled", sub.current_period_end)
             self.close_uncollectible.append(sub.id)
-        elif due is Due.GRACE_EXPIRY:
-            self._end(sub, Action.GRACE_EXPIRED, "payment_failed", self.now)
-            self.close_uncollectible.append(sub.id)
+        elif due in DUNNING_DUES:
+            self.dunning.handle(sub, due)
         elif due is Due.RENEW:
             self._renew(sub)
         else:
@@ -241,6 +248,7 @@ class _Batch:
         await balance.settle(session, self.drafts, at=self.now)
         for draft, sub in self.renewals:
             self._collect_or_settle(draft, sub)
+        self.attempts.extend(await self.dunning.flush(session, self.changed))
         await invoices.insert_invoices(session, self.drafts)
         await attempts.insert_attempts(session, self.attempts)
         for ids, status in ((self.close_void, "void"), (self.close_uncollectible, "uncollectible")):

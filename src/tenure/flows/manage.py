@@ -8,11 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import service as invoices
 from tenure.billing.invoicing import amount_due
+from tenure.dunning import cases
 from tenure.events.record import record as record_events
 from tenure.flows.collect import Outcome, collect
+from tenure.flows.payment_methods import check_token, resolve
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
+from tenure.kernel.ids import is_valid_id
 from tenure.payments import attempts
 from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
@@ -64,7 +67,9 @@ async def cancel(
             sub.canceled_at = sub.ended_at = now
             sub.ended_reason = "canceled"
             await changes.close(session, sub.pending, list(sub.pending), status="canceled", at=now)
+            sub.grace_ends_at = sub.hold_ends_at = sub.next_retry_at = None
             sub.reschedule(now)
+            await cases.close_open(session, [sub.id], status="ended", at=now)
             voided = await invoices.close_for_subscriptions(
                 session, [sub.id], status="void", at=now
             )
@@ -112,11 +117,8 @@ async def pay_invoice(
 
     A new method also becomes the subscription's method for later renewals.
     """
-    if payment_method is not None and not runtime.provider.accepts(payment_method):
-        raise InvalidRequest(
-            f"unknown payment method {payment_method!r}; {runtime.provider.accepted_hint()}",
-            code="unknown_payment_method",
-        )
+    if payment_method is not None and not is_valid_id(payment_method, "pm"):
+        check_token(runtime, payment_method)
     async with runtime.db.transaction() as session:
         unlocked = await invoices.get(session, invoice_id)
         sub = None
@@ -129,14 +131,24 @@ async def pay_invoice(
                 code="invoice_not_open",
                 invoice_status=invoice["status"],
             )
-        method = payment_method or (sub.payment_method if sub else None)
+        method = sub.payment_method if sub else None
+        if payment_method is not None:
+            # A new method is stored and becomes the customer's default, so renewals use it.
+            stored = await resolve(
+                runtime,
+                session,
+                customer_id=invoice["customer_id"],
+                payment_method=payment_method,
+                make_default=True,
+            )
+            method = stored.provider_token
+            if sub is not None:
+                sub.payment_method = method
+                await subs.save(session, [sub])
         if method is None:
             raise InvalidRequest(
                 "no payment method given and none on file", code="payment_method_required"
             )
-        if sub is not None and payment_method is not None:
-            sub.payment_method = payment_method
-            await subs.save(session, [sub])
         now = await runtime.now_for(session, sub.test_clock_id if sub else None)
         pending = await attempts.load_pending_for_invoice(session, invoice_id)
         if pending:

@@ -78,18 +78,8 @@ async def subscribe(
     charge after commit; then ``invoice.paid`` + ``subscription.activated`` or
     ``invoice.payment_failed`` (the subscription stays ``incomplete`` for 23 hours).
     """
-    if plan_id == runtime.catalog.free_product:
-        raise InvalidRequest(
-            f"{plan_id!r} is the free tier; customers are on it whenever nothing else is live",
-            code="plan_not_purchasable",
-        )
-    plan = runtime.catalog.plan(plan_id)
+    plan = purchasable_plan(runtime, plan_id)
     product = runtime.catalog.product_of(plan)
-    if product.free:
-        raise InvalidRequest(
-            f"{plan_id!r} is the free tier; customers are on it whenever nothing else is live",
-            code="plan_not_purchasable",
-        )
     if not runtime.provider.accepts(payment_method):
         raise InvalidRequest(
             f"unknown payment method {payment_method!r}; {runtime.provider.accepted_hint()}",
@@ -112,6 +102,20 @@ async def subscribe(
         raise _conflict_from(error, customer_id) from None
     outcomes = await collect(runtime, [attempt_id], actor=actor) if attempt_id else []
     return SubscribeResult(sub_id, invoice_id, outcomes[0] if outcomes else None)
+
+
+def purchasable_plan(runtime: Runtime, plan_id: str) -> Plan:
+    """The plan, if a customer can subscribe to it: never the free tier, never an unknown id."""
+    catalog = runtime.catalog
+    free = plan_id == catalog.free_product or (
+        plan_id in catalog.plans and catalog.product_of(catalog.plans[plan_id]).free
+    )
+    if free:
+        raise InvalidRequest(
+            f"{plan_id!r} is the free tier; customers are on it whenever nothing else is live",
+            code="plan_not_purchasable",
+        )
+    return catalog.plan(plan_id)
 
 
 def _conflict_from(error: IntegrityError, customer_id: str) -> Conflict:

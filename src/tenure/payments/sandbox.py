@@ -46,6 +46,7 @@ TEST_CARDS: Final[dict[str, _Behaviour]] = {
     "pm_card_lost": _Behaviour("lost_card", "The card was reported lost."),
     "pm_card_fails_after_first": _SUCCEED,  # see _behaviour_for
     "pm_card_timeout_after_charge": _SUCCEED,  # charges, then the caller times out
+    "pm_card_recovers_on_retry": _SUCCEED,  # see _behaviour_for
 }
 
 
@@ -124,6 +125,10 @@ class SandboxProvider:
         behaviour = TEST_CARDS.get(request.payment_method)
         if behaviour is None:
             return _Behaviour("invalid_payment_method", "Unknown sandbox payment method.")
+        if request.payment_method == "pm_card_recovers_on_retry":
+            # Pays the first invoice; a renewal's first attempt declines softly, its retry pays.
+            first_try = request.idempotency_key.endswith(":attempt:1")
+            return _SOFT if first_try and await _paid_before(session, request) else _SUCCEED
         if request.payment_method == "pm_card_fails_after_first":
             earlier = await session.scalar(
                 select(func.count())
@@ -145,6 +150,19 @@ async def _refunded(session: AsyncSession, charge_id: str) -> int:
         )
     )
     return int(total or 0)
+
+
+async def _paid_before(session: AsyncSession, request: ChargeRequest) -> bool:
+    earlier = await session.scalar(
+        select(func.count())
+        .select_from(SandboxCharge)
+        .where(
+            SandboxCharge.customer_id == request.customer_id,
+            SandboxCharge.payment_method == request.payment_method,
+            SandboxCharge.status == ChargeStatus.SUCCEEDED,
+        )
+    )
+    return bool(earlier)
 
 
 def _result(row: SandboxCharge) -> ChargeResult:

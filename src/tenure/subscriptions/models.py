@@ -41,6 +41,9 @@ class Subscription(Base):
     incomplete_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     grace_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     payment_method: Mapped[str | None] = mapped_column(String(64))
+    # Dunning (migration 0004): when the account hold ends and when the next retry is due.
+    hold_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The earliest moment something falls due for this subscription; NULL when nothing will.
     next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     event_seq: Mapped[int] = mapped_column(Integer, default=0)

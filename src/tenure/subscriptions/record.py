@@ -57,6 +57,9 @@ class Sub:
     event_seq: int
     created_at: datetime
     updated_at: datetime
+    # Dunning clocks; None outside dunning. Defaulted so callers building a new Sub skip them.
+    hold_ends_at: datetime | None = None
+    next_retry_at: datetime | None = None
     # Not a column: the pending rows of ``scheduled_changes``, loaded with the subscription.
     pending: dict[ChangeKind, PendingChange] = field(default_factory=dict)
 
@@ -88,6 +91,8 @@ class Sub:
             cancel_at_period_end=self.cancel_at_period_end,
             incomplete_expires_at=self.incomplete_expires_at,
             grace_ends_at=self.grace_ends_at,
+            hold_ends_at=self.hold_ends_at,
+            next_retry_at=self.next_retry_at,
         )
 
     def reschedule(self, at: datetime) -> None:

@@ -16,7 +16,8 @@ from tenure.subscriptions.state import Status
 
 TRIAL_NOTICE_LEAD: Final = timedelta(days=3)
 INCOMPLETE_WINDOW: Final = timedelta(hours=23)
-# Access is kept this long after a failed renewal; the dunning policy will make it configurable.
+# Access is kept this long after a failed renewal unless the dunning policy says otherwise
+# (tenure.dunning.policy, per market and product).
 DEFAULT_GRACE: Final = timedelta(days=7)
 
 
@@ -24,7 +25,9 @@ class Due(StrEnum):
     TRIAL_NOTICE = "trial_notice"
     INCOMPLETE_EXPIRY = "incomplete_expiry"
     END_CANCELED = "end_canceled"
-    GRACE_EXPIRY = "grace_expiry"
+    GRACE_EXPIRY = "grace_expiry"  # past_due -> on_hold
+    DUNNING_EXHAUSTED = "dunning_exhausted"  # the hold is over: expire
+    RETRY_PAYMENT = "retry_payment"  # the next step of the retry ladder
     RENEW = "renew"
 
 
@@ -37,6 +40,10 @@ class Timeline:
     cancel_at_period_end: bool
     incomplete_expires_at: datetime | None
     grace_ends_at: datetime | None
+    # Set while dunning: when the hold ends (None: no hold, dunning ends with grace) and when
+    # the next ladder retry is due (None: none left, or waiting for a new payment method).
+    hold_ends_at: datetime | None = None
+    next_retry_at: datetime | None = None
 
 
 def _trial_notice_at(t: Timeline) -> datetime | None:
@@ -53,12 +60,26 @@ def next_action_at(t: Timeline) -> datetime | None:
         return min(notice, t.current_period_end) if notice else t.current_period_end
     if t.status is Status.ACTIVE:
         return t.current_period_end
-    if t.status is Status.PAST_DUE:
-        candidates = [t.grace_ends_at] if t.grace_ends_at else []
-        if t.cancel_at_period_end or not candidates:
+    if t.status in (Status.PAST_DUE, Status.ON_HOLD):
+        candidates = [_dunning_end(t)]
+        if t.status is Status.PAST_DUE:
+            candidates.append(_grace_end(t))
+        if t.next_retry_at is not None:
+            candidates.append(t.next_retry_at)
+        if t.cancel_at_period_end:
             candidates.append(t.current_period_end)
         return min(candidates)
     return None
+
+
+def _grace_end(t: Timeline) -> datetime:
+    # Rows from before dunning policies have no grace end: grace then lasts the period.
+    return t.grace_ends_at or t.current_period_end
+
+
+def _dunning_end(t: Timeline) -> datetime:
+    # Without a hold, dunning ends with the grace period.
+    return t.hold_ends_at or _grace_end(t)
 
 
 def due_action(t: Timeline, now: datetime) -> Due | None:
@@ -71,9 +92,13 @@ def due_action(t: Timeline, now: datetime) -> Due | None:
             return Due.END_CANCELED if t.cancel_at_period_end else Due.RENEW
         notice = _trial_notice_at(t) if t.status is Status.TRIALING else None
         return Due.TRIAL_NOTICE if notice is not None and now >= notice else None
-    if t.status is Status.PAST_DUE:
+    if t.status in (Status.PAST_DUE, Status.ON_HOLD):
         if t.cancel_at_period_end and now >= t.current_period_end:
             return Due.END_CANCELED
-        grace = t.grace_ends_at or t.current_period_end
-        return Due.GRACE_EXPIRY if now >= grace else None
+        if now >= _dunning_end(t):
+            return Due.DUNNING_EXHAUSTED
+        if t.status is Status.PAST_DUE and now >= _grace_end(t):
+            return Due.GRACE_EXPIRY
+        if t.next_retry_at is not None and now >= t.next_retry_at:
+            return Due.RETRY_PAYMENT
     return None

@@ -19,8 +19,9 @@ class Status(StrEnum):
     TRIALING = "trialing"
     ACTIVE = "active"
     PAST_DUE = "past_due"  # a renewal payment failed; access kept during grace
+    ON_HOLD = "on_hold"  # grace is over and still unpaid: no access, retries go on
     CANCELED = "canceled"  # ended at once on request
-    EXPIRED = "expired"  # ended at the end of a period (canceled) or after unpaid grace
+    EXPIRED = "expired"  # ended at the end of a period (canceled) or when dunning ran out
 
 
 class Action(StrEnum):
@@ -34,7 +35,8 @@ class Action(StrEnum):
     REACTIVATE = "reactivate"
     CANCEL_NOW = "cancel_now"
     PERIOD_ENDED_CANCELED = "period_ended_canceled"
-    GRACE_EXPIRED = "grace_expired"
+    GRACE_EXPIRED = "grace_expired"  # past_due -> on_hold
+    DUNNING_EXHAUSTED = "dunning_exhausted"  # the hold (or a policy without one) ran out
 
 
 S, A = Status, Action
@@ -60,14 +62,23 @@ TRANSITIONS: Final[Mapping[tuple[Status, Action], Status]] = {
     (S.PAST_DUE, A.REACTIVATE): S.PAST_DUE,
     (S.PAST_DUE, A.CANCEL_NOW): S.CANCELED,
     (S.PAST_DUE, A.PERIOD_ENDED_CANCELED): S.EXPIRED,
-    (S.PAST_DUE, A.GRACE_EXPIRED): S.EXPIRED,
+    (S.PAST_DUE, A.GRACE_EXPIRED): S.ON_HOLD,
+    (S.PAST_DUE, A.DUNNING_EXHAUSTED): S.EXPIRED,
+    (S.ON_HOLD, A.PAYMENT_RECOVERED): S.ACTIVE,
+    (S.ON_HOLD, A.SCHEDULE_CANCEL): S.ON_HOLD,
+    (S.ON_HOLD, A.REACTIVATE): S.ON_HOLD,
+    (S.ON_HOLD, A.CANCEL_NOW): S.CANCELED,
+    (S.ON_HOLD, A.PERIOD_ENDED_CANCELED): S.EXPIRED,
+    (S.ON_HOLD, A.DUNNING_EXHAUSTED): S.EXPIRED,
 }
 
 # Statuses in which the customer has a subscription that still runs (and blocks a second one).
 LIVE_STATUSES: Final[frozenset[Status]] = frozenset(
-    {S.INCOMPLETE, S.TRIALING, S.ACTIVE, S.PAST_DUE}
+    {S.INCOMPLETE, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.ON_HOLD}
 )
-# Statuses that grant the plan's features.
+# Statuses in which a renewal is unpaid and the dunning policy runs.
+DUNNING_STATUSES: Final[frozenset[Status]] = frozenset({S.PAST_DUE, S.ON_HOLD})
+# Statuses that grant the plan's features (on_hold falls back to Free).
 ENTITLED_STATUSES: Final[frozenset[Status]] = frozenset({S.TRIALING, S.ACTIVE, S.PAST_DUE})
 TERMINAL_STATUSES: Final[frozenset[Status]] = frozenset(
     {S.INCOMPLETE_EXPIRED, S.CANCELED, S.EXPIRED}

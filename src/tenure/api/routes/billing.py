@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
+from tenure.api.routes.payment_methods import no_card_numbers
 from tenure.api.schemas import PayInvoice, RefundInvoice
 from tenure.billing import service as invoices
 from tenure.billing.models import Invoice
@@ -68,7 +69,12 @@ class InvoiceController(Controller):
         check_id(invoice_id, "in", "invoice")
         return await _invoice_view(runtime, invoice_id)
 
-    @post("/{invoice_id:str}/pay", status_code=200, summary="Pay an open invoice now")
+    @post(
+        "/{invoice_id:str}/pay",
+        status_code=200,
+        summary="Pay an open invoice now",
+        before_request=no_card_numbers,
+    )
     async def pay(
         self,
         request: Request[Any, Any, Any],

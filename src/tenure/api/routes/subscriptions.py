@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
+from tenure.api.routes.payment_methods import no_card_numbers
 from tenure.api.schemas import (
     ApplyPromoCode,
     CancelSubscription,
@@ -18,8 +19,9 @@ from tenure.api.schemas import (
     Empty,
 )
 from tenure.flows import change_plan, manage, promotions
+from tenure.flows.payment_methods import token_for_subscribe
 from tenure.flows.runtime import Runtime
-from tenure.flows.subscribe import Offers, describe_payment, subscribe
+from tenure.flows.subscribe import Offers, describe_payment, purchasable_plan, subscribe
 from tenure.kernel.clock import rfc3339
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
@@ -37,7 +39,12 @@ class SubscriptionController(Controller):
     path = "/v1/subscriptions"
     tags = ["subscriptions"]
 
-    @post("/", status_code=201, summary="Subscribe a customer to a plan")
+    @post(
+        "/",
+        status_code=201,
+        summary="Subscribe a customer to a plan",
+        before_request=no_card_numbers,
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -47,11 +54,15 @@ class SubscriptionController(Controller):
         """Without a trial the first period is charged at once; if that fails the subscription
         is ``incomplete`` (see ``last_payment_error``) until its invoice is paid."""
         check_id(data.customer, "cus", "customer")
+        purchasable_plan(runtime, data.plan)  # refused before any payment method is stored
+        token = await token_for_subscribe(
+            runtime, customer_id=data.customer, payment_method=data.payment_method
+        )
         result = await subscribe(
             runtime,
             customer_id=data.customer,
             plan_id=data.plan,
-            payment_method=data.payment_method,
+            payment_method=token,
             trial=data.trial,
             actor=actor_of(request),
             offers=Offers(promo_code=data.promo_code, intro=data.intro_offer),

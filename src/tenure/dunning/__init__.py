@@ -1,0 +1,1 @@
+"""Dunning: what happens after a renewal payment fails (retries, grace, hold, recovery)."""

@@ -1,0 +1,219 @@
+"""Payment methods: attach, list, detach, choose the default.
+
+Subscriptions charge the customer's default method: making a method the default also makes it
+the live subscription's method, and when that subscription is in dunning (``past_due`` or
+``on_hold``) its open invoice is retried with the new method at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.billing import service as invoices
+from tenure.customers import service as customers
+from tenure.dunning import cases
+from tenure.events.record import event_row
+from tenure.events.record import record as record_events
+from tenure.flows.collect import Outcome, collect
+from tenure.flows.runtime import Runtime
+from tenure.kernel.clock import rfc3339
+from tenure.kernel.errors import Conflict, InvalidRequest
+from tenure.kernel.ids import is_valid_id
+from tenure.payments import attempts, methods
+from tenure.payments.methods import PaymentMethod
+from tenure.subscriptions import record as subs
+from tenure.subscriptions.models import Subscription
+from tenure.subscriptions.state import DUNNING_STATUSES, LIVE_STATUSES
+
+
+def view(method: PaymentMethod) -> dict[str, Any]:
+    return {
+        "id": method.id,
+        "object": "payment_method",
+        "customer": method.customer_id,
+        "type": "card",
+        "card": {
+            "brand": method.brand,
+            "last4": method.last4,
+            "exp_month": method.exp_month,
+            "exp_year": method.exp_year,
+        },
+        "default": method.is_default,
+        "created": rfc3339(method.created_at),
+    }
+
+
+def _event(type: str, method: PaymentMethod, at: Any) -> dict[str, Any]:
+    return event_row(type, created=at, data=view(method), customer_id=method.customer_id)
+
+
+@dataclass(frozen=True, slots=True)
+class MethodResult:
+    method: dict[str, Any]
+    retry: Outcome | None  # the immediate retry of an invoice in dunning, if one was made
+
+
+async def _live_sub(session: AsyncSession, customer_id: str) -> subs.Sub | None:
+    found = await subs.load(
+        session,
+        Subscription.customer_id == customer_id,
+        Subscription.status.in_([status.value for status in LIVE_STATUSES]),
+        for_update=True,
+    )
+    return found[0] if found else None
+
+
+def check_token(runtime: Runtime, token: str) -> None:
+    methods.refuse_card_numbers(token)
+    if not runtime.provider.accepts(token):
+        raise InvalidRequest(
+            f"unknown payment method {token!r}; send a provider token such as pm_card_visa "
+            "(see the sandbox test cards in the README) or a stored payment method id (pm_…)",
+            code="unknown_payment_method",
+        )
+
+
+async def resolve(
+    runtime: Runtime,
+    session: AsyncSession,
+    *,
+    customer_id: str,
+    payment_method: str | None,
+    make_default: bool,
+) -> PaymentMethod:
+    """A stored method for ``payment_method``: a stored id, a provider token (stored now), or
+    the customer's default when ``None``."""
+    now = await runtime.now_for(session, (await customers.get(session, customer_id)).test_clock_id)
+    if payment_method is None:
+        default = (await methods.default_for(session, [customer_id])).get(customer_id)
+        if default is None:
+            raise InvalidRequest(
+                f"customer {customer_id} has no default payment method; attach one with "
+                f"POST /v1/customers/{customer_id}/payment_methods or pass payment_method",
+                code="payment_method_required",
+            )
+        return default
+    if is_valid_id(payment_method, "pm"):
+        method = await methods.get(session, customer_id, payment_method, for_update=True)
+    else:
+        check_token(runtime, payment_method)
+        method = await methods.attach(
+            session, customer_id=customer_id, token=payment_method, at=now
+        )
+        await record_events(session, [_event("payment_method.attached", method, now)])
+    if make_default and not method.is_default:
+        await methods.make_default(session, method)
+        await record_events(session, [_event("payment_method.default_changed", method, now)])
+    return method
+
+
+async def attach(
+    runtime: Runtime, *, customer_id: str, token: str, default: bool, actor: str
+) -> MethodResult:
+    check_token(runtime, token)
+    async with runtime.db.transaction() as session:
+        method = await resolve(
+            runtime, session, customer_id=customer_id, payment_method=token, make_default=False
+        )
+    if default:
+        return await set_default(runtime, customer_id=customer_id, method_id=method.id, actor=actor)
+    return MethodResult(view(method), None)
+
+
+async def set_default(
+    runtime: Runtime, *, customer_id: str, method_id: str, actor: str
+) -> MethodResult:
+    """Make ``method_id`` the default; a subscription in dunning is retried with it at once."""
+    attempt_id = None
+    async with runtime.db.transaction() as session:
+        sub = await _live_sub(session, customer_id)  # lock order: subscription first
+        method = await resolve(
+            runtime, session, customer_id=customer_id, payment_method=method_id, make_default=True
+        )
+        if sub is not None:
+            sub.payment_method = method.provider_token
+            await subs.save(session, [sub])
+            if sub.state in DUNNING_STATUSES:
+                attempt_id = await _retry_now(runtime, session, sub, method)
+        body = view(method)
+    outcome = None
+    if attempt_id is not None:
+        outcomes = await collect(runtime, [attempt_id], actor=actor)
+        outcome = outcomes[0] if outcomes else None
+    return MethodResult(body, outcome)
+
+
+async def _retry_now(
+    runtime: Runtime, session: AsyncSession, sub: subs.Sub, method: PaymentMethod
+) -> str | None:
+    case = (await cases.open_cases(session, [sub.id], for_update=True)).get(sub.id)
+    invoice_ids = (
+        [case["invoice_id"]] if case else await invoices.open_invoice_ids(session, [sub.id])
+    )
+    if not invoice_ids:
+        return None
+    invoice = await invoices.get(session, invoice_ids[0], for_update=True)
+    if invoice["status"] != "open" or await attempts.load_pending_for_invoice(
+        session, invoice["id"]
+    ):
+        return None  # paid meanwhile, or a charge is in flight: its outcome decides
+    now = await runtime.now_for(session, sub.test_clock_id)
+    row = attempts.new_attempt(
+        invoice_id=invoice["id"],
+        customer_id=sub.customer_id,
+        test_clock_id=sub.test_clock_id,
+        amount=invoice["total"] - invoice["amount_paid"],
+        currency=invoice["currency"],
+        payment_method=method.provider_token,
+        attempt_number=await attempts.next_attempt_number(session, invoice["id"]),
+        created_at=now,
+    )
+    await attempts.insert_attempts(session, [row])
+    return str(row["id"])
+
+
+async def detach(runtime: Runtime, *, customer_id: str, method_id: str) -> dict[str, Any]:
+    async with runtime.db.transaction() as session:
+        sub = await _live_sub(session, customer_id)
+        method = await methods.get(session, customer_id, method_id, for_update=True)
+        if method.is_default and sub is not None:
+            raise Conflict(
+                f"{method_id} is the default payment method of live subscription {sub.id}; "
+                "make another method the default first",
+                code="payment_method_in_use",
+                subscription=sub.id,
+            )
+        customer = await customers.get(session, customer_id)
+        now = await runtime.now_for(session, customer.test_clock_id)
+        await methods.detach(session, method, at=now)
+        await record_events(session, [_event("payment_method.detached", method, now)])
+        return view(method)
+
+
+async def list_for(runtime: Runtime, customer_id: str) -> list[dict[str, Any]]:
+    async with runtime.db.read() as session:
+        await customers.get(session, customer_id)
+        return [view(method) for method in await methods.list_for(session, customer_id)]
+
+
+async def token_for_subscribe(
+    runtime: Runtime, *, customer_id: str, payment_method: str | None
+) -> str:
+    """What ``POST /v1/subscriptions`` charges: a raw sandbox token (kept for compatibility)
+    is stored as a method and becomes the default; ``None`` means the current default."""
+    if payment_method is not None and not is_valid_id(payment_method, "pm"):
+        check_token(runtime, payment_method)
+    async with runtime.db.transaction() as session:
+        if payment_method is not None and await _live_sub(session, customer_id) is not None:
+            return payment_method  # subscribe refuses a second live subscription; attach nothing
+        method = await resolve(
+            runtime,
+            session,
+            customer_id=customer_id,
+            payment_method=payment_method,
+            make_default=True,
+        )
+        return method.provider_token
