@@ -97,7 +97,9 @@ async def test_paying_the_incomplete_invoice_with_a_new_card_activates(api: Api)
     assert body["invoice"] == invoice_id
     assert body["retryable"] is False
 
-    paid = await api.ok("POST", f"/v1/invoices/{invoice_id}/pay", {"payment_method": "pm_card_visa"})
+    paid = await api.ok(
+        "POST", f"/v1/invoices/{invoice_id}/pay", {"payment_method": "pm_card_visa"}
+    )
     assert paid["status"] == "paid"
     assert paid["amount_paid"] == 12900
     assert paid["amount_due"] == 0

@@ -121,7 +121,11 @@ async def test_plans_in_japan_are_priced_in_whole_yen(api: Api) -> None:
         assert plan["price"]["currency"] == "JPY"
         assert (plan["tax_inclusive"], plan["tax_rate"]) == (True, "10")
     monthly = next(p for p in body["data"] if p["id"] == "premium_individual_monthly")
-    assert (monthly["interval"], monthly["interval_count"], monthly["trial_days"]) == ("month", 1, 30)
+    assert (monthly["interval"], monthly["interval_count"], monthly["trial_days"]) == (
+        "month",
+        1,
+        30,
+    )
     annual = next(p for p in body["data"] if p["id"] == "premium_individual_annual")
     assert (annual["interval"], annual["trial_days"]) == ("year", 0)
 

@@ -211,7 +211,9 @@ async def test_cancel_at_period_end_during_a_trial_ends_it_without_billing(api: 
     clock, customer, sub = await start_trial(api)
     await api.advance(clock, "2025-03-10T12:00:00Z")
 
-    canceled = await api.ok("POST", f"/v1/subscriptions/{sub['id']}/cancel", {"at_period_end": True})
+    canceled = await api.ok(
+        "POST", f"/v1/subscriptions/{sub['id']}/cancel", {"at_period_end": True}
+    )
     assert canceled["status"] == "trialing"
     assert canceled["cancel_at_period_end"] is True
     assert canceled["canceled_at"] == "2025-03-10T12:00:00Z"
