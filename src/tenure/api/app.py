@@ -30,6 +30,7 @@ from tenure.api.routes.accounts import (
     entitlements_by_external_id,
 )
 from tenure.api.routes.billing import InvoiceController, list_events, list_plans
+from tenure.api.routes.event_types import get_event_type, list_event_types
 from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.catalog.loader import default_catalog_path, load_catalog
 from tenure.db.engine import Database
@@ -114,6 +115,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             InvoiceController,
             list_plans,
             list_events,
+            list_event_types,
+            get_event_type,
         ],
         dependencies={"runtime": Provide(provide_runtime)},
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
