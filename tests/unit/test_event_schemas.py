@@ -133,3 +133,11 @@ def test_every_event_type_named_in_the_code_is_in_the_catalog() -> None:
     }
     assert "subscription.renewed" in named
     assert named - set(catalog.BY_TYPE) == set()
+
+
+def test_docs_describe_every_event_type() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[2] / "docs" / "events.md").read_text()
+    missing = [spec.name for spec in catalog.CATALOG if f"`{spec.name}`" not in docs]
+    assert missing == [], f"docs/events.md does not describe {missing}"

@@ -4,10 +4,12 @@ from tenure.access import models as api_models
 from tenure.billing import models as billing_models
 from tenure.customers import models as customer_models
 from tenure.db.base import Base
+from tenure.events import delivery_models
 from tenure.events import models as event_models
 from tenure.payments import models as payment_models
 from tenure.subscriptions import models as subscription_models
 from tenure.testclocks import models as clock_models
+from tenure.webhooks import models as webhook_models
 
 MODULES = (
     api_models,
@@ -17,5 +19,7 @@ MODULES = (
     payment_models,
     subscription_models,
     clock_models,
+    delivery_models,
+    webhook_models,
 )
 metadata = Base.metadata

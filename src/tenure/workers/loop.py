@@ -16,6 +16,7 @@ from tenure.events.sequencer import sequence_pending
 from tenure.flows.collect import recover_stale
 from tenure.flows.due import BATCH_SIZE, run_due
 from tenure.flows.runtime import Runtime
+from tenure.workers.relay import relay_forever
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +52,8 @@ async def sequence_events(runtime: Runtime) -> int:
 
 async def run_forever(runtime: Runtime, *, interval: float, stop: asyncio.Event) -> None:
     log.info("worker.started", interval=interval)
+    # The relay (NATS, webhooks) runs beside due work so slow receivers never delay renewals.
+    relay = asyncio.create_task(relay_forever(runtime, stop=stop, interval=interval))
     while not stop.is_set():
         try:
             handled = await run_once(runtime)
@@ -60,4 +63,5 @@ async def run_forever(runtime: Runtime, *, interval: float, stop: asyncio.Event)
         if handled == 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+    await relay
     log.info("worker.stopped")
