@@ -220,6 +220,15 @@ async def test_dead_letter_after_the_horizon_then_disable_then_replay(runtime: R
         assert [n.data["endpoint"] for n in notices] == [endpoint.id]
         assert counts.get("pending", 0) == 0  # a disabled endpoint's queue is paused
 
+        # Events while it is disabled wait for it (paused), they are not skipped.
+        heard = len(receiver.requests)
+        paused = counts.get("paused", 0)
+        await events.customers(runtime, 2)
+        await worker.run_once()
+        async with runtime.db.read() as session:
+            assert (await deliveries.counts(session, endpoint.id)).get("paused") == paused + 2
+        assert len(receiver.requests) == heard
+
         status["code"] = 204
         await flows.update_endpoint(runtime, endpoint.id, flows.Changes(status="enabled"))
         replayed, more = await flows.replay(

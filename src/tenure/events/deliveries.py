@@ -132,7 +132,9 @@ async def events_after(session: AsyncSession, position: int, limit: int) -> list
     return [EventRef(*row) for row in rows]
 
 
-def delivery_row(kind: str, destination: str, event: EventRef, now: datetime) -> dict[str, Any]:
+def delivery_row(
+    kind: str, destination: str, event: EventRef, now: datetime, *, status: str = PENDING
+) -> dict[str, Any]:
     return {
         "kind": kind,
         "destination": destination,
@@ -140,7 +142,7 @@ def delivery_row(kind: str, destination: str, event: EventRef, now: datetime) ->
         "event_id": event.id,
         "position": event.position,
         "ordering_key": event.ordering_key,
-        "status": PENDING,
+        "status": status,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,

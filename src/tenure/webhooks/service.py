@@ -128,14 +128,16 @@ async def by_ids(session: AsyncSession, ids: Sequence[str]) -> dict[str, Webhook
     return {endpoint.id: endpoint for endpoint in rows}
 
 
-async def enabled_routes(session: AsyncSession) -> dict[str, list[str]]:
-    """Every enabled endpoint and the event types it wants (endpoints are few)."""
+async def routes(session: AsyncSession) -> dict[str, tuple[list[str], bool]]:
+    """Every endpoint: the event types it wants, and whether it is enabled (endpoints are few).
+
+    Disabled endpoints still get their deliveries (paused), so enabling one again resumes
+    with everything that happened meanwhile instead of a silent gap.
+    """
     rows = await session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-            WebhookEndpoint.status == ENABLED
-        )
+        select(WebhookEndpoint.id, WebhookEndpoint.event_types, WebhookEndpoint.status)
     )
-    return {endpoint_id: list(types) for endpoint_id, types in rows}
+    return {endpoint_id: (list(types), status == ENABLED) for endpoint_id, types, status in rows}
 
 
 async def set_status(

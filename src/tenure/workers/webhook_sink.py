@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.events.deliveries import Attempt, Claimed, EventRef, delivery_row
+from tenure.events.delivery_models import PAUSED, PENDING
 from tenure.events.retry import WEBHOOKS, RetryPolicy
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.webhooks import sender, service, signing
@@ -59,11 +60,11 @@ class WebhookSink:
     async def route(
         self, session: AsyncSession, events: Sequence[EventRef], now: datetime
     ) -> list[dict[str, Any]]:
-        routes = await service.enabled_routes(session)
+        routes = await service.routes(session)
         return [
-            delivery_row(KIND, endpoint_id, event, now)
+            delivery_row(KIND, endpoint_id, event, now, status=PENDING if enabled else PAUSED)
             for event in events
-            for endpoint_id, types in routes.items()
+            for endpoint_id, (types, enabled) in routes.items()
             if service.wants(types, event.type)
         ]
 
