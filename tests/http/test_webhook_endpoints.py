@@ -103,6 +103,11 @@ async def test_bad_requests_on_an_endpoint(api: Api) -> None:
     await problem(
         api, "POST", f"{one}/rotate_secret", {"overlap_seconds": 10**9}, 422, "invalid_overlap"
     )
+    await problem(
+        api, "POST", f"{one}/rotate_secret", {"overlap_seconds": 2**62}, 422, "invalid_overlap"
+    )
+    await problem(api, "PATCH", one, {"url": "http://h.example.com"}, 422, "webhook_url_not_https")
+    await problem(api, "PATCH", one, {"event_types": ["nope"]}, 422, "unknown_event_type")
     await problem(api, "POST", f"{one}/replay", {}, 422, "invalid_replay")
     await problem(api, "POST", f"{one}/replay", {"since": "yesterday"}, 422, "invalid_timestamp")
     await problem(

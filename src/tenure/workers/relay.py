@@ -40,6 +40,9 @@ from tenure.events.retry import RetryPolicy
 from tenure.events.sequencer import sequence_pending
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import rfc3339
+from tenure.webhooks.egress import allow_private_from_env
+from tenure.workers.jetstream import JetStreamSink
+from tenure.workers.webhook_sink import WebhookSink
 
 log = structlog.get_logger(__name__)
 
@@ -88,8 +91,6 @@ class RelayConfig:
 
     @classmethod
     def from_env(cls) -> RelayConfig:
-        from tenure.webhooks.egress import allow_private_from_env
-
         return cls(
             nats_url=os.environ.get("TENURE_NATS_URL") or None,
             nats_stream=os.environ.get("TENURE_NATS_STREAM") or cls.nats_stream,
@@ -221,9 +222,6 @@ async def _external_ids(session: AsyncSession, claimed: Sequence[Claimed]) -> di
 
 
 def build(runtime: Runtime, config: RelayConfig) -> Relay:
-    from tenure.workers.jetstream import JetStreamSink
-    from tenure.workers.webhook_sink import WebhookSink
-
     sinks: list[Sink] = [WebhookSink(runtime.clock, allow_private=config.allow_private)]
     if config.nats_url:
         sinks.append(

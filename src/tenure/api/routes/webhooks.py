@@ -154,11 +154,14 @@ class WebhookEndpointController(Controller):
         self, runtime: RuntimeDep, endpoint_id: FromPath[str], data: JSONBody[RotateSecret]
     ) -> dict[str, Any]:
         check_id(endpoint_id, _ID, _RESOURCE)
-        overlap = timedelta(seconds=data.overlap_seconds) if data.overlap_seconds >= 0 else None
-        if overlap is None:
+        if not 0 <= data.overlap_seconds <= service.MAX_OVERLAP.total_seconds():
             raise InvalidRequest(
-                "overlap_seconds must not be negative", code="invalid_overlap", field="overlap"
+                "overlap_seconds must be between 0 and "
+                f"{int(service.MAX_OVERLAP.total_seconds())} (seven days)",
+                code="invalid_overlap",
+                field="overlap_seconds",
             )
+        overlap = timedelta(seconds=data.overlap_seconds)
         endpoint = await flows.rotate_secret(runtime, endpoint_id, overlap=overlap)
         return endpoint_view(endpoint, secret=True)
 
