@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $@
 
 ## Serve API + worker on http://127.0.0.1:8000 with an embedded SQLite file.
+run: export TENURE_WEBHOOKS_ALLOW_PRIVATE ?= true
 run: $(STAMP)
 	$(BIN)/tenure serve --host 127.0.0.1 --port 8000
 

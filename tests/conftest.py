@@ -24,6 +24,7 @@ from tenure.migrations import upgrade
 from tenure.migrations.metadata import metadata
 
 POSTGRES_URL = os.environ.get("TENURE_TEST_POSTGRES_URL")
+NATS_URL = os.environ.get("TENURE_TEST_NATS_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 BACKENDS = ["sqlite", "postgres"]
 _postgres_passed = 0
@@ -32,6 +33,8 @@ _postgres_passed = 0
 def pytest_configure(config: pytest.Config) -> None:
     if IN_CI and not POSTGRES_URL:
         raise pytest.UsageError("CI=true but TENURE_TEST_POSTGRES_URL is not set")
+    if IN_CI and not NATS_URL:
+        raise pytest.UsageError("CI=true but TENURE_TEST_NATS_URL is not set")
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -130,6 +133,14 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_url)
     yield db
     await db.dispose()
+
+
+@pytest.fixture
+def nats_url() -> str:
+    """The machine's NATS server (with JetStream); tests needing it skip without it."""
+    if not NATS_URL:
+        pytest.skip("TENURE_TEST_NATS_URL not set")
+    return NATS_URL
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:

@@ -31,9 +31,11 @@ from tenure.api.routes.accounts import (
     entitlements_by_external_id,
 )
 from tenure.api.routes.billing import InvoiceController, list_events, list_plans
+from tenure.api.routes.event_types import get_event_type, list_event_types
 from tenure.api.routes.payment_methods import PaymentMethodController
 from tenure.api.routes.promotions import PromoCodeController
 from tenure.api.routes.subscriptions import SubscriptionController
+from tenure.api.routes.webhooks import WebhookEndpointController
 from tenure.catalog.loader import default_catalog_path, load_catalog
 from tenure.db.engine import Database
 from tenure.flows.runtime import Runtime
@@ -130,6 +132,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             list_plans,
             list_events,
             PromoCodeController,
+            list_event_types,
+            get_event_type,
+            WebhookEndpointController,
         ],
         dependencies={"runtime": Provide(provide_runtime)},
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.events import catalog
 from tenure.events.models import OutboxEvent
 from tenure.kernel.ids import new_id
-
-SCHEMA_VERSION: Final = 1
 
 
 def event_row(
@@ -24,11 +23,15 @@ def event_row(
     subscription_id: str | None = None,
     sequence: int | None = None,
 ) -> dict[str, Any]:
-    """One outbox row; ``created`` is business time (a test clock's time for its customers)."""
+    """One outbox row; ``created`` is business time (a test clock's time for its customers).
+
+    The payload is checked against the published catalog type here, at the one place every
+    event passes through, so no record site can publish a field the catalog does not declare.
+    """
     return {
         "id": new_id("evt"),
         "type": type,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": catalog.check(type, data),
         "created": created,
         # Wall time of the write, for operators; never used for business decisions.
         "recorded_at": datetime.now(UTC),

@@ -19,6 +19,7 @@ from tenure.flows.due import BATCH_SIZE, run_due
 from tenure.flows.refunds import recover_refunds
 from tenure.flows.runtime import Runtime
 from tenure.observability import WORKER_FAILURES, WORKER_ITEMS
+from tenure.workers.relay import relay_forever
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +77,8 @@ async def sequence_events(runtime: Runtime) -> int:
 
 async def run_forever(runtime: Runtime, *, interval: float, stop: asyncio.Event) -> None:
     log.info("worker.started", interval=interval)
+    # The relay (NATS, webhooks) runs beside due work so slow receivers never delay renewals.
+    relay = asyncio.create_task(relay_forever(runtime, stop=stop, interval=interval))
     while not stop.is_set():
         try:
             handled = await run_once(runtime)
@@ -85,4 +88,5 @@ async def run_forever(runtime: Runtime, *, interval: float, stop: asyncio.Event)
         if handled == 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+    await relay
     log.info("worker.stopped")

@@ -1,0 +1,529 @@
+"""The event catalog: every event type, its schema version, its payload type and an example.
+
+The payload types below are the code's own types: ``events.record.event_row`` checks every
+payload against them before it reaches the outbox, and the published JSON Schemas
+(``GET /v1/event_types``, docs/events.md) are generated from them. A payload that does not
+match its type is a bug and fails the transaction that wrote it, so a field can never reach a
+consumer without being in the published schema.
+
+Compatibility: adding an optional field is compatible. Removing, renaming or retyping a field,
+or making it nullable, needs a new ``version`` (tests/unit/test_event_schemas.py compares the
+schemas with the committed snapshot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Generic, TypeVar
+
+import msgspec
+
+Timestamp = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$",
+        description="RFC 3339 timestamp in UTC",
+        extra_json_schema={"format": "date-time"},
+    ),
+]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+MinorUnits = Annotated[int, msgspec.Meta(description="integer amount in the currency's minor unit")]
+
+
+class _Payload(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Unknown fields are refused when *checking our own payloads*; consumers must ignore them."""
+
+
+class Money(_Payload, kw_only=True):
+    amount: MinorUnits
+    currency: Currency
+
+
+class PendingChangeData(_Payload, kw_only=True):
+    plan: str | None
+    effective_at: Timestamp
+
+
+class SubscriptionData(_Payload, kw_only=True):
+    subscription: str
+    customer: str
+    status: str
+    plan: str
+    product: str
+    market: str
+    price: Money
+    current_period_start: Timestamp
+    current_period_end: Timestamp
+    trial_end: Timestamp | None
+    cancel_at_period_end: bool
+    ended_at: Timestamp | None
+    ended_reason: str | None
+    intro_periods_remaining: int = 0
+    pending_change: PendingChangeData | None = None
+
+
+class SubscriptionCanceled(SubscriptionData, kw_only=True):
+    at_period_end: bool
+    voided_invoices: list[str]
+
+
+class SubscriptionEnded(SubscriptionData, kw_only=True):
+    reason: str
+
+
+class SubscriptionPastDue(SubscriptionData, kw_only=True):
+    decline_code: str | None
+    grace_ends_at: Timestamp | None = None
+    hold_ends_at: Timestamp | None = None
+    next_payment_attempt: Timestamp | None = None
+
+
+class SubscriptionOnHold(SubscriptionData, kw_only=True):
+    hold_ends_at: Timestamp | None = None
+    next_payment_attempt: Timestamp | None = None
+
+
+class SubscriptionRecovered(SubscriptionData, kw_only=True):
+    recovered_from: str | None = None
+    recovery: str | None = None
+    dunning_started_at: Timestamp | None = None
+
+
+class SubscriptionPlanChanged(SubscriptionData, kw_only=True):
+    previous_plan: str
+    change_type: str
+    effective: str
+
+
+class SubscriptionPlanChangeScheduled(SubscriptionData, kw_only=True):
+    change_type: str
+
+
+class SubscriptionPlanChangeCanceled(SubscriptionData, kw_only=True):
+    canceled_plan: str | None
+
+
+class SubscriptionPromoCodeApplied(SubscriptionData, kw_only=True):
+    code: str
+    periods: int | None
+
+
+class InvoiceData(_Payload, kw_only=True):
+    invoice: str
+    customer: str
+    subscription: str | None
+    status: str
+    billing_reason: str
+    currency: Currency
+    subtotal: MinorUnits
+    tax: MinorUnits
+    total: MinorUnits
+    period_start: Timestamp
+    period_end: Timestamp
+    credit_applied: MinorUnits = 0
+    amount_due: MinorUnits = 0
+
+
+class InvoiceRefunded(InvoiceData, kw_only=True):
+    credit_note: str
+    amount_refunded: MinorUnits
+    refund_amount: MinorUnits
+    reason: str
+
+
+class CardData(_Payload, kw_only=True):
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+class PaymentMethodData(_Payload, kw_only=True):
+    id: str
+    object: str
+    customer: str
+    type: str
+    card: CardData
+    default: bool
+    created: Timestamp
+
+
+class InvoicePaymentFailed(InvoiceData, kw_only=True):
+    decline_code: str | None
+    failure_message: str | None
+    retryable: bool
+    next_payment_attempt: Timestamp | None
+
+
+class CustomerData(_Payload, kw_only=True):
+    customer: str
+    external_id: str
+    email: str
+    market: str
+    test_clock: str | None
+    created: Timestamp
+    region: str | None = None
+
+
+class WebhookEndpointDisabled(_Payload, kw_only=True):
+    endpoint: str
+    url: str
+    reason: str
+    disabled_at: Timestamp
+
+
+P = TypeVar("P")
+
+
+class Envelope(msgspec.Struct, Generic[P], kw_only=True):
+    """What NATS messages and webhook bodies carry: the event plus its payload in ``data``."""
+
+    id: str
+    type: str
+    created: Timestamp
+    schema_version: int
+    sequence: int | None
+    customer: str | None
+    external_id: str | None
+    subscription: str | None
+    data: P
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    name: str
+    version: int
+    payload: type[_Payload]
+    description: str
+    example: _Payload
+
+
+class EventSchemaError(ValueError):
+    """A payload does not match its published type: a bug in the code that recorded it."""
+
+
+_SUB = SubscriptionData(
+    subscription="sub_01JD3K6ZQ8N0V5X2T9E4M7B1CA",
+    customer="cus_01JD3K6ZQ8N0V5X2T9E4M7B1CB",
+    status="active",
+    plan="premium_individual_monthly",
+    product="premium_individual",
+    market="SE",
+    price=Money(amount=12900, currency="SEK"),
+    current_period_start="2025-02-28T10:00:00Z",
+    current_period_end="2025-03-31T10:00:00Z",
+    trial_end=None,
+    cancel_at_period_end=False,
+    ended_at=None,
+    ended_reason=None,
+)
+_SUB_FIELDS = msgspec.structs.asdict(_SUB)
+_INVOICE = InvoiceData(
+    invoice="in_01JD3K6ZQ8N0V5X2T9E4M7B1CC",
+    customer=_SUB.customer,
+    subscription=_SUB.subscription,
+    status="open",
+    billing_reason="subscription_cycle",
+    currency="SEK",
+    subtotal=10320,
+    tax=2580,
+    total=12900,
+    period_start="2025-02-28T10:00:00Z",
+    period_end="2025-03-31T10:00:00Z",
+)
+_INVOICE_FIELDS = msgspec.structs.asdict(_INVOICE)
+
+
+def _sub(**changes: Any) -> SubscriptionData:
+    return msgspec.structs.replace(_SUB, **changes)
+
+
+def _sub_event(type: str, description: str, **changes: Any) -> EventType:
+    return EventType(type, 1, SubscriptionData, description, _sub(**changes))
+
+
+CATALOG: Final[tuple[EventType, ...]] = (
+    EventType(
+        "customer.created",
+        1,
+        CustomerData,
+        "A customer was created (keyed by your external_id).",
+        CustomerData(
+            customer=_SUB.customer,
+            external_id="user-42",
+            email="ada@example.com",
+            market="SE",
+            test_clock=None,
+            created="2025-01-31T10:00:00Z",
+        ),
+    ),
+    _sub_event(
+        "subscription.created",
+        "A subscription started: trialing, or incomplete until its first payment succeeds.",
+        status="incomplete",
+    ),
+    _sub_event(
+        "subscription.activated",
+        "The first payment (or the payment that ends a trial) succeeded; access is granted.",
+    ),
+    _sub_event("subscription.renewed", "A renewal was paid; the new period has started."),
+    EventType(
+        "subscription.past_due",
+        1,
+        SubscriptionPastDue,
+        "A renewal payment failed; access continues through the grace period.",
+        SubscriptionPastDue(
+            **{**_SUB_FIELDS, "status": "past_due"}, decline_code="insufficient_funds"
+        ),
+    ),
+    EventType(
+        "subscription.recovered",
+        1,
+        SubscriptionRecovered,
+        "An unpaid renewal (past_due or on_hold) was paid; the subscription is active again.",
+        SubscriptionRecovered(
+            **_SUB_FIELDS,
+            recovered_from="past_due",
+            recovery="keep_anchor",
+            dunning_started_at="2025-02-28T10:00:00Z",
+        ),
+    ),
+    EventType(
+        "subscription.on_hold",
+        1,
+        SubscriptionOnHold,
+        "Grace ran out unpaid: access falls back to Free while retries go on (account hold).",
+        SubscriptionOnHold(
+            **{**_SUB_FIELDS, "status": "on_hold"},
+            hold_ends_at="2025-04-06T10:00:00Z",
+            next_payment_attempt="2025-03-12T10:00:00Z",
+        ),
+    ),
+    EventType(
+        "subscription.plan_changed",
+        1,
+        SubscriptionPlanChanged,
+        "The plan changed: now (upgrade or interval change) or at the period end (downgrade).",
+        SubscriptionPlanChanged(
+            **{**_SUB_FIELDS, "plan": "premium_family_monthly", "product": "premium_family"},
+            previous_plan="premium_individual_monthly",
+            change_type="upgrade",
+            effective="now",
+        ),
+    ),
+    EventType(
+        "subscription.plan_change_scheduled",
+        1,
+        SubscriptionPlanChangeScheduled,
+        "A plan change was scheduled for the period end (see pending_change).",
+        SubscriptionPlanChangeScheduled(
+            **{
+                **_SUB_FIELDS,
+                "pending_change": PendingChangeData(
+                    plan="premium_student_monthly", effective_at="2025-03-31T10:00:00Z"
+                ),
+            },
+            change_type="downgrade",
+        ),
+    ),
+    EventType(
+        "subscription.plan_change_canceled",
+        1,
+        SubscriptionPlanChangeCanceled,
+        "A plan change scheduled for the period end was dropped.",
+        SubscriptionPlanChangeCanceled(**_SUB_FIELDS, canceled_plan="premium_student_monthly"),
+    ),
+    EventType(
+        "subscription.promo_code_applied",
+        1,
+        SubscriptionPromoCodeApplied,
+        "A promo code was redeemed for the subscription's next invoices.",
+        SubscriptionPromoCodeApplied(**_SUB_FIELDS, code="SPRING20", periods=3),
+    ),
+    _sub_event(
+        "subscription.reactivated",
+        "A cancel at period end was undone before the period ended.",
+    ),
+    _sub_event(
+        "subscription.trial_will_end",
+        "The trial ends soon (sent once per trial); the first charge follows at trial_end.",
+        status="trialing",
+        trial_end="2025-03-02T10:00:00Z",
+    ),
+    EventType(
+        "subscription.expired",
+        1,
+        SubscriptionEnded,
+        "The subscription ended (canceled at period end, or grace ran out); access is gone.",
+        SubscriptionEnded(
+            **{
+                **_SUB_FIELDS,
+                "status": "expired",
+                "ended_at": "2025-03-31T10:00:00Z",
+                "ended_reason": "canceled",
+            },
+            reason="canceled",
+        ),
+    ),
+    EventType(
+        "subscription.incomplete_expired",
+        1,
+        SubscriptionEnded,
+        "The first payment never succeeded within 23 hours; the subscription is void.",
+        SubscriptionEnded(
+            **{
+                **_SUB_FIELDS,
+                "status": "incomplete_expired",
+                "ended_at": "2025-02-01T09:00:00Z",
+                "ended_reason": "incomplete_expired",
+            },
+            reason="incomplete_expired",
+        ),
+    ),
+    EventType(
+        "subscription.canceled",
+        1,
+        SubscriptionCanceled,
+        "A cancel was requested: at period end (access continues) or now (access ends).",
+        SubscriptionCanceled(
+            **{**_SUB_FIELDS, "cancel_at_period_end": True},
+            at_period_end=True,
+            voided_invoices=[],
+        ),
+    ),
+    EventType(
+        "invoice.created",
+        1,
+        InvoiceData,
+        "An invoice was issued for a period (first payment or renewal).",
+        _INVOICE,
+    ),
+    EventType(
+        "invoice.paid",
+        1,
+        InvoiceData,
+        "An invoice was paid in full.",
+        msgspec.structs.replace(_INVOICE, status="paid"),
+    ),
+    EventType(
+        "invoice.payment_failed",
+        1,
+        InvoicePaymentFailed,
+        "A payment attempt for an invoice failed; the decline code says whether to retry.",
+        InvoicePaymentFailed(
+            **_INVOICE_FIELDS,
+            decline_code="insufficient_funds",
+            failure_message="Your card has insufficient funds.",
+            retryable=True,
+            next_payment_attempt=None,
+        ),
+    ),
+    EventType(
+        "invoice.refunded",
+        1,
+        InvoiceRefunded,
+        "A paid invoice was refunded, in full or in part (a credit note records why).",
+        InvoiceRefunded(
+            **{**_INVOICE_FIELDS, "status": "paid"},
+            credit_note="cn_01JD3K6ZQ8N0V5X2T9E4M7B1CF",
+            amount_refunded=2900,
+            refund_amount=2900,
+            reason="goodwill: outage on 3 March",
+        ),
+    ),
+    *(
+        EventType(
+            name,
+            1,
+            PaymentMethodData,
+            description,
+            PaymentMethodData(
+                id="pm_01JD3K6ZQ8N0V5X2T9E4M7B1CG",
+                object="payment_method",
+                customer=_SUB.customer,
+                type="card",
+                card=CardData(brand="visa", last4="4242", exp_month=12, exp_year=2030),
+                default=True,
+                created="2025-01-31T10:00:00Z",
+            ),
+        )
+        for name, description in (
+            ("payment_method.attached", "A payment method was stored for a customer."),
+            ("payment_method.default_changed", "A payment method became the default."),
+            ("payment_method.detached", "A payment method was removed."),
+        )
+    ),
+    EventType(
+        "webhook_endpoint.disabled",
+        1,
+        WebhookEndpointDisabled,
+        "Tenure disabled a webhook endpoint that kept failing (or answered 410 Gone).",
+        WebhookEndpointDisabled(
+            endpoint="we_01JD3K6ZQ8N0V5X2T9E4M7B1CD",
+            url="https://hooks.example.com/tenure",
+            reason="failing since 2025-03-01T10:00:00Z: HTTP 500",
+            disabled_at="2025-03-06T10:00:00Z",
+        ),
+    ),
+)
+
+BY_TYPE: Final[dict[str, EventType]] = {spec.name: spec for spec in CATALOG}
+
+
+def check(type: str, data: dict[str, Any]) -> int:
+    """Refuse a payload that does not match its type; returns the type's schema version."""
+    spec = BY_TYPE.get(type)
+    if spec is None:
+        raise EventSchemaError(
+            f"event type {type!r} is not in the catalog (tenure.events.catalog.CATALOG); "
+            "add it there with its payload type, then refresh the schema snapshot"
+        )
+    try:
+        msgspec.convert(data, spec.payload)
+    except msgspec.ValidationError as error:
+        raise EventSchemaError(f"{type} payload does not match its schema: {error}") from None
+    return spec.version
+
+
+def _strip_closed(schema: Any) -> Any:
+    """Published schemas stay open: consumers must accept fields added later."""
+    if isinstance(schema, dict):
+        return {
+            key: _strip_closed(value)
+            for key, value in schema.items()
+            if key != "additionalProperties"
+        }
+    if isinstance(schema, list):
+        return [_strip_closed(item) for item in schema]
+    return schema
+
+
+def json_schema(spec: EventType) -> dict[str, Any]:
+    """The JSON Schema of a whole message of this type (envelope plus ``data``)."""
+    envelope: Any = Envelope[spec.payload]  # type: ignore[name-defined]
+    (ref,), defs = msgspec.json.schema_components([envelope], ref_template="#/$defs/{name}")
+    name = ref["$ref"].rsplit("/", 1)[-1]
+    top = defs.pop(name)
+    top["title"] = spec.name
+    top["description"] = spec.description
+    top["properties"]["type"] = {"const": spec.name}
+    top["properties"]["schema_version"] = {"const": spec.version}
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **top, "$defs": defs}
+    return dict(_strip_closed(schema))
+
+
+def example(spec: EventType) -> dict[str, Any]:
+    """A whole example message of this type."""
+    data = msgspec.to_builtins(spec.example)
+    subscription = data.get("subscription") if isinstance(data, dict) else None
+    return {
+        "id": "evt_01JD3K6ZQ8N0V5X2T9E4M7B1CE",
+        "type": spec.name,
+        "created": "2025-02-28T10:00:00Z",
+        "schema_version": spec.version,
+        "sequence": 4 if subscription else None,
+        "customer": data.get("customer"),
+        "external_id": "user-42" if data.get("customer") else None,
+        "subscription": subscription,
+        "data": data,
+    }

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: endpoints, Standard Webhooks signatures, egress safety, one attempt."""

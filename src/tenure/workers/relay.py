@@ -1,0 +1,258 @@
+"""The relay: drains the outbox to NATS JetStream and to webhook endpoints.
+
+Each pass, per kind of destination (a *sink*):
+
+1. **fan-out**: committed events past the kind's cursor become ``event_deliveries`` rows
+   (one per destination that wants them), and the cursor moves, in one transaction;
+2. **claim**: a batch of due deliveries is leased (``FOR UPDATE SKIP LOCKED`` on PostgreSQL),
+   first in line per destination and subscription, and the transaction commits;
+3. **send**, outside any transaction;
+4. **mark**: outcomes are written in one executemany; failures get their next attempt from
+   the sink's backoff policy, or are dead-lettered past its horizon.
+
+A relay that dies between 2 and 4 loses nothing: its leases run out and another pass sends
+those rows again, with the same event id (webhook-id, Nats-Msg-Id) so receivers and the
+broker can drop the duplicate. Any number of relays can run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import msgspec
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.customers.models import Customer
+from tenure.events import deliveries
+from tenure.events.deliveries import Attempt, Claimed, EventRef, Result
+from tenure.events.delivery_models import DEAD, DELIVERED, PENDING
+from tenure.events.retry import RetryPolicy
+from tenure.events.sequencer import sequence_pending
+from tenure.flows.runtime import Runtime
+from tenure.kernel.clock import rfc3339
+from tenure.webhooks.egress import allow_private_from_env
+from tenure.workers.jetstream import JetStreamSink
+from tenure.workers.webhook_sink import WebhookSink
+
+log = structlog.get_logger(__name__)
+
+
+class Sink(Protocol):
+    kind: str  # the relay cursor's name and the deliveries' ``kind``
+    policy: RetryPolicy
+    lease: timedelta
+
+    async def route(
+        self, session: AsyncSession, events: Sequence[EventRef], now: datetime
+    ) -> list[dict[str, Any]]:
+        """The delivery rows for these events."""
+        ...
+
+    async def prepare(self, session: AsyncSession, claimed: Sequence[Claimed]) -> None:
+        """Load what sending needs (endpoints, secrets) in the claim transaction."""
+        ...
+
+    async def send(
+        self, claimed: Sequence[Claimed], bodies: dict[int, bytes]
+    ) -> dict[int, Attempt]:
+        """Attempt each claimed delivery; one left out was not attempted and is released."""
+        ...
+
+    async def settle(
+        self,
+        session: AsyncSession,
+        claimed: Sequence[Claimed],
+        attempts: dict[int, Attempt],
+        now: datetime,
+    ) -> None:
+        """Anything the sink keeps besides the delivery rows (endpoint health)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class RelayConfig:
+    batch_size: int = 200
+    nats_url: str | None = None
+    nats_stream: str = "TENURE"
+    nats_subject_prefix: str = "tenure"
+    allow_private: bool = False
+
+    @classmethod
+    def from_env(cls) -> RelayConfig:
+        return cls(
+            nats_url=os.environ.get("TENURE_NATS_URL") or None,
+            nats_stream=os.environ.get("TENURE_NATS_STREAM") or cls.nats_stream,
+            nats_subject_prefix=os.environ.get("TENURE_NATS_SUBJECT_PREFIX")
+            or cls.nats_subject_prefix,
+            allow_private=allow_private_from_env(),
+        )
+
+
+def envelope(event: dict[str, Any], external_id: str | None) -> bytes:
+    """The exact bytes a destination receives (and a webhook signature covers)."""
+    return msgspec.json.encode(
+        {
+            "id": event["id"],
+            "type": event["type"],
+            "created": rfc3339(event["created"]),
+            "schema_version": event["schema_version"],
+            "sequence": event["sequence"],
+            "customer": event["customer_id"],
+            "external_id": external_id,
+            "subscription": event["subscription_id"],
+            "data": event["data"],
+        }
+    )
+
+
+def result_of(
+    claimed: Claimed, attempt: Attempt, now: datetime, policy: RetryPolicy, rng: random.Random
+) -> Result:
+    first = claimed.first_attempt_at or now
+    attempts = claimed.attempts + 1
+    next_at: datetime | None = now
+    if not attempt.ok:
+        next_at = policy.next_attempt(
+            failures=attempts,
+            first_attempt_at=first,
+            now=now,
+            rng=rng,
+            at_least=attempt.retry_after,
+        )
+    status = DELIVERED if attempt.ok else (DEAD if next_at is None else PENDING)
+    return Result(
+        pk=claimed.pk,
+        status=status,
+        attempts=attempts,
+        next_attempt_at=next_at or now,
+        first_attempt_at=first,
+        last_attempt_at=now,
+        last_status_code=attempt.status_code,
+        last_error=None if attempt.ok else (attempt.error or "failed")[:500],
+        delivered_at=now if attempt.ok else None,
+    )
+
+
+@dataclass
+class Relay:
+    runtime: Runtime
+    sinks: list[Sink]
+    batch_size: int = 200
+    rng: random.Random = field(default_factory=random.Random)
+
+    async def run_once(self) -> int:
+        """One pass for every sink; returns how many events and deliveries it handled."""
+        async with self.runtime.db.transaction() as session:
+            handled = await sequence_pending(session)
+        for sink in self.sinks:
+            handled += await self.fan_out(sink)
+            handled += await self.drain(sink)
+        return handled
+
+    async def fan_out(self, sink: Sink) -> int:
+        async with self.runtime.db.transaction() as session:
+            cursor = await deliveries.lock_cursor(session, sink.kind)
+            if cursor is None:
+                return 0  # another relay is fanning out this kind right now
+            events = await deliveries.events_after(session, cursor, self.batch_size)
+            if not events:
+                return 0
+            rows = await sink.route(session, events, self.runtime.clock.now())
+            await deliveries.enqueue(session, rows)
+            await deliveries.set_cursor(session, sink.kind, events[-1].position)
+        return len(events)
+
+    async def drain(self, sink: Sink) -> int:
+        token = uuid.uuid4().hex
+        async with self.runtime.db.transaction() as session:
+            claimed = await deliveries.claim(
+                session,
+                kind=sink.kind,
+                now=self.runtime.clock.now(),
+                limit=self.batch_size,
+                lease=sink.lease,
+                token=token,
+            )
+            external = await _external_ids(session, claimed)
+            await sink.prepare(session, claimed)
+        if not claimed:
+            return 0
+        bodies = {
+            c.pk: envelope(c.event, external.get(c.event["customer_id"] or "")) for c in claimed
+        }
+        attempts = await sink.send(claimed, bodies)
+        now = self.runtime.clock.now()
+        results = [
+            result_of(c, attempts[c.pk], now, sink.policy, self.rng)
+            for c in claimed
+            if c.pk in attempts
+        ]
+        released = [c.pk for c in claimed if c.pk not in attempts]
+        async with self.runtime.db.transaction() as session:
+            await deliveries.finish(session, token, results, released)
+            await sink.settle(session, claimed, attempts, now)
+        return len(claimed)
+
+    async def close(self) -> None:
+        for sink in self.sinks:
+            await sink.close()
+
+
+async def _external_ids(session: AsyncSession, claimed: Sequence[Claimed]) -> dict[str, str]:
+    """Consumers get the customer's external_id in every message (it never changes)."""
+    ids = {c.event["customer_id"] for c in claimed if c.event["customer_id"]}
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Customer.id, Customer.external_id).where(Customer.id.in_(ids))
+    )
+    return {customer_id: external_id for customer_id, external_id in rows}
+
+
+def build(runtime: Runtime, config: RelayConfig) -> Relay:
+    sinks: list[Sink] = [WebhookSink(runtime.clock, allow_private=config.allow_private)]
+    if config.nats_url:
+        sinks.append(
+            JetStreamSink(
+                config.nats_url,
+                stream=config.nats_stream,
+                subject_prefix=config.nats_subject_prefix,
+            )
+        )
+    return Relay(runtime, sinks, batch_size=config.batch_size)
+
+
+async def relay_forever(
+    runtime: Runtime,
+    *,
+    stop: asyncio.Event,
+    interval: float,
+    config: RelayConfig | None = None,
+) -> None:
+    relay = build(runtime, config or RelayConfig.from_env())
+    log.info("relay.started", sinks=[sink.kind for sink in relay.sinks])
+    try:
+        while not stop.is_set():
+            try:
+                handled = await relay.run_once()
+            except Exception:  # a failed pass is retried on the next one; the relay must live
+                log.exception("relay.pass_failed")
+                handled = 0
+            if handled == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+    finally:
+        await relay.close()
+        log.info("relay.stopped")

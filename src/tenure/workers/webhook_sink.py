@@ -1,0 +1,135 @@
+"""Webhook deliveries: signed POSTs, in order per endpoint and subscription, bounded in number.
+
+Claimed deliveries arrive grouped in chains (same endpoint, same subscription, in order).
+Chains run concurrently under a semaphore; within a chain each delivery waits for the one
+before it, and the first failure stops the chain so nothing overtakes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from itertools import groupby
+from typing import Any, Final
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenure.events.deliveries import Attempt, Claimed, EventRef, delivery_row
+from tenure.events.delivery_models import PAUSED, PENDING
+from tenure.events.retry import WEBHOOKS, RetryPolicy
+from tenure.kernel.clock import Clock, SystemClock
+from tenure.webhooks import sender, service, signing
+from tenure.webhooks.models import ENABLED, KIND, WebhookEndpoint
+
+CONCURRENCY: Final = 16
+
+
+class WebhookSink:
+    kind = KIND
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        allow_private: bool,
+        policy: RetryPolicy = WEBHOOKS,
+        concurrency: int = CONCURRENCY,
+        timeout: float = sender.TIMEOUT,
+        disable_after: timedelta = service.DISABLE_AFTER,
+        transport: httpx.AsyncBaseTransport | None = None,
+        wall: Clock | None = None,
+    ) -> None:
+        self.clock = clock
+        # webhook-timestamp is checked by receivers against their own wall clock (±5 min), so
+        # it is always real time, even when tests move the relay's clock to skip backoff.
+        self.wall = wall or SystemClock()
+        self.allow_private = allow_private
+        self.policy = policy
+        self.timeout = timeout
+        self.disable_after = disable_after
+        # Long enough for a chain of claimed deliveries each using its whole timeout.
+        self.lease = timedelta(seconds=max(60.0, timeout * 12))
+        self._slots = asyncio.Semaphore(concurrency)
+        self._client = httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, transport=transport
+        )
+        self._endpoints: dict[str, WebhookEndpoint] = {}
+
+    async def route(
+        self, session: AsyncSession, events: Sequence[EventRef], now: datetime
+    ) -> list[dict[str, Any]]:
+        routes = await service.routes(session)
+        return [
+            delivery_row(KIND, endpoint_id, event, now, status=PENDING if enabled else PAUSED)
+            for event in events
+            for endpoint_id, (types, enabled) in routes.items()
+            if service.wants(types, event.type)
+        ]
+
+    async def send(
+        self, claimed: Sequence[Claimed], bodies: dict[int, bytes]
+    ) -> dict[int, Attempt]:
+        attempts: dict[int, Attempt] = {}
+        ordered = sorted(claimed, key=lambda c: (c.destination, c.ordering_key, c.position))
+        chains = [
+            list(chain)
+            for _, chain in groupby(ordered, key=lambda c: (c.destination, c.ordering_key))
+        ]
+        await asyncio.gather(*(self._run_chain(chain, bodies, attempts) for chain in chains))
+        return attempts
+
+    async def _run_chain(
+        self, chain: list[Claimed], bodies: dict[int, bytes], attempts: dict[int, Attempt]
+    ) -> None:
+        for item in chain:
+            endpoint = self._endpoints.get(item.destination)
+            if endpoint is None or endpoint.status != ENABLED:
+                return  # deleted or disabled meanwhile: release the rest
+            async with self._slots:
+                attempt = await self._post(endpoint, item.event["id"], bodies[item.pk])
+            attempts[item.pk] = attempt
+            if not attempt.ok:
+                return
+
+    async def _post(self, endpoint: WebhookEndpoint, msg_id: str, body: bytes) -> Attempt:
+        secrets = service.live_secrets(endpoint, self.clock.now())
+        headers = signing.headers(msg_id, int(self.wall.now().timestamp()), body, secrets)
+        return await sender.post(
+            self._client,
+            endpoint.url,
+            body,
+            headers,
+            allow_private=self.allow_private,
+            limit_s=self.timeout,
+        )
+
+    async def prepare(self, session: AsyncSession, claimed: Sequence[Claimed]) -> None:
+        ids = sorted({c.destination for c in claimed})
+        self._endpoints = await service.by_ids(session, ids)
+        for endpoint in self._endpoints.values():
+            session.expunge(endpoint)
+
+    async def settle(
+        self,
+        session: AsyncSession,
+        claimed: Sequence[Claimed],
+        attempts: dict[int, Attempt],
+        now: datetime,
+    ) -> None:
+        outcomes: dict[str, tuple[bool, str | None, bool]] = {}
+        for item in claimed:
+            attempt = attempts.get(item.pk)
+            if attempt is None:
+                continue
+            ok, error, gone = outcomes.get(item.destination, (False, None, False))
+            outcomes[item.destination] = (
+                ok or attempt.ok,
+                attempt.error or error,
+                gone or attempt.gone,
+            )
+        await service.note_outcomes(session, outcomes, now=now, disable_after=self.disable_after)
+
+    async def close(self) -> None:
+        await self._client.aclose()
