@@ -23,7 +23,9 @@ JSON = {**AUTH, "content-type": "application/json"}
 SUB = "premium_individual_monthly"
 
 
-def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+def assert_problem(
+    response: httpx.Response, status: int, code: str | None = None
+) -> dict[str, Any]:
     """A problem+json refusal: the right status, every member present, a usable detail."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
