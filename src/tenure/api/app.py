@@ -25,12 +25,10 @@ from tenure.api import routes
 from tenure.api.deps import provide_runtime
 from tenure.api.gate import GateState, gate
 from tenure.api.problems import EXCEPTION_HANDLERS
-from tenure.api.routes.accounts import (
-    CustomerController,
-    TestClockController,
-    entitlements_by_external_id,
-)
+from tenure.api.routes import entitlements as entitlement_routes
+from tenure.api.routes.accounts import CustomerController, TestClockController
 from tenure.api.routes.billing import InvoiceController, list_events, list_plans
+from tenure.api.routes.households import HouseholdController, accept_invite
 from tenure.api.routes.promotions import PromoCodeController
 from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.catalog.loader import default_catalog_path, load_catalog
@@ -121,7 +119,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             openapi_json,
             TestClockController,
             CustomerController,
-            entitlements_by_external_id,
+            entitlement_routes.by_customer,
+            entitlement_routes.by_external_id,
+            entitlement_routes.batch,
+            entitlement_routes.GrantController,
+            HouseholdController,
+            accept_invite,
             SubscriptionController,
             InvoiceController,
             list_plans,

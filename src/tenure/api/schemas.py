@@ -50,6 +50,8 @@ class PayInvoice(_Body):
 class ChangePlan(_Body):
     plan: str
     at: str | None = None  # "now" | "period_end"; default by the change policy
+    # Duo/Family to a plan with fewer accounts: remove the household's latest members.
+    remove_members: bool = False
 
 
 class RefundInvoice(_Body):
@@ -73,3 +75,32 @@ class CreatePromoCode(_Body):
 
 class ApplyPromoCode(_Body):
     code: str
+
+
+class CreateGrant(_Body):
+    product: str
+    reason: str
+    ends_at: str | None = None
+    days: int | None = None
+
+
+class EntitlementBatch(_Body):
+    customers: list[str] | None = None
+    external_ids: list[str] | None = None
+
+
+class HouseholdAddress(_Body):
+    address: str
+
+
+class CreateInvite(_Body):
+    expires_in_hours: int | None = None
+
+
+class AcceptInvite(_Body):
+    customer: str
+    address: str | None = None
+
+
+class LeaveHousehold(_Body):
+    customer: str
