@@ -34,7 +34,6 @@ from tenure.events.record import event_row
 from tenure.events.record import record as record_events
 from tenure.households import service as households
 from tenure.households.models import Household, HouseholdMember
-from tenure.kernel.clock import rfc3339
 from tenure.subscriptions.models import Subscription
 from tenure.subscriptions.state import ENTITLED_STATUSES, LIVE_STATUSES, Status
 
@@ -357,12 +356,3 @@ async def recompute(runtime: Runtime, session: AsyncSession, customer_ids: set[s
             )
         )
     await record_events(session, events)
-
-
-def describe(value: Projected) -> dict[str, Any]:
-    return {
-        "product": value.product,
-        "source": value.source,
-        "status": value.status,
-        "valid_until": None if value.valid_until is None else rfc3339(value.valid_until),
-    }
