@@ -25,13 +25,11 @@ from tenure.api import routes
 from tenure.api.deps import provide_runtime
 from tenure.api.gate import GateState, gate
 from tenure.api.problems import EXCEPTION_HANDLERS
-from tenure.api.routes.accounts import (
-    CustomerController,
-    TestClockController,
-    entitlements_by_external_id,
-)
+from tenure.api.routes import entitlements as entitlement_routes
+from tenure.api.routes.accounts import CustomerController, TestClockController
 from tenure.api.routes.billing import InvoiceController, list_events, list_plans
 from tenure.api.routes.event_types import get_event_type, list_event_types
+from tenure.api.routes.households import HouseholdController, accept_invite
 from tenure.api.routes.payment_methods import PaymentMethodController
 from tenure.api.routes.promotions import PromoCodeController
 from tenure.api.routes.subscriptions import SubscriptionController
@@ -126,7 +124,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             TestClockController,
             CustomerController,
             PaymentMethodController,
-            entitlements_by_external_id,
+            entitlement_routes.by_customer,
+            entitlement_routes.by_external_id,
+            entitlement_routes.batch,
+            entitlement_routes.GrantController,
+            HouseholdController,
+            accept_invite,
             SubscriptionController,
             InvoiceController,
             list_plans,

@@ -66,6 +66,8 @@ class PayInvoice(_Body):
 class ChangePlan(_Body):
     plan: Id
     at: Short | None = None  # "now" | "period_end"; default by the change policy
+    # Duo/Family to a plan with fewer accounts: remove the household's latest members.
+    remove_members: bool = False
 
 
 class RefundInvoice(_Body):
@@ -89,3 +91,32 @@ class CreatePromoCode(_Body):
 
 class ApplyPromoCode(_Body):
     code: Code
+
+
+class CreateGrant(_Body):
+    product: Id
+    reason: Reason
+    ends_at: Timestamp | None = None
+    days: int | None = None
+
+
+class EntitlementBatch(_Body):
+    customers: list[Id] | None = None
+    external_ids: list[ExternalId] | None = None
+
+
+class HouseholdAddress(_Body):
+    address: Reason
+
+
+class CreateInvite(_Body):
+    expires_in_hours: int | None = None
+
+
+class AcceptInvite(_Body):
+    customer: Id
+    address: Reason | None = None
+
+
+class LeaveHousehold(_Body):
+    customer: Id

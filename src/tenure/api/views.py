@@ -9,7 +9,6 @@ from tenure.billing.invoicing import InvoiceRows, amount_due
 from tenure.billing.plan_change import ChangeQuote
 from tenure.catalog.model import Catalog, Market, Plan
 from tenure.customers.models import Customer
-from tenure.entitlements.service import Entitlements
 from tenure.kernel.clock import rfc3339
 from tenure.subscriptions.offers import UsedOffers
 from tenure.subscriptions.record import Sub, pending_change
@@ -170,22 +169,6 @@ def invoice(row: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
         "created": ts(row["created_at"]),
         "paid_at": ts(row["paid_at"]),
         "lines": [_line(line) for line in lines],
-    }
-
-
-def entitlements(ent: Entitlements, external_id: str | None = None) -> dict[str, Any]:
-    return {
-        "object": "entitlements",
-        "customer": ent.customer_id,
-        "external_id": external_id,
-        "product": ent.product,
-        "status": ent.status,
-        "source": ent.source,
-        "subscription": ent.subscription_id,
-        "features": sorted(ent.features),
-        "feature_values": ent.features,
-        "valid_until": ts(ent.valid_until),
-        "billing_issue": ent.billing_issue,
     }
 
 

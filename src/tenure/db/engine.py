@@ -6,7 +6,7 @@ them works on the session they are given and never commits.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +20,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 _READONLY = "tenure_readonly"
+
+# Runs inside every write transaction after its body and before COMMIT (projections kept in
+# the same transaction); an exception rolls the transaction back.
+BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
+# Runs after a successful COMMIT (in-process cache invalidation); must not raise.
+AfterCommit = Callable[[AsyncSession], None]
 
 
 def normalize_url(url: str) -> str:
@@ -65,9 +71,18 @@ class Database:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._read_sessions = async_sessionmaker(
-            self.engine.execution_options(**{_READONLY: True}), expire_on_commit=False
-        )
+        # For hot read paths that use Core on a bare connection (never takes SQLite's write lock).
+        self.read_engine = self.engine.execution_options(**{_READONLY: True})
+        self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._before_commit: dict[str, BeforeCommit] = {}
+        self._after_commit: dict[str, AfterCommit] = {}
+
+    def before_commit(self, name: str, hook: BeforeCommit) -> None:
+        """Register (or replace) a hook run at the end of every :meth:`transaction`."""
+        self._before_commit[name] = hook
+
+    def after_commit(self, name: str, hook: AfterCommit) -> None:
+        self._after_commit[name] = hook
 
     @property
     def is_postgres(self) -> bool:
@@ -76,8 +91,13 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block exits normally, rolls back otherwise."""
-        async with self._sessions() as session, session.begin():
-            yield session
+        async with self._sessions() as session:
+            async with session.begin():
+                yield session
+                for hook in self._before_commit.values():
+                    await hook(session)
+            for after in self._after_commit.values():
+                after(session)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

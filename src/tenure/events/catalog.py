@@ -65,6 +65,8 @@ class SubscriptionData(_Payload, kw_only=True):
 class SubscriptionCanceled(SubscriptionData, kw_only=True):
     at_period_end: bool
     voided_invoices: list[str]
+    reason: str | None = None  # "joined_household" when joining a household canceled it
+    household: str | None = None
 
 
 class SubscriptionEnded(SubscriptionData, kw_only=True):
@@ -163,6 +165,53 @@ class CustomerData(_Payload, kw_only=True):
     test_clock: str | None
     created: Timestamp
     region: str | None = None
+
+
+class HouseholdData(_Payload, kw_only=True):
+    household: str
+    subscription: str
+    manager: str
+    product: str
+    customer: str
+    at: Timestamp
+    reason: str | None = None
+    expires_at: Timestamp | None = None
+
+
+class GrantData(_Payload, kw_only=True):
+    grant: str
+    customer: str
+    product: str
+    reason: str
+    status: str
+    starts_at: Timestamp
+    ends_at: Timestamp
+    closed_at: Timestamp | None
+    actor: str
+
+
+class PreviousEntitlements(_Payload, kw_only=True):
+    product: str
+    source: str
+    status: str
+
+
+class EntitlementsChanged(_Payload, kw_only=True):
+    object: str
+    customer: str
+    external_id: str | None
+    product: str
+    status: str
+    source: str
+    subscription: str | None
+    household: str | None
+    grant: str | None
+    features: list[str]
+    feature_values: dict[str, bool | int | str]
+    valid_until: Timestamp | None
+    billing_issue: bool
+    version: int
+    previous: PreviousEntitlements | None
 
 
 class WebhookEndpointDisabled(_Payload, kw_only=True):
@@ -451,6 +500,79 @@ CATALOG: Final[tuple[EventType, ...]] = (
             ("payment_method.attached", "A payment method was stored for a customer."),
             ("payment_method.default_changed", "A payment method became the default."),
             ("payment_method.detached", "A payment method was removed."),
+        )
+    ),
+    EventType(
+        "entitlements.changed",
+        1,
+        EntitlementsChanged,
+        "What a customer may do changed (subscription, household, grant or Free); drop caches.",
+        EntitlementsChanged(
+            object="entitlements",
+            customer=_SUB.customer,
+            external_id="user-42",
+            product="premium_individual",
+            status="active",
+            source="subscription",
+            subscription=_SUB.subscription,
+            household=None,
+            grant=None,
+            features=["ad_free", "offline", "on_demand"],
+            feature_values={"ad_free": True, "offline": True, "on_demand": True},
+            valid_until="2025-03-31T10:00:00Z",
+            billing_issue=False,
+            version=3,
+            previous=PreviousEntitlements(product="free", source="free", status="free"),
+        ),
+    ),
+    *(
+        EventType(
+            name,
+            1,
+            GrantData,
+            description,
+            GrantData(
+                grant="gr_01JD3K6ZQ8N0V5X2T9E4M7B1CH",
+                customer=_SUB.customer,
+                product="premium_individual",
+                reason="apology for the outage on 3 March",
+                status=status,
+                starts_at="2025-03-04T10:00:00Z",
+                ends_at="2025-04-04T10:00:00Z",
+                closed_at=None if status == "active" else "2025-04-04T10:00:00Z",
+                actor="api:key_01JD3K6ZQ8N0V5X2T9E4M7B1CI",
+            ),
+        )
+        for name, status, description in (
+            ("grant.created", "active", "Support gave a customer a product for a while."),
+            ("grant.revoked", "revoked", "A grant was taken back before its end."),
+            ("grant.ended", "ended", "A grant reached its end."),
+        )
+    ),
+    *(
+        EventType(
+            name,
+            1,
+            HouseholdData,
+            description,
+            HouseholdData(
+                household="hh_01JD3K6ZQ8N0V5X2T9E4M7B1CJ",
+                subscription=_SUB.subscription,
+                manager=_SUB.customer,
+                product="premium_family",
+                customer=_SUB.customer,
+                at="2025-03-04T10:00:00Z",
+                reason=reason,
+                expires_at="2025-03-11T10:00:00Z" if name.endswith("invite_created") else None,
+            ),
+        )
+        for name, reason, description in (
+            ("household.created", None, "A Duo or Family subscription started its household."),
+            ("household.ended", "subscription_ended", "A household ended with its subscription."),
+            ("household.invite_created", None, "The manager created an invite code."),
+            ("household.member_joined", None, "A customer joined a household."),
+            ("household.member_left", "left", "A member left (or lost a seat)."),
+            ("household.member_removed", "removed", "The manager removed a member."),
         )
     ),
     EventType(

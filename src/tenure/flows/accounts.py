@@ -6,6 +6,7 @@ from datetime import datetime
 
 from tenure.customers import service as customers
 from tenure.customers.models import Customer
+from tenure.db.touched import touch_customers
 from tenure.flows.runtime import Runtime
 from tenure.kernel.errors import InvalidRequest
 from tenure.testclocks import service as testclocks
@@ -30,7 +31,7 @@ async def create_customer(
         )
     async with runtime.db.transaction() as session:
         created_at = await runtime.now_for(session, test_clock_id)
-        return await customers.create(
+        customer = await customers.create(
             session,
             external_id=external_id,
             email=email,
@@ -39,6 +40,8 @@ async def create_customer(
             created_at=created_at,
             region=region,
         )
+        touch_customers(session, [customer.id])  # its entitlements row (Free) starts here
+        return customer
 
 
 async def create_test_clock(

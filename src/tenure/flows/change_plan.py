@@ -21,6 +21,7 @@ from tenure.catalog.model import Plan
 from tenure.events.record import record as record_events
 from tenure.flows.collect import Outcome, collect
 from tenure.flows.guards import ensure_no_billing_issue
+from tenure.flows.households import guard_plan_change
 from tenure.flows.manage import SubscriptionNotFound
 from tenure.flows.opening import open_invoice
 from tenure.flows.plan_switch import apply_plan
@@ -138,12 +139,20 @@ async def _load(session: AsyncSession, subscription_id: str, *, for_update: bool
 
 
 async def preview(
-    runtime: Runtime, *, subscription_id: str, plan_id: str, at: str | None
+    runtime: Runtime,
+    *,
+    subscription_id: str,
+    plan_id: str,
+    at: str | None,
+    remove_members: bool = False,
 ) -> tuple[Prepared, dict[str, int]]:
     """The quote and the money it would move, changing nothing."""
     async with runtime.db.read() as session:
         sub = await _load(session, subscription_id, for_update=False)
         prepared = await _prepare(runtime, session, sub, plan_id, at)
+        await guard_plan_change(
+            session, runtime.catalog, sub.id, prepared.plan, remove_members=remove_members
+        )
         held = (await balance.balances(session, [sub.customer_id])).get(sub.customer_id, 0)
     return prepared, money_of(prepared.draft, held)
 
@@ -172,17 +181,27 @@ def money_of(draft: InvoiceRows | None, held: int) -> dict[str, int]:
 
 
 async def change(
-    runtime: Runtime, *, subscription_id: str, plan_id: str, at: str | None, actor: str
+    runtime: Runtime,
+    *,
+    subscription_id: str,
+    plan_id: str,
+    at: str | None,
+    actor: str,
+    remove_members: bool = False,
 ) -> ChangeResult:
     """Apply a change now (charging the difference first) or schedule it for the period end.
 
     Effects: ``subscription.plan_changed`` when applied; ``subscription.plan_change_scheduled``
     when it waits for the period end. A declined charge leaves the subscription unchanged and
-    raises 402 with the decline code.
+    raises 402 with the decline code. A household with more members than the new plan allows
+    refuses the change (``household_has_members``) unless ``remove_members``.
     """
     async with runtime.db.transaction() as session:
         sub = await _load(session, subscription_id, for_update=True)
         prepared = await _prepare(runtime, session, sub, plan_id, at)
+        await guard_plan_change(
+            session, runtime.catalog, sub.id, prepared.plan, remove_members=remove_members
+        )
         attempt_id = await _start(runtime, session, prepared, actor)
     invoice_id = prepared.draft.invoice["id"] if prepared.draft else None
     if attempt_id is not None:

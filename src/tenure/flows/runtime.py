@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenure.billing.invoicing import TaxRule
 from tenure.catalog.model import Catalog
 from tenure.db.engine import Database
+from tenure.entitlements.read import EntitlementReader
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.payments.ports import PaymentProvider
 from tenure.testclocks import service as testclocks
@@ -21,6 +22,14 @@ class Runtime:
     catalog: Catalog
     provider: PaymentProvider
     clock: Clock = field(default_factory=SystemClock)
+    entitlements: EntitlementReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Every transaction on this database keeps households and entitlements in step.
+        from tenure.flows import projection
+
+        self.entitlements = EntitlementReader(self.db, self.catalog)
+        projection.install(self)
 
     async def now_for(self, session: AsyncSession, test_clock_id: str | None) -> datetime:
         """Business time: the test clock's frozen time for its customers, real time otherwise."""

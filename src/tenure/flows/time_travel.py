@@ -7,6 +7,8 @@ from typing import Final
 
 from sqlalchemy import func, select
 
+from tenure.entitlements import grants
+from tenure.flows import grants as grant_flows
 from tenure.flows.due import run_due
 from tenure.flows.runtime import Runtime
 from tenure.kernel.errors import Conflict
@@ -38,6 +40,7 @@ async def advance(runtime: Runtime, *, clock_id: str, to: datetime) -> None:
                 await testclocks.set_time(session, clock_id, step, done=False)
             current = step
             await run_due(runtime, test_clock_id=clock_id, now=step, actor=actor)
+            await grant_flows.end_due(runtime, test_clock_id=clock_id, now=step)
         else:
             raise Conflict(f"test clock {clock_id} did not settle", code="test_clock_runaway")
     finally:
@@ -48,8 +51,10 @@ async def advance(runtime: Runtime, *, clock_id: str, to: datetime) -> None:
 
 async def _next_due(runtime: Runtime, clock_id: str) -> datetime | None:
     async with runtime.db.read() as session:
-        return await session.scalar(
+        subscription: datetime | None = await session.scalar(
             select(func.min(Subscription.next_action_at)).where(
                 Subscription.test_clock_id == clock_id
             )
         )
+        grant = await grants.next_end(session, clock_id)
+    return min((t for t in (subscription, grant) if t is not None), default=None)

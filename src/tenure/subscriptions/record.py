@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.db.base import table_of
 from tenure.db.engine import is_postgres
+from tenure.db.touched import touch_customers
 from tenure.events.record import event_row
 from tenure.kernel.clock import rfc3339
 from tenure.subscriptions import changes, schedule
@@ -198,6 +199,7 @@ async def load_one(session: AsyncSession, subscription_id: str, *, for_update: b
 
 async def insert_new(session: AsyncSession, sub: Sub) -> None:
     await session.execute(insert(_table).values({name: getattr(sub, name) for name in _FIELDS}))
+    touch_customers(session, [sub.customer_id])  # entitlements follow in the same transaction
 
 
 _MUTABLE = tuple(name for name in _FIELDS if name not in ("id", "customer_id", "created_at"))
@@ -210,12 +212,14 @@ _SAVE = (
 
 async def save(session: AsyncSession, subs: Iterable[Sub]) -> None:
     """Write back every changed field of ``subs`` in one executemany."""
+    items = list(subs)
     params = [
-        {"b_id": sub.id, **{f"b_{name}": getattr(sub, name) for name in _MUTABLE}} for sub in subs
+        {"b_id": sub.id, **{f"b_{name}": getattr(sub, name) for name in _MUTABLE}} for sub in items
     ]
     if params:
         connection = await session.connection()
         await connection.execute(_SAVE, params)
+        touch_customers(session, [sub.customer_id for sub in items])
 
 
 async def add_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

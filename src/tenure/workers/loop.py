@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from tenure.events.sequencer import sequence_pending
+from tenure.flows import grants
 from tenure.flows.collect import recover_stale
 from tenure.flows.due import BATCH_SIZE, run_due
 from tenure.flows.refunds import recover_refunds
@@ -49,6 +50,10 @@ async def run_once(runtime: Runtime, *, batch_size: int = BATCH_SIZE) -> int:
     steps: list[tuple[str, Callable[[], Awaitable[int]]]] = [
         ("payment_recovery", lambda: recover_stale(runtime)),
         ("due_work", renewals),
+        (
+            "grant_expiry",
+            lambda: grants.end_due(runtime, test_clock_id=None, now=runtime.clock.now()),
+        ),
         ("refund_recovery", lambda: recover_refunds(runtime)),
         ("event_sequencing", lambda: sequence_events(runtime)),
     ]

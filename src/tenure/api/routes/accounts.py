@@ -97,25 +97,3 @@ class CustomerController(Controller):
         currency = runtime.catalog.market(customer.market).currency
         body["balance"] = {"amount": held.get(customer_id, 0), "currency": currency}
         return body
-
-    @get("/{customer_id:str}/entitlements", summary="What the customer may do right now")
-    async def entitlements(self, customer_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
-        check_id(customer_id, "cus", "customer")
-        async with runtime.db.read() as session:
-            customer = await customers.get(session, customer_id)
-            ent = await entitlements.for_customer(session, runtime.catalog, customer_id)
-        return views.entitlements(ent, customer.external_id)
-
-
-@get(
-    "/v1/entitlements/{external_id:str}",
-    tags=["entitlements"],
-    summary="Entitlements by the user's id in your identity system",
-)
-async def entitlements_by_external_id(
-    external_id: FromPath[str], runtime: RuntimeDep
-) -> dict[str, Any]:
-    async with runtime.db.read() as session:
-        customer = await customers.get_by_external_id(session, external_id)
-        ent = await entitlements.for_customer(session, runtime.catalog, customer.id)
-    return views.entitlements(ent, external_id)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
+from tenure.api.routes.households import household_ref
 from tenure.api.routes.payment_methods import no_card_numbers
 from tenure.api.schemas import (
     ApplyPromoCode,
@@ -22,6 +23,7 @@ from tenure.flows import change_plan, manage, promotions
 from tenure.flows.payment_methods import token_for_subscribe
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import Offers, describe_payment, purchasable_plan, subscribe
+from tenure.households import service as households
 from tenure.kernel.clock import rfc3339
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
@@ -30,9 +32,12 @@ from tenure.subscriptions.models import Subscription, SubscriptionHistory
 async def _view(runtime: Runtime, subscription_id: str) -> dict[str, Any]:
     async with runtime.db.read() as session:
         sub = await subs.load_one(session, subscription_id, for_update=False)
+        household = await households.active_by_subscription(session, subscription_id)
     if sub is None:
         raise manage.SubscriptionNotFound(f"no subscription {subscription_id!r}")
-    return views.subscription(sub)
+    body = views.subscription(sub)
+    body["household"] = household_ref(household)
+    return body
 
 
 class SubscriptionController(Controller):
@@ -172,7 +177,11 @@ class SubscriptionController(Controller):
     ) -> dict[str, Any]:
         check_id(subscription_id, "sub", "subscription")
         prepared, money = await change_plan.preview(
-            runtime, subscription_id=subscription_id, plan_id=data.plan, at=data.at
+            runtime,
+            subscription_id=subscription_id,
+            plan_id=data.plan,
+            at=data.at,
+            remove_members=data.remove_members,
         )
         return views.change_preview(
             prepared.sub, prepared.plan.id, prepared.quote, prepared.draft, money
@@ -195,6 +204,7 @@ class SubscriptionController(Controller):
             plan_id=data.plan,
             at=data.at,
             actor=actor_of(request),
+            remove_members=data.remove_members,
         )
         body = await _view(runtime, subscription_id)
         body["latest_invoice"] = result.invoice_id

@@ -1,0 +1,190 @@
+"""The hot read: one indexed lookup (Core, no ORM objects), or an in-process cache hit.
+
+The cache holds the rendered response per customer for ``CACHE_TTL`` seconds. Changes made
+by this process drop the entries they touched as soon as they commit; changes made by other
+processes are seen after at most ``CACHE_TTL``. Responses advertise ``max-age=MAX_AGE``, so a
+caller that honours it is never more than ``MAX_AGE + CACHE_TTL`` seconds behind; the
+``entitlements.changed`` event tells it sooner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import msgspec
+from sqlalchemy import bindparam, select
+
+from tenure.catalog.model import Catalog
+from tenure.db.engine import Database
+from tenure.entitlements.projection import VALUE_COLUMNS, projected_of, table
+from tenure.entitlements.rules import Projected, enabled
+from tenure.kernel.clock import rfc3339
+
+CACHE_TTL: Final = 1.0  # seconds an entry is served without asking the database
+MAX_AGE: Final = 5  # Cache-Control max-age advertised to callers
+MAX_ENTRIES: Final = 100_000
+BATCH_LIMIT: Final = 500
+
+_COLUMNS = [table.c.customer_id, table.c.external_id, table.c.test_clock_id, table.c.version] + [
+    table.c[name] for name in VALUE_COLUMNS
+]
+BY_CUSTOMER = select(*_COLUMNS).where(table.c.customer_id == bindparam("key"))
+BY_EXTERNAL = select(*_COLUMNS).where(table.c.external_id == bindparam("key"))
+MANY_BY_CUSTOMER = select(*_COLUMNS).where(
+    table.c.customer_id.in_(bindparam("keys", expanding=True))
+)
+MANY_BY_EXTERNAL = select(*_COLUMNS).where(
+    table.c.external_id.in_(bindparam("keys", expanding=True))
+)
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """One customer's entitlements, rendered once."""
+
+    customer_id: str
+    external_id: str
+    test_clock_id: str | None
+    value: Projected
+    version: int
+    etag: str
+    body: dict[str, Any]
+    encoded: bytes
+
+
+def catalog_tag(catalog: Catalog) -> str:
+    """Part of the ETag: features come from the catalog, so a catalog edit changes the tag."""
+    text = repr(sorted((p.id, sorted(p.features.items())) for p in catalog.products.values()))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def render(
+    catalog: Catalog,
+    tag: str,
+    *,
+    customer_id: str,
+    external_id: str,
+    test_clock_id: str | None,
+    value: Projected,
+    version: int,
+    exact: bool = True,
+) -> View:
+    """``exact=False`` marks a view computed on the fly (no row, or a row the worker has not
+    caught up with): its ETag also depends on the body, so it never collides with the row's."""
+    product = catalog.products.get(value.product) or catalog.free
+    features = enabled(product.features)
+    body = {
+        "object": "entitlements",
+        "customer": customer_id,
+        "external_id": external_id,
+        "product": product.id,
+        "status": value.status,
+        "source": value.source,
+        "subscription": value.subscription_id,
+        "household": value.household_id,
+        "grant": value.grant_id,
+        "features": sorted(features),
+        "feature_values": features,
+        "valid_until": None if value.valid_until is None else rfc3339(value.valid_until),
+        "billing_issue": value.billing_issue,
+        "version": version,
+    }
+    encoded = _encoder.encode(body)
+    etag = f"{version}.{tag}"
+    if not exact:
+        etag += "." + hashlib.sha256(encoded).hexdigest()[:8]
+    return View(customer_id, external_id, test_clock_id, value, version, f'"{etag}"', body, encoded)
+
+
+class EntitlementReader:
+    def __init__(self, db: Database, catalog: Catalog, *, ttl: float = CACHE_TTL) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.tag = catalog_tag(catalog)
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, View]] = {}
+        self._by_external: dict[str, str] = {}  # external ids never change
+
+    def invalidate(self, customer_ids: Iterable[str]) -> None:
+        for customer_id in customer_ids:
+            self._entries.pop(customer_id, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def _cached(self, customer_id: str | None) -> View | None:
+        if customer_id is None:
+            return None
+        found = self._entries.get(customer_id)
+        if found is None or time.monotonic() - found[0] > self.ttl:
+            return None
+        return found[1]
+
+    def _keep(self, view: View) -> None:
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.pop(next(iter(self._entries)))  # the oldest insertion
+            if len(self._by_external) >= MAX_ENTRIES:
+                self._by_external.clear()
+        self._entries[view.customer_id] = (time.monotonic(), view)
+        self._by_external[view.external_id] = view.customer_id
+
+    def _view(self, row: Any) -> View:
+        return render(
+            self.catalog,
+            self.tag,
+            customer_id=row.customer_id,
+            external_id=row.external_id,
+            test_clock_id=row.test_clock_id,
+            value=projected_of(row._mapping),
+            version=row.version,
+        )
+
+    async def one(
+        self, *, customer_id: str | None = None, external_id: str | None = None
+    ) -> View | None:
+        """The customer's view; ``None`` when there is no projection row (see ``stale``)."""
+        key = customer_id if customer_id is not None else self._by_external.get(external_id or "")
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        statement = BY_CUSTOMER if customer_id is not None else BY_EXTERNAL
+        async with self.db.read_engine.connect() as connection:
+            row = (await connection.execute(statement, {"key": customer_id or external_id})).first()
+        if row is None:
+            return None
+        view = self._view(row)
+        self._keep(view)
+        return view
+
+    async def many(self, *, by_external: bool, keys: Sequence[str]) -> dict[str, View]:
+        """Views keyed by the given keys (customer or external ids), in one query for misses."""
+        found: dict[str, View] = {}
+        misses: list[str] = []
+        for key in keys:
+            cid = self._by_external.get(key) if by_external else key
+            hit = self._cached(cid)
+            if hit is not None:
+                found[key] = hit
+            else:
+                misses.append(key)
+        if misses:
+            statement = MANY_BY_EXTERNAL if by_external else MANY_BY_CUSTOMER
+            async with self.db.read_engine.connect() as connection:
+                rows = (await connection.execute(statement, {"keys": misses})).all()
+            for row in rows:
+                view = self._view(row)
+                self._keep(view)
+                found[view.external_id if by_external else view.customer_id] = view
+        return found
+
+
+def stale(view: View, wall_now: datetime) -> bool:
+    """A real-time row whose value ends by time alone (a grant) and the worker is behind."""
+    expires = view.value.expires_at
+    return view.test_clock_id is None and expires is not None and expires <= wall_now
