@@ -1,0 +1,213 @@
+"""The payload types of Tenure's events: what consumers receive in ``data``.
+
+Unknown fields are refused when *checking our own payloads* (a field cannot reach a consumer
+without being in the published schema); consumers must ignore fields they do not know.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+Timestamp = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$",
+        description="RFC 3339 timestamp in UTC",
+        extra_json_schema={"format": "date-time"},
+    ),
+]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+MinorUnits = Annotated[int, msgspec.Meta(description="integer amount in the currency's minor unit")]
+
+
+class _Payload(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Unknown fields are refused when *checking our own payloads*; consumers must ignore them."""
+
+
+class Money(_Payload, kw_only=True):
+    amount: MinorUnits
+    currency: Currency
+
+
+class PendingChangeData(_Payload, kw_only=True):
+    plan: str | None
+    effective_at: Timestamp
+
+
+class SubscriptionData(_Payload, kw_only=True):
+    subscription: str
+    customer: str
+    status: str
+    plan: str
+    product: str
+    market: str
+    price: Money
+    current_period_start: Timestamp
+    current_period_end: Timestamp
+    trial_end: Timestamp | None
+    cancel_at_period_end: bool
+    ended_at: Timestamp | None
+    ended_reason: str | None
+    intro_periods_remaining: int = 0
+    pending_change: PendingChangeData | None = None
+
+
+class SubscriptionCanceled(SubscriptionData, kw_only=True):
+    at_period_end: bool
+    voided_invoices: list[str]
+    reason: str | None = None  # "joined_household" when joining a household canceled it
+    household: str | None = None
+
+
+class SubscriptionEnded(SubscriptionData, kw_only=True):
+    reason: str
+
+
+class SubscriptionPastDue(SubscriptionData, kw_only=True):
+    decline_code: str | None
+    grace_ends_at: Timestamp | None = None
+    hold_ends_at: Timestamp | None = None
+    next_payment_attempt: Timestamp | None = None
+
+
+class SubscriptionOnHold(SubscriptionData, kw_only=True):
+    hold_ends_at: Timestamp | None = None
+    next_payment_attempt: Timestamp | None = None
+
+
+class SubscriptionRecovered(SubscriptionData, kw_only=True):
+    recovered_from: str | None = None
+    recovery: str | None = None
+    dunning_started_at: Timestamp | None = None
+
+
+class SubscriptionPlanChanged(SubscriptionData, kw_only=True):
+    previous_plan: str
+    change_type: str
+    effective: str
+
+
+class SubscriptionPlanChangeScheduled(SubscriptionData, kw_only=True):
+    change_type: str
+
+
+class SubscriptionPlanChangeCanceled(SubscriptionData, kw_only=True):
+    canceled_plan: str | None
+
+
+class SubscriptionPromoCodeApplied(SubscriptionData, kw_only=True):
+    code: str
+    periods: int | None
+
+
+class InvoiceData(_Payload, kw_only=True):
+    invoice: str
+    customer: str
+    subscription: str | None
+    status: str
+    billing_reason: str
+    currency: Currency
+    subtotal: MinorUnits
+    tax: MinorUnits
+    total: MinorUnits
+    period_start: Timestamp
+    period_end: Timestamp
+    credit_applied: MinorUnits = 0
+    amount_due: MinorUnits = 0
+
+
+class InvoiceRefunded(InvoiceData, kw_only=True):
+    credit_note: str
+    amount_refunded: MinorUnits
+    refund_amount: MinorUnits
+    reason: str
+
+
+class CardData(_Payload, kw_only=True):
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+class PaymentMethodData(_Payload, kw_only=True):
+    id: str
+    object: str
+    customer: str
+    type: str
+    card: CardData
+    default: bool
+    created: Timestamp
+
+
+class InvoicePaymentFailed(InvoiceData, kw_only=True):
+    decline_code: str | None
+    failure_message: str | None
+    retryable: bool
+    next_payment_attempt: Timestamp | None
+
+
+class CustomerData(_Payload, kw_only=True):
+    customer: str
+    external_id: str
+    email: str
+    market: str
+    test_clock: str | None
+    created: Timestamp
+    region: str | None = None
+
+
+class HouseholdData(_Payload, kw_only=True):
+    household: str
+    subscription: str
+    manager: str
+    product: str
+    customer: str
+    at: Timestamp
+    reason: str | None = None
+    expires_at: Timestamp | None = None
+
+
+class GrantData(_Payload, kw_only=True):
+    grant: str
+    customer: str
+    product: str
+    reason: str
+    status: str
+    starts_at: Timestamp
+    ends_at: Timestamp
+    closed_at: Timestamp | None
+    actor: str
+
+
+class PreviousEntitlements(_Payload, kw_only=True):
+    product: str
+    source: str
+    status: str
+
+
+class EntitlementsChanged(_Payload, kw_only=True):
+    object: str
+    customer: str
+    external_id: str | None
+    product: str
+    status: str
+    source: str
+    subscription: str | None
+    household: str | None
+    grant: str | None
+    features: list[str]
+    feature_values: dict[str, bool | int | str]
+    valid_until: Timestamp | None
+    billing_issue: bool
+    version: int
+    previous: PreviousEntitlements | None
+
+
+class WebhookEndpointDisabled(_Payload, kw_only=True):
+    endpoint: str
+    url: str
+    reason: str
+    disabled_at: Timestamp
