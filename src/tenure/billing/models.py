@@ -14,6 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tenure.customers import models as _customers  # noqa: F401 - FK target
 from tenure.db.base import Base, JSONType, UTCDateTime
 
 _PERIOD_BILLS = "billing_reason IN ('subscription_create', 'subscription_cycle', 'trial_end')"

@@ -6,6 +6,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.db.base import Base, UTCDateTime
+from tenure.testclocks import models as _testclocks  # noqa: F401 - FK target
 
 
 class Customer(Base):

@@ -5,7 +5,9 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tenure.customers import models as _customers  # noqa: F401 - FK target
 from tenure.db.base import Base, UTCDateTime
+from tenure.subscriptions import models as _subscriptions  # noqa: F401 - FK target
 
 
 class Household(Base):

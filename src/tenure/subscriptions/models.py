@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tenure.customers import models as _customers  # noqa: F401 - FK target
 from tenure.db.base import Base, BigIntPK, UTCDateTime
 from tenure.subscriptions.state import LIVE_STATUSES
 
