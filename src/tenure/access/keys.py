@@ -51,6 +51,10 @@ class KeyRing:
         self._db = database
         self._known: dict[str, str] = {}
 
+    def known(self, secret: str) -> str | None:
+        """The key id of a secret already seen in this process (no I/O), else None."""
+        return self._known.get(hash_secret(secret))
+
     async def resolve(self, secret: str) -> str | None:
         digest = hash_secret(secret)
         if (key_id := self._known.get(digest)) is not None:

@@ -23,6 +23,7 @@ from tenure import __version__
 from tenure.access.keys import KeyRing, any_key_exists, ensure_key, generate_secret
 from tenure.api import routes
 from tenure.api.deps import provide_runtime
+from tenure.api.fastpath import fast_entitlements
 from tenure.api.gate import GateState, gate
 from tenure.api.problems import EXCEPTION_HANDLERS
 from tenure.api.routes import entitlements as entitlement_routes
@@ -94,6 +95,7 @@ async def bootstrap_key(runtime: Runtime, settings: Settings) -> None:
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     holder: dict[str, GateState] = {}
+    ready: dict[str, tuple[GateState, Runtime]] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         await bootstrap_key(runtime, settings)
         app.state.runtime = runtime
         holder["gate"] = GateState(runtime.db, KeyRing(runtime.db))
+        ready["fast"] = (holder["gate"], runtime)
         stop = asyncio.Event()
         worker = None
         if settings.embedded_worker:
@@ -114,6 +117,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             stop.set()
             if worker is not None:
                 await worker
+            ready.clear()
             await runtime.db.dispose()
 
     app = Litestar(
@@ -151,5 +155,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         ),
         middleware=[cast(Any, lambda app: gate(app, lambda: holder.get("gate")))],
         debug=False,
+    )
+    # The hot entitlement read is answered from memory before Litestar when it can be
+    # (api/fastpath.py); everything else, and every miss, takes the full path.
+    app.asgi_handler = cast(
+        Any, fast_entitlements(cast(Any, app.asgi_handler), lambda: ready.get("fast"))
     )
     return app

@@ -118,6 +118,10 @@ class EntitlementReader:
     def clear(self) -> None:
         self._entries.clear()
 
+    def cached_external(self, external_id: str) -> View | None:
+        """A fresh cached view for ``external_id``, from memory only (no I/O): the fast path."""
+        return self._cached(self._by_external.get(external_id))
+
     def _cached(self, customer_id: str | None) -> View | None:
         if customer_id is None:
             return None

@@ -1,0 +1,82 @@
+"""The hot read answered from memory, before the framework runs.
+
+``GET /v1/entitlements/{external_id}`` is what every other service calls on every request. When
+the caller's key and the answer are both already in this process's memory (the same checks the
+route makes: a known key, a fresh cache entry, not stale), the answer is written straight to the
+ASGI ``send``; anything else falls through to the full Litestar route, which gives the same
+answer. The profile in docs/performance.md showed the framework's request path, not the lookup,
+dominating cache hits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Final
+from urllib.parse import unquote
+
+from tenure.api.gate import ASGIApp, GateState, Message, Receive, Scope, Send, _header
+from tenure.entitlements.read import MAX_AGE, stale
+from tenure.flows.runtime import Runtime
+from tenure.observability import HTTP_LATENCY, HTTP_REQUESTS
+
+PREFIX: Final = "/v1/entitlements/"
+ROUTE: Final = "/v1/entitlements/{external_id}"
+_CACHE_CONTROL: Final = f"private, max-age={MAX_AGE}".encode()
+
+
+def _matches(header: str, etag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    return any(part.strip().removeprefix("W/") == etag for part in header.split(","))
+
+
+def fast_entitlements(
+    app: ASGIApp, state_of: Callable[[], tuple[GateState, Runtime] | None]
+) -> ASGIApp:
+    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        answer = _answer(scope, state_of) if scope["type"] == "http" else None
+        if answer is None:
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status, headers, body = answer
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        HTTP_REQUESTS.labels("GET", ROUTE, str(status)).inc()
+        HTTP_LATENCY.labels("GET", ROUTE).observe(time.perf_counter() - started)
+
+    return handler
+
+
+def _answer(
+    scope: Scope, state_of: Callable[[], tuple[GateState, Runtime] | None]
+) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    path: str = scope.get("path", "")
+    if scope.get("method") != "GET" or not path.startswith(PREFIX):
+        return None
+    external_id = unquote(path[len(PREFIX) :])
+    if not external_id or "/" in external_id or any(ord(c) < 0x20 for c in external_id):
+        return None
+    ready = state_of()
+    if ready is None:
+        return None
+    gate, runtime = ready
+    scheme, _, secret = (_header(scope, b"authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or gate.keys.known(secret.strip()) is None:
+        return None  # unknown or missing key: the full path answers (and may 401)
+    view = runtime.entitlements.cached_external(external_id)
+    if view is None or stale(view, runtime.clock.now()):
+        return None
+    headers = [(b"etag", view.etag.encode()), (b"cache-control", _CACHE_CONTROL)]
+    condition = _header(scope, b"if-none-match")
+    if condition is not None and _matches(condition, view.etag):
+        return 304, headers, b""
+    headers += [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(view.encoded)).encode()),
+    ]
+    return 200, headers, view.encoded
+
+
+__all__ = ["Message", "fast_entitlements"]
