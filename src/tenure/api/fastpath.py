@@ -16,19 +16,13 @@ from typing import Final
 from urllib.parse import unquote
 
 from tenure.api.gate import ASGIApp, GateState, Message, Receive, Scope, Send, _header
-from tenure.entitlements.read import MAX_AGE, stale
+from tenure.entitlements.read import CACHE_CONTROL, etag_matches, stale
 from tenure.flows.runtime import Runtime
 from tenure.observability import HTTP_LATENCY, HTTP_REQUESTS
 
 PREFIX: Final = "/v1/entitlements/"
 ROUTE: Final = "/v1/entitlements/{external_id}"
-_CACHE_CONTROL: Final = f"private, max-age={MAX_AGE}".encode()
-
-
-def _matches(header: str, etag: str) -> bool:
-    if header.strip() == "*":
-        return True
-    return any(part.strip().removeprefix("W/") == etag for part in header.split(","))
+_CACHE_CONTROL: Final = CACHE_CONTROL.encode()
 
 
 def fast_entitlements(
@@ -70,7 +64,7 @@ def _answer(
         return None
     headers = [(b"etag", view.etag.encode()), (b"cache-control", _CACHE_CONTROL)]
     condition = _header(scope, b"if-none-match")
-    if condition is not None and _matches(condition, view.etag):
+    if condition is not None and etag_matches(condition, view.etag):
         return 304, headers, b""
     headers += [
         (b"content-type", b"application/json"),

@@ -192,3 +192,13 @@ def stale(view: View, wall_now: datetime) -> bool:
     """A real-time row whose value ends by time alone (a grant) and the worker is behind."""
     expires = view.value.expires_at
     return view.test_clock_id is None and expires is not None and expires <= wall_now
+
+
+CACHE_CONTROL: Final = f"private, max-age={MAX_AGE}"
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """``If-None-Match`` semantics: ``*``, or any listed tag (weak or strong) equal to ``etag``."""
+    if header.strip() == "*":
+        return True
+    return any(part.strip().removeprefix("W/") == etag for part in header.split(","))

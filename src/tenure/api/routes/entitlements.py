@@ -12,26 +12,18 @@ from tenure.api.schemas import CreateGrant, EntitlementBatch
 from tenure.api.views import ts
 from tenure.customers import service as customers
 from tenure.entitlements import grants
-from tenure.entitlements.read import BATCH_LIMIT, MAX_AGE, View
+from tenure.entitlements.read import BATCH_LIMIT, CACHE_CONTROL, MAX_AGE, View, etag_matches
 from tenure.flows import entitlements as reads
 from tenure.flows import grants as grant_flows
 from tenure.kernel.errors import InvalidRequest
 
-_CACHE_CONTROL: Final = f"private, max-age={MAX_AGE}"
 _JSON: Final = "application/json"
 
 
-def _matches(header: str, etag: str) -> bool:
-    if header.strip() == "*":
-        return True
-    tags = (part.strip() for part in header.split(","))
-    return any(tag.removeprefix("W/") == etag for tag in tags)
-
-
 def respond(request: Request[Any, Any, Any], view: View) -> Response[bytes]:
-    headers = {"ETag": view.etag, "Cache-Control": _CACHE_CONTROL}
+    headers = {"ETag": view.etag, "Cache-Control": CACHE_CONTROL}
     condition = request.headers.get("if-none-match")
-    if condition is not None and _matches(condition, view.etag):
+    if condition is not None and etag_matches(condition, view.etag):
         return Response(b"", status_code=304, headers=headers)
     return Response(view.encoded, media_type=_JSON, headers=headers)
 
