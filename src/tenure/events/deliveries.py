@@ -115,8 +115,9 @@ async def set_cursor(session: AsyncSession, name: str, position: int) -> None:
     await session.execute(update(_cursors).where(_cursors.c.name == name).values(position=position))
 
 
-async def events_after(session: AsyncSession, position: int, limit: int) -> list[EventRef]:
-    rows = await session.execute(
+def _refs_after(position: int, limit: int) -> Any:
+    """Sequenced events after ``position``, in position order."""
+    return (
         select(
             _events.c.pk,
             _events.c.id,
@@ -129,6 +130,10 @@ async def events_after(session: AsyncSession, position: int, limit: int) -> list
         .order_by(_events.c.position)
         .limit(limit)
     )
+
+
+async def events_after(session: AsyncSession, position: int, limit: int) -> list[EventRef]:
+    rows = await session.execute(_refs_after(position, limit))
     return [EventRef(*row) for row in rows]
 
 
@@ -395,19 +400,7 @@ async def events_for_replay(
     session: AsyncSession, *, since: datetime | None, event_id: str | None, after: int, limit: int
 ) -> list[EventRef]:
     """Sequenced events created at or after ``since`` (or the one event), in position order."""
-    statement = (
-        select(
-            _events.c.pk,
-            _events.c.id,
-            _events.c.position,
-            _events.c.type,
-            _events.c.customer_id,
-            _events.c.subscription_id,
-        )
-        .where(_events.c.position > after)
-        .order_by(_events.c.position)
-        .limit(limit)
-    )
+    statement = _refs_after(after, limit)
     if since is not None:
         statement = statement.where(_events.c.created >= since)
     if event_id is not None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import balance, promotions
 from tenure.billing import service as invoices
-from tenure.billing.invoicing import InvoiceRows, amount_due, build_invoice
+from tenure.billing.invoicing import InvoiceRows, build_invoice
 from tenure.billing.promotions import ActiveDiscount
 from tenure.events.record import record as record_events
 from tenure.flows.collect import collect, settle_paid
@@ -30,7 +30,7 @@ from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
 from tenure.subscriptions.models import Subscription
-from tenure.subscriptions.schedule import DEFAULT_GRACE, Due, due_action
+from tenure.subscriptions.schedule import Due, due_action
 from tenure.subscriptions.state import Action, Status
 
 BATCH_SIZE: Final = 500
@@ -198,23 +198,11 @@ class _Batch:
             )
 
     def _collect_or_settle(self, draft: InvoiceRows, sub: subs.Sub) -> None:
-        """Charge what is due; an invoice covered by credit is paid on the spot."""
-        if amount_due(draft.invoice) > 0 and sub.payment_method is None:
-            self.events.append(
-                invoices.invoice_event(
-                    "invoice.created", draft.invoice, at=self.now, sequence=sub.next_sequence()
-                )
-            )
-            sub.grace_ends_at = self.now + DEFAULT_GRACE
-            self.history.append(
-                sub.apply(
-                    Action.PAYMENT_FAILED, at=self.now, actor=self.actor, reason="no payment method"
-                )
-            )
-            self.events.append(
-                sub.event("subscription.past_due", at=self.now, decline_code="no_payment_method")
-            )
-            return
+        """Charge what is due; an invoice covered by credit is paid on the spot.
+
+        A subscription with no payment method gets an attempt all the same: the provider
+        declines it, and the decline takes the one dunning path every failure takes.
+        """
         attempt = open_invoice(
             draft, sub, payment_method=sub.payment_method, at=self.now, events=self.events
         )
