@@ -23,6 +23,8 @@ class Settings:
     migrate: bool = True
     # Calls per second to the payment provider (charges and lookups); 0 means no limit.
     provider_rate: float = 0.0
+    # One ``http.request`` log line per request (TENURE_ACCESS_LOG); probes and scrapes excluded.
+    access_log: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -34,4 +36,5 @@ class Settings:
             worker_interval=float(os.environ.get("TENURE_WORKER_INTERVAL") or 1.0),
             migrate=_flag("TENURE_MIGRATE", True),
             provider_rate=float(os.environ.get("TENURE_PROVIDER_RATE") or 0.0),
+            access_log=_flag("TENURE_ACCESS_LOG", True),
         )

@@ -25,6 +25,7 @@ from tenure.api import routes
 from tenure.api.deps import provide_runtime
 from tenure.api.fastpath import fast_entitlements
 from tenure.api.gate import GateState, gate
+from tenure.api.health import ROUTES as HEALTH_ROUTES
 from tenure.api.problems import EXCEPTION_HANDLERS
 from tenure.api.routes import entitlements as entitlement_routes
 from tenure.api.routes.accounts import CustomerController, TestClockController
@@ -40,7 +41,10 @@ from tenure.db.engine import Database
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.migrations import upgrade
-from tenure.observability import exposition
+from tenure.observability import logs, tracing
+from tenure.observability.http import observed
+from tenure.ops.gauges import SLOT, BusinessGauges
+from tenure.payments.instrumented import instrumented
 from tenure.payments.ratelimit import limited
 from tenure.payments.sandbox import SandboxProvider
 from tenure.settings import Settings
@@ -48,17 +52,6 @@ from tenure.workers.loop import run_forever
 
 log = structlog.get_logger(__name__)
 _ = routes
-
-
-@get("/healthz", include_in_schema=False)
-async def healthz() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
-
-
-@get("/metrics", include_in_schema=False)
-async def metrics() -> Response[bytes]:
-    body, content_type = exposition()
-    return Response(content=body, media_type=content_type)
 
 
 @get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
@@ -75,7 +68,7 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     return Runtime(
         db=database,
         catalog=catalog,
-        provider=limited(SandboxProvider(database), settings.provider_rate),
+        provider=instrumented(limited(SandboxProvider(database), settings.provider_rate)),
         clock=clock or SystemClock(),
     )
 
@@ -94,6 +87,8 @@ async def bootstrap_key(runtime: Runtime, settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    logs.configure()  # once per process; a no-op when the CLI or a test configured it
+    tracing.setup_from_env("api")
     holder: dict[str, GateState] = {}
     ready: dict[str, tuple[GateState, Runtime]] = {}
 
@@ -102,6 +97,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         runtime = await build_runtime(settings, clock)
         await bootstrap_key(runtime, settings)
         app.state.runtime = runtime
+        app.state.gauges = SLOT.current = BusinessGauges()
         holder["gate"] = GateState(runtime.db, KeyRing(runtime.db))
         ready["fast"] = (holder["gate"], runtime)
         stop = asyncio.Event()
@@ -122,8 +118,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     app = Litestar(
         route_handlers=[
-            healthz,
-            metrics,
+            *HEALTH_ROUTES,
             openapi_json,
             TestClockController,
             CustomerController,
@@ -155,10 +150,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         ),
         middleware=[cast(Any, lambda app: gate(app, lambda: holder.get("gate")))],
         debug=False,
+        logging_config=None,  # logs go through tenure.observability.logs, like every process
     )
     # The hot entitlement read is answered from memory before Litestar when it can be
-    # (api/fastpath.py); everything else, and every miss, takes the full path.
-    app.asgi_handler = cast(
-        Any, fast_entitlements(cast(Any, app.asgi_handler), lambda: ready.get("fast"))
-    )
+    # (api/fastpath.py); everything else, and every miss, takes the full path. Outside both:
+    # request id, access log and HTTP metrics (observability/http.py), and the request span.
+    fast = fast_entitlements(cast(Any, app.asgi_handler), lambda: ready.get("fast"))
+    app.asgi_handler = cast(Any, tracing.asgi(observed(fast, access_log=settings.access_log)))
     return app

@@ -26,6 +26,7 @@ from tenure.flows.refunds import schedule_refund
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import rfc3339
 from tenure.observability import PAYMENTS
+from tenure.observability.metrics import count_charge
 from tenure.payments import attempts
 from tenure.payments.ports import ChargeResult, ChargeStatus, ProviderUnavailable
 from tenure.subscriptions import changes
@@ -213,6 +214,7 @@ class _OutcomeWriter:
         token: str,
     ) -> None:
         self.completed.append((outcome.attempt_id, result, at))
+        count_charge(invoice["billing_reason"], result.status.value, result.retryable)
         if sub is not None:
             self.subs[sub.id] = sub  # its event sequence moves with every event below
         seq = sub.next_sequence if sub else (lambda: None)

@@ -49,11 +49,21 @@ async def run_due(
     now: datetime,
     actor: str,
     limit: int = BATCH_SIZE,
+    only: str | None = None,
 ) -> int:
-    """Process one batch and collect its payments; returns how many subscriptions it handled."""
+    """Process one batch and collect its payments; returns how many subscriptions it handled.
+
+    ``only``: just this subscription, if it is due (``tenure subscription rerun``).
+    """
     async with runtime.db.transaction() as session:
         batch = await process_batch(
-            runtime, session, test_clock_id=test_clock_id, now=now, actor=actor, limit=limit
+            runtime,
+            session,
+            test_clock_id=test_clock_id,
+            now=now,
+            actor=actor,
+            limit=limit,
+            only=only,
         )
     await collect(runtime, batch.attempt_ids, actor=actor)
     return batch.processed
@@ -67,12 +77,15 @@ async def process_batch(
     now: datetime,
     actor: str,
     limit: int,
+    only: str | None = None,
 ) -> BatchResult:
     scope = (
         Subscription.test_clock_id.is_(None)
         if test_clock_id is None
         else Subscription.test_clock_id == test_clock_id
     )
+    if only is not None:
+        scope = scope & (Subscription.id == only)
     claimed = await subs.load(
         session,
         scope,

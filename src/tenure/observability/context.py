@@ -1,0 +1,38 @@
+"""The request id of the work in progress, readable from any layer without passing it around.
+
+Set by the HTTP middleware (``observability.http``) for the duration of one request, copied into
+tasks the request starts (contextvars), read by the log pipeline (every line carries it) and by
+``events.record.event_row`` (every outbox event remembers the request that caused it).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+from typing import Final
+
+REQUEST_ID: Final[ContextVar[str | None]] = ContextVar("tenure_request_id", default=None)
+
+MAX_LENGTH: Final = 128
+# What a caller's X-Request-Id may look like to be reused: ids, ULIDs, UUIDs, trace ids.
+_ACCEPTED: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]*")
+# A run of 13 or more digits could be a card number: never reuse (and so store) one.
+_DIGITS: Final = re.compile(r"\d{13,}")
+
+
+def current_request_id() -> str | None:
+    return REQUEST_ID.get()
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex
+
+
+def accept_request_id(value: str | None) -> str | None:
+    """The caller's id when it is safe to log, store and echo; otherwise ``None``."""
+    if not value or len(value) > MAX_LENGTH or _ACCEPTED.fullmatch(value) is None:
+        return None
+    if _DIGITS.search(value.replace("-", "").replace(".", "")):
+        return None
+    return value
