@@ -134,17 +134,25 @@ def _exceptions(_: Any, __: str, event: EventDict) -> EventDict:
     return event
 
 
+def _clean(value: Any, scrubber: Scrubber, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return scrubber.text(value if len(value) <= MAX_VALUE else value[:MAX_VALUE] + "…")
+    if value is None or isinstance(value, int | float | bool):
+        return value
+    if depth < 2 and isinstance(value, list | tuple | set | frozenset):
+        return [_clean(item, scrubber, depth + 1) for item in list(value)[:50]]
+    if depth < 2 and isinstance(value, dict):
+        return {
+            str(k): REDACTED if str(k).lower() in SECRET_FIELDS else _clean(v, scrubber, depth + 1)
+            for k, v in list(value.items())[:50]
+        }
+    return scrubber.text(str(value)[:MAX_VALUE])
+
+
 def _scrub(_: Any, __: str, event: EventDict) -> EventDict:
     scrubber: Scrubber = _state["scrubber"]
     for key, value in event.items():
-        if key.lower() in SECRET_FIELDS:
-            event[key] = REDACTED
-        elif isinstance(value, str):
-            if len(value) > MAX_VALUE:
-                value = value[:MAX_VALUE] + "…"
-            event[key] = scrubber.text(value)
-        elif not isinstance(value, int | float | bool | type(None)):
-            event[key] = scrubber.text(str(value)[:MAX_VALUE])
+        event[key] = REDACTED if key.lower() in SECRET_FIELDS else _clean(value, scrubber)
     return event
 
 
@@ -251,6 +259,12 @@ def stdlib_handler(renderer: Any | None = None) -> logging.Handler:
         )
     )
     return handler
+
+
+def current_level() -> str:
+    configure()
+    level: str = _state["level"]
+    return level
 
 
 def granian_config() -> dict[str, Any]:
