@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from tenure.access.models import ApiKey
 from tenure.db.engine import Database
@@ -27,19 +28,26 @@ def generate_secret() -> str:
 async def ensure_key(database: Database, secret: str, *, name: str) -> str:
     """Register ``secret`` if it is new; returns its key id."""
     digest = hash_secret(secret)
-    async with database.transaction() as session:
-        existing = await session.scalar(select(ApiKey.id).where(ApiKey.secret_hash == digest))
-        if existing is not None:
-            return existing
-        key = ApiKey(
-            id=new_id("key"),
-            secret_hash=digest,
-            name=name,
-            created_at=datetime.now(UTC),
-            revoked_at=None,
-        )
-        session.add(key)
-        return key.id
+    try:
+        async with database.transaction() as session:
+            existing = await session.scalar(select(ApiKey.id).where(ApiKey.secret_hash == digest))
+            if existing is not None:
+                return existing
+            key = ApiKey(
+                id=new_id("key"),
+                secret_hash=digest,
+                name=name,
+                created_at=datetime.now(UTC),
+                revoked_at=None,
+            )
+            session.add(key)
+            return key.id
+    except IntegrityError:  # another process registered the same secret at the same moment
+        async with database.read() as session:
+            found = await session.scalar(select(ApiKey.id).where(ApiKey.secret_hash == digest))
+        if found is None:
+            raise
+        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from tenure.observability import logs, tracing
 from tenure.ops.readiness import schema_checks
 from tenure.settings import Settings
 from tenure.workers.loop import run_forever, run_pass
+from tenure.workers.relay import relay_forever
 
 app = typer.Typer(help="Tenure: the subscription-lifecycle backend.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Work with catalog files.", no_args_is_help=True)
@@ -49,6 +50,10 @@ app.add_typer(events.app, name="events", no_args_is_help=True)
 app.add_typer(subscription.app, name="subscription", no_args_is_help=True)
 app.command("check")(check_command.check)
 console = Console(stderr=True)
+MetricsPortOption = Annotated[
+    int | None,
+    typer.Option(envvar="TENURE_METRICS_PORT", help="Serve this process's /metrics on this port."),
+]
 
 
 def _version(value: bool) -> None:
@@ -98,6 +103,14 @@ def serve(
     embedded_worker: Annotated[
         bool, typer.Option(envvar="TENURE_EMBEDDED_WORKER", help="Run the worker loop in-process.")
     ] = True,
+    migrate_first: Annotated[
+        bool,
+        typer.Option(
+            "--migrate/--no-migrate",
+            envvar="TENURE_MIGRATE",
+            help="Apply migrations before serving (off when a migration job does it).",
+        ),
+    ] = True,
 ) -> None:
     """Serve the API (and, by default, the worker) with Granian. Applies migrations first."""
     from granian import Granian
@@ -111,7 +124,7 @@ def serve(
         api_key=env.api_key,
         embedded_worker=embedded_worker,
         worker_interval=env.worker_interval,
-        migrate=True,
+        migrate=migrate_first,
         provider_rate=env.provider_rate,
     )
     check_catalog(catalog)
@@ -166,12 +179,14 @@ def worker(
     catalog: CatalogOption = None,
     once: Annotated[bool, typer.Option(help="Run one pass and exit.")] = False,
     interval: Annotated[float, typer.Option(envvar="TENURE_WORKER_INTERVAL")] = 1.0,
-    metrics_port: Annotated[
-        int | None,
+    metrics_port: MetricsPortOption = None,
+    relay: Annotated[
+        bool,
         typer.Option(
-            envvar="TENURE_METRICS_PORT", help="Serve this process's /metrics on this port."
+            envvar="TENURE_WORKER_RELAY",
+            help="Also deliver events (webhooks, NATS); --no-relay leaves that to `tenure relay`.",
         ),
-    ] = None,
+    ] = True,
 ) -> None:
     """Run the worker loop (renewals, expiries, payment recovery, event sequencing, relay).
 
@@ -182,9 +197,52 @@ def worker(
     tracing.setup_from_env("worker")
     check_catalog(catalog)
     settings = settings_for(database_url, catalog)
-    code = run(_work(settings, once=once, interval=interval, metrics_port=metrics_port))
+    code = run(
+        _work(settings, once=once, interval=interval, metrics_port=metrics_port, relay=relay)
+    )
     if code:
         raise typer.Exit(code)
+
+
+@app.command("relay")
+def relay_command(
+    database_url: DatabaseOption = "sqlite:///./tenure.db",
+    catalog: CatalogOption = None,
+    interval: Annotated[float, typer.Option(envvar="TENURE_WORKER_INTERVAL")] = 1.0,
+    metrics_port: MetricsPortOption = None,
+) -> None:
+    """Deliver events only (webhooks, NATS), for deployments that scale delivery apart from
+    due work (`tenure worker --no-relay`). Any number can run. SIGTERM: the batch in flight
+    finishes, unsent deliveries are released."""
+    tracing.setup_from_env("relay")
+    check_catalog(catalog)
+    settings = settings_for(database_url, catalog)
+
+    async def _relay() -> None:
+        runtime = await build_runtime(settings)
+        try:
+            await _ready(runtime)
+            _serve_metrics(metrics_port)
+            await relay_forever(runtime, stop=_stop_on_signals(), interval=interval)
+        finally:
+            await runtime.db.dispose()
+
+    run(_relay())
+
+
+def _serve_metrics(port: int | None) -> None:
+    if port:
+        from prometheus_client import start_http_server
+
+        start_http_server(port)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 async def _ready(runtime: Runtime) -> None:
@@ -194,15 +252,12 @@ async def _ready(runtime: Runtime) -> None:
 
 
 async def _work(
-    settings: Settings, *, once: bool, interval: float, metrics_port: int | None
+    settings: Settings, *, once: bool, interval: float, metrics_port: int | None, relay: bool
 ) -> int:
     runtime = await build_runtime(settings)
     try:
         await _ready(runtime)
-        if metrics_port:
-            from prometheus_client import start_http_server
-
-            start_http_server(metrics_port)
+        _serve_metrics(metrics_port)
         if once:
             result = await run_pass(runtime)
             console.print(f"handled {result.handled} item(s)")
@@ -213,11 +268,7 @@ async def _work(
                 )
                 return 1
             return 0
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run_forever(runtime, interval=interval, stop=stop)
+        await run_forever(runtime, interval=interval, stop=_stop_on_signals(), relay=relay)
         return 0
     finally:
         await runtime.db.dispose()

@@ -69,6 +69,7 @@ class Snapshot:
     undelivered: dict[tuple[str, str], int] = field(default_factory=dict)
     undelivered_age: dict[tuple[str, str], float] = field(default_factory=dict)
     fanout_backlog: dict[str, int] = field(default_factory=dict)
+    unattempted_age: dict[str, float] = field(default_factory=dict)
     due_lag: float = 0.0
     due_overdue: int = 0
     unresolved_payments: int = 0
@@ -175,6 +176,13 @@ class BusinessGauges(Collector):
         for kind, destination, count, first in rows:
             snap.undelivered[(kind, destination)] = int(count)
             snap.undelivered_age[(kind, destination)] = _age(now, first)
+        unattempted = await session.execute(
+            select(d.kind, func.min(d.created_at))
+            .where(d.status == PENDING, d.attempts == 0)
+            .group_by(d.kind)
+        )
+        for kind, first in unattempted:
+            snap.unattempted_age[kind] = _age(now, first)
         last = int(await session.scalar(select(func.coalesce(func.max(e.position), 0))) or 0)
         cursors = dict(
             (await session.execute(select(RelayCursor.name, RelayCursor.position))).tuples().all()
@@ -233,6 +241,15 @@ class BusinessGauges(Collector):
             "Age of the oldest pending delivery, per destination",
             snap.undelivered_age,
         )
+        unattempted = GaugeMetricFamily(
+            "tenure_deliveries_oldest_unattempted_age_seconds",
+            "Age of the oldest delivery never attempted yet, per kind: the relay's own lag "
+            "(0 when none)",
+            labels=["kind"],
+        )
+        for kind in self.kinds:
+            unattempted.add_metric([kind], snap.unattempted_age.get(kind, 0.0))
+        yield unattempted
         backlog = GaugeMetricFamily(
             "tenure_relay_fanout_backlog_events",
             "Numbered events the relay has not yet fanned out, per kind of destination",

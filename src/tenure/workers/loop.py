@@ -105,10 +105,15 @@ async def sequence_events(runtime: Runtime) -> int:
             return total
 
 
-async def run_forever(runtime: Runtime, *, interval: float, stop: asyncio.Event) -> None:
-    log.info("worker.started", interval=interval)
-    # The relay (NATS, webhooks) runs beside due work so slow receivers never delay renewals.
-    relay = asyncio.create_task(relay_forever(runtime, stop=stop, interval=interval))
+async def run_forever(
+    runtime: Runtime, *, interval: float, stop: asyncio.Event, relay: bool = True
+) -> None:
+    log.info("worker.started", interval=interval, relay=relay)
+    # The relay (NATS, webhooks) runs beside due work so slow receivers never delay renewals;
+    # ``tenure worker --no-relay`` leaves it to ``tenure relay`` processes.
+    relaying = (
+        asyncio.create_task(relay_forever(runtime, stop=stop, interval=interval)) if relay else None
+    )
     while not stop.is_set():
         try:
             handled = (await run_pass(runtime, stop=stop)).handled
@@ -118,5 +123,6 @@ async def run_forever(runtime: Runtime, *, interval: float, stop: asyncio.Event)
         if handled == 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-    await relay
+    if relaying is not None:
+        await relaying
     log.info("worker.stopped")
