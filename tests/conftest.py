@@ -23,6 +23,9 @@ from tenure.db.engine import Database, normalize_url
 from tenure.migrations import upgrade
 from tenure.migrations.metadata import metadata
 
+# Every log line of the run is kept and scanned for secrets, card numbers and bodies.
+pytest_plugins = ["tests.support.logscan"]
+
 POSTGRES_URL = os.environ.get("TENURE_TEST_POSTGRES_URL")
 NATS_URL = os.environ.get("TENURE_TEST_NATS_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"

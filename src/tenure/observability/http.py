@@ -65,6 +65,10 @@ def observed(app: ASGIApp, *, access_log: bool = True) -> ASGIApp:
                 state["status"] = message["status"]
                 state["sent"] = True
                 message["headers"] = [*message.get("headers", ()), header]
+                if tracing.enabled():  # routed by now; the span ends with the body
+                    tracing.name_request(
+                        scope.get("method", ""), scope.get("path_template") or UNMATCHED
+                    )
             await send(message)
 
         try:
@@ -80,8 +84,6 @@ def observed(app: ASGIApp, *, access_log: bool = True) -> ASGIApp:
             status = state["status"]
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
             HTTP_LATENCY.labels(method, route).observe(elapsed)
-            if tracing.enabled():
-                tracing.name_request(method, route)
             path = scope.get("path", "")
             if access_log and path not in QUIET_PATHS:
                 log.info(

@@ -43,8 +43,9 @@ _SECRETS: Final = re.compile(
     r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"  # Authorization header values
     r"|\b(?:sk|rk|whsec|pk)_[A-Za-z0-9_\-+/=]{8,}"  # Tenure / provider secret formats
 )
-# 13 to 19 digits, optionally grouped with single spaces or dashes (4242 4242 4242 4242).
-_CARD_CANDIDATE: Final = re.compile(r"(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])")
+# 13 to 19 digits, optionally grouped with single spaces or dashes (4242 4242 4242 4242); not
+# the fraction of a decimal number (0.5127601869999125).
+_CARD_CANDIDATE: Final = re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?![\d])")
 
 
 def luhn_valid(digits: str) -> bool:

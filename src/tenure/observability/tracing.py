@@ -179,7 +179,13 @@ def asgi(app: Any) -> Any:
         return app
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
-    return OpenTelemetryMiddleware(app, tracer_provider=current, exclude_spans=["receive", "send"])
+    return OpenTelemetryMiddleware(
+        app,
+        tracer_provider=current,
+        exclude_spans=["receive", "send"],
+        # Named by method until routing names it by template (never by a path with ids).
+        default_span_details=lambda scope: (str(scope.get("method", "HTTP")), {}),
+    )
 
 
 def name_request(method: str, route: str) -> None:

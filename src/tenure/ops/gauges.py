@@ -40,6 +40,7 @@ from tenure.observability.metrics import register
 from tenure.payments.models import PaymentAttempt
 from tenure.subscriptions.models import Subscription
 from tenure.subscriptions.state import LIVE_STATUSES, Status
+from tenure.workers.relay import RelayConfig
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +95,10 @@ class BusinessGauges(Collector):
         self.census_ttl = (
             _ttl("TENURE_METRICS_CENSUS_TTL", 60.0) if census_ttl is None else census_ttl
         )
-        self.kinds = tuple(kinds) or ("webhook", "nats")
+        # NATS only when configured: otherwise its cursor never moves and would look stuck.
+        self.kinds = tuple(kinds) or (
+            ("webhook", "nats") if RelayConfig.from_env().nats_url else ("webhook",)
+        )
         self.snapshot = Snapshot()
         self._lock = asyncio.Lock()
 
@@ -111,7 +115,7 @@ class BusinessGauges(Collector):
                     self._compute(db, catalog, now, current), timeout=REFRESH_TIMEOUT
                 )
             except Exception as error:  # the scrape still answers, with the old values
-                log.warning("metrics.gauges_failed", error=type(error).__name__)
+                log.warning("metrics.gauges_failed", exc_info=error)
                 current.up = False
                 current.refreshed_at = time.monotonic()
 
@@ -184,9 +188,12 @@ class BusinessGauges(Collector):
         for kind, first in unattempted:
             snap.unattempted_age[kind] = _age(now, first)
         last = int(await session.scalar(select(func.coalesce(func.max(e.position), 0))) or 0)
-        cursors = dict(
-            (await session.execute(select(RelayCursor.name, RelayCursor.position))).tuples().all()
-        )
+        cursors = {
+            name: position
+            for name, position in await session.execute(
+                select(RelayCursor.name, RelayCursor.position)
+            )
+        }
         for kind in self.kinds:
             snap.fanout_backlog[kind] = max(0, last - int(cursors.get(kind, 0)))
 

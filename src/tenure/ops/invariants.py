@@ -233,16 +233,16 @@ def _invoice_check(name: str) -> CheckFn:
 async def balance_equals_ledger(ctx: Context) -> list[Violation]:
     b, t = CustomerBalance, BalanceTransaction
     async with ctx.read() as session:
-        balances = dict((await session.execute(select(b.customer_id, b.amount))).tuples().all())
-        ledger = dict(
-            (
-                await session.execute(
-                    select(t.customer_id, func.sum(t.amount)).group_by(t.customer_id)
-                )
+        balances = {
+            customer: amount
+            for customer, amount in await session.execute(select(b.customer_id, b.amount))
+        }
+        ledger = {
+            customer: total
+            for customer, total in await session.execute(
+                select(t.customer_id, func.sum(t.amount)).group_by(t.customer_id)
             )
-            .tuples()
-            .all()
-        )
+        }
     found = []
     for customer in sorted(set(balances) | set(ledger)):
         held, summed = int(balances.get(customer, 0)), int(ledger.get(customer) or 0)
