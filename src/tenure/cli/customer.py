@@ -31,8 +31,14 @@ def _money(amount: int, currency: str) -> str:
         return f"{amount} {currency}"
 
 
+_IDS = frozenset({"id", "invoice", "event", "subscription", "destination"})
+
+
 def _table(title: str, *columns: str) -> Table:
-    return Table(*columns, title=title, title_justify="left", expand=False)
+    table = Table(title=title, title_justify="left", expand=False)
+    for column in columns:
+        table.add_column(column, no_wrap=column in _IDS)  # ids are copied: never cut
+    return table
 
 
 def render(view: Overview) -> Group:
