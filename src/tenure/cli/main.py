@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 from rich.console import Console
 
@@ -50,6 +51,7 @@ app.add_typer(events.app, name="events", no_args_is_help=True)
 app.add_typer(subscription.app, name="subscription", no_args_is_help=True)
 app.command("check")(check_command.check)
 console = Console(stderr=True)
+log = structlog.get_logger("tenure.cli")
 MetricsPortOption = Annotated[
     int | None,
     typer.Option(envvar="TENURE_METRICS_PORT", help="Serve this process's /metrics on this port."),
@@ -144,7 +146,7 @@ def serve(
     # Workers start fresh (spawn, not fork): they import the metrics library with the
     # multiprocess directory set, and inherit no event loop or connection of this process.
     multiprocessing.set_start_method("spawn", force=True)
-    console.print(f"[bold]Tenure[/] on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    log.info("tenure.serving", url=f"http://{host}:{port}", docs=f"http://{host}:{port}/docs")
     try:
         Granian(
             "tenure.api.app:create_app",

@@ -21,7 +21,7 @@ from typing import Any, Final
 import msgspec
 import structlog
 
-from tenure.observability import tracing
+from tenure.observability import logs, tracing
 from tenure.observability.context import REQUEST_ID, accept_request_id, new_request_id
 from tenure.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -37,6 +37,21 @@ UNMATCHED: Final = "unmatched"
 QUIET_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 
 log = structlog.get_logger("tenure.http")
+
+
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The metric children of one (method, route, status), looked up once per process."""
+    key = (method, route, status)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_LATENCY.labels(method, route),
+        )
+    return found
 
 
 def _request_id(scope: Scope) -> str:
@@ -82,12 +97,12 @@ def observed(app: ASGIApp, *, access_log: bool = True) -> ASGIApp:
             method = scope.get("method", "")
             route = scope.get("path_template") or UNMATCHED
             status = state["status"]
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_LATENCY.labels(method, route).observe(elapsed)
+            counter, histogram = _series(method, route, status)
+            counter.inc()
+            histogram.observe(elapsed)
             path = scope.get("path", "")
             if access_log and path not in QUIET_PATHS:
-                log.info(
-                    "http.request",
+                logs.access(
                     method=method,
                     route=route,
                     path=path,
