@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml requirements/runtime.lock requirements/dev.lock
 
 ## Serve API + worker on http://127.0.0.1:8000 with an embedded SQLite file.
 run: export TENURE_WEBHOOKS_ALLOW_PRIVATE ?= true
+run: export TENURE_LOG_FORMAT ?= json
 run: $(STAMP)
 	$(BIN)/tenure serve --host 127.0.0.1 --port 8000
 
