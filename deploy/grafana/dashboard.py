@@ -182,10 +182,14 @@ def build() -> Dashboard:
         layout.row("Worker, outbox and delivery"),
         series(
             layout,
-            "Worker step duration p95",
+            "Worker step and batch duration p95",
             (
                 "histogram_quantile(0.95, sum by (le, step) (rate(tenure_worker_step_duration_seconds_bucket[$__rate_interval])))",
-                "{{step}}",
+                "step {{step}}",
+            ),
+            (
+                "histogram_quantile(0.95, sum by (le, kind) (rate(tenure_worker_batch_duration_seconds_bucket[$__rate_interval])))",
+                "batch {{kind}}",
             ),
             unit="s",
         ),

@@ -245,3 +245,18 @@ def test_worker_on_an_unmigrated_database_says_so_in_one_line(tmp_path: Path) ->
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "not migrated" in lines[0] and "tenure migrate" in lines[0]
+
+
+def test_readiness_names_an_unreachable_database_quickly() -> None:
+    from tenure.ops.readiness import schema_checks
+
+    async def _go() -> list[Any]:
+        database = Database("postgresql://postgres@127.0.0.1:1/nowhere")
+        try:
+            return await schema_checks(database, limit_s=2.0)
+        finally:
+            await database.dispose()
+
+    [check] = asyncio.run(_go())
+    assert check.name == "database" and not check.ok
+    assert "unreachable" in check.detail or "no answer" in check.detail

@@ -49,6 +49,12 @@ WORKER_STEP_SECONDS: Final = Histogram(
     ["step"],
     buckets=_SLOW,
 )
+BATCH_SECONDS: Final = Histogram(
+    "tenure_worker_batch_duration_seconds",
+    "One batch: a due-work batch (claim, write, charge, record) or a relay drain of one kind",
+    ["kind"],
+    buckets=_SLOW,
+)
 PAYMENTS: Final = Counter(
     "tenure_payment_outcomes_total", "Payment attempts by outcome", ["outcome"]
 )

@@ -22,6 +22,7 @@ from tenure.flows.due import BATCH_SIZE, run_due
 from tenure.flows.refunds import recover_refunds
 from tenure.flows.runtime import Runtime
 from tenure.observability import WORKER_FAILURES, WORKER_ITEMS, WORKER_STEP_SECONDS, tracing
+from tenure.observability.metrics import BATCH_SECONDS
 from tenure.workers.relay import relay_forever
 
 log = structlog.get_logger(__name__)
@@ -50,13 +51,17 @@ async def run_pass(
     async def renewals() -> int:
         handled = 0
         while True:
-            processed = await run_due(
-                runtime,
-                test_clock_id=None,
-                now=runtime.clock.now(),
-                actor="worker",
-                limit=batch_size,
-            )
+            started = time.perf_counter()
+            with tracing.span("worker.due_batch") as span:
+                processed = await run_due(
+                    runtime,
+                    test_clock_id=None,
+                    now=runtime.clock.now(),
+                    actor="worker",
+                    limit=batch_size,
+                )
+                span.set_attribute("tenure.handled", processed)
+            BATCH_SECONDS.labels("due_work").observe(time.perf_counter() - started)
             handled += processed
             if processed < batch_size or (stop is not None and stop.is_set()):
                 return handled

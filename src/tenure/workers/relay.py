@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import random
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from tenure.events.sequencer import sequence_pending
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import rfc3339
 from tenure.observability import tracing
-from tenure.observability.metrics import RELAY_OUTCOMES
+from tenure.observability.metrics import BATCH_SECONDS, RELAY_OUTCOMES
 from tenure.webhooks.egress import allow_private_from_env
 from tenure.workers.jetstream import JetStreamSink
 from tenure.workers.webhook_sink import WebhookSink
@@ -191,6 +192,17 @@ class Relay:
             await sink.prepare(session, claimed)
         if not claimed:
             return 0
+        started = time.perf_counter()
+        with tracing.span(
+            "relay.drain", attributes={"tenure.kind": sink.kind, "tenure.claimed": len(claimed)}
+        ):
+            await self._deliver(sink, claimed, external, token)
+        BATCH_SECONDS.labels(f"relay_{sink.kind}").observe(time.perf_counter() - started)
+        return len(claimed)
+
+    async def _deliver(
+        self, sink: Sink, claimed: list[Claimed], external: dict[str, str], token: str
+    ) -> None:
         bodies = {
             c.pk: envelope(c.event, external.get(c.event["customer_id"] or "")) for c in claimed
         }
@@ -209,7 +221,6 @@ class Relay:
             RELAY_OUTCOMES.labels(sink.kind, result.status).inc()
         if released:
             RELAY_OUTCOMES.labels(sink.kind, "released").inc(len(released))
-        return len(claimed)
 
     async def close(self) -> None:
         for sink in self.sinks:
