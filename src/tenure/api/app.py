@@ -37,6 +37,7 @@ from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.api.routes.webhooks import WebhookEndpointController
 from tenure.catalog.loader import default_catalog_path, load_catalog
 from tenure.db.engine import Database
+from tenure.flows.assembly import assemble
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.migrations import upgrade
@@ -72,7 +73,7 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     if settings.migrate:
         await upgrade(database)
     catalog = load_catalog(settings.catalog_path or default_catalog_path())
-    return Runtime(
+    return assemble(
         db=database,
         catalog=catalog,
         provider=limited(SandboxProvider(database), settings.provider_rate),

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tenure.billing.invoicing import InvoiceRows, amount_due
 from tenure.billing.plan_change import ChangeQuote
+from tenure.billing.records import CreditNoteRecord, InvoiceRecord, LineRecord, amount_due
 from tenure.catalog.model import Catalog, Market, Plan
 from tenure.customers.models import Customer
 from tenure.kernel.clock import rfc3339
+from tenure.payments.attempts import Attempt
 from tenure.subscriptions.offers import UsedOffers
 from tenure.subscriptions.record import Sub, pending_change
 from tenure.testclocks.models import TestClock
@@ -105,18 +106,18 @@ def subscription(sub: Sub) -> dict[str, Any]:
     }
 
 
-def _line(line: dict[str, Any]) -> dict[str, Any]:
+def _line(line: LineRecord) -> dict[str, Any]:
     return {
-        "id": line["id"],
-        "description": line["description"],
-        "plan": line["plan_id"],
-        "period_start": ts(line["period_start"]),
-        "period_end": ts(line["period_end"]),
-        "quantity": line["quantity"],
-        "amount": line["amount"],
-        "net": line["net"],
-        "tax": line["tax"],
-        "total": line["total"],
+        "id": line.id,
+        "description": line.description,
+        "plan": line.plan_id,
+        "period_start": ts(line.period_start),
+        "period_end": ts(line.period_end),
+        "quantity": line.quantity,
+        "amount": line.amount,
+        "net": line.net,
+        "tax": line.tax,
+        "total": line.total,
     }
 
 
@@ -124,7 +125,7 @@ def change_preview(
     sub: Sub,
     plan_id: str,
     quote: ChangeQuote,
-    draft: InvoiceRows | None,
+    draft: InvoiceRecord | None,
     money: dict[str, int],
 ) -> dict[str, Any]:
     return {
@@ -144,31 +145,51 @@ def change_preview(
     }
 
 
-def invoice(row: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
+def invoice(row: InvoiceRecord) -> dict[str, Any]:
     return {
-        "id": row["id"],
+        "id": row.id,
         "object": "invoice",
-        "customer": row["customer_id"],
-        "subscription": row["subscription_id"],
-        "status": row["status"],
-        "billing_reason": row["billing_reason"],
-        "period_start": ts(row["period_start"]),
-        "period_end": ts(row["period_end"]),
-        "currency": row["currency"],
-        "subtotal": row["subtotal"],
-        "tax": row["tax"],
-        "total": row["total"],
-        "amount_paid": row["amount_paid"],
-        "credit_applied": row["credit_applied"],
-        "credited_to_balance": row["credited_to_balance"],
-        "amount_refunded": row["amount_refunded"],
-        "amount_due": amount_due(row) if row["status"] == "open" else 0,
-        "tax_inclusive": row["tax_inclusive"],
-        "tax_rate": row["tax_rate"],
-        "tax_name": row["tax_name"],
-        "created": ts(row["created_at"]),
-        "paid_at": ts(row["paid_at"]),
-        "lines": [_line(line) for line in lines],
+        "customer": row.customer_id,
+        "subscription": row.subscription_id,
+        "status": row.status.value,
+        "billing_reason": row.billing_reason.value,
+        "period_start": ts(row.period_start),
+        "period_end": ts(row.period_end),
+        "currency": row.currency,
+        "subtotal": row.subtotal,
+        "tax": row.tax,
+        "total": row.total,
+        "amount_paid": row.amount_paid,
+        "credit_applied": row.credit_applied,
+        "credited_to_balance": row.credited_to_balance,
+        "credit_returned": row.credit_returned,
+        "amount_refunded": row.amount_refunded,
+        "amount_due": amount_due(row),
+        "tax_inclusive": row.tax_inclusive,
+        "tax_rate": row.tax_rate,
+        "tax_name": row.tax_name,
+        "created": ts(row.created_at),
+        "paid_at": ts(row.paid_at),
+        "metadata": dict(row.metadata),
+        "lines": [_line(line) for line in row.lines],
+    }
+
+
+def payment_attempt(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "object": "payment_attempt",
+        "invoice": attempt.invoice_id,
+        "attempt_number": attempt.attempt_number,
+        "amount": attempt.amount,
+        "currency": attempt.currency,
+        "status": attempt.status.value,
+        "decline_code": attempt.decline_code,
+        "failure_message": attempt.failure_message,
+        "retryable": attempt.retryable,
+        "idempotency_key": attempt.idempotency_key,
+        "created": ts(attempt.created_at),
+        "completed_at": ts(attempt.completed_at),
     }
 
 
@@ -187,19 +208,20 @@ def event(row: Any) -> dict[str, Any]:
     }
 
 
-def credit_note(note: dict[str, Any]) -> dict[str, Any]:
+def credit_note(note: CreditNoteRecord) -> dict[str, Any]:
     return {
-        "id": note["id"],
+        "id": note.id,
         "object": "credit_note",
-        "invoice": note["invoice_id"],
-        "customer": note["customer_id"],
-        "amount": note["amount"],
-        "currency": note["currency"],
-        "reason": note["reason"],
-        "status": note["status"],
-        "provider_refund_id": note["provider_refund_id"],
-        "failure_message": note["failure_message"],
-        "created": ts(note["created_at"]),
+        "invoice": note.invoice_id,
+        "customer": note.customer_id,
+        "amount": note.amount,
+        "currency": note.currency,
+        "reason": note.reason,
+        "status": note.status.value,
+        "credit_returned": note.credit_returned,
+        "provider_refund_id": note.provider_refund_id,
+        "failure_message": note.failure_message,
+        "created": ts(note.created_at),
     }
 
 

@@ -282,6 +282,21 @@ CATALOG: Final[tuple[EventType, ...]] = (
         msgspec.structs.replace(_INVOICE, status="paid"),
     ),
     EventType(
+        "invoice.voided",
+        1,
+        InvoiceData,
+        "An open invoice was voided (canceled before it was paid); its credit went back to the "
+        "balance.",
+        msgspec.structs.replace(_INVOICE, status="void"),
+    ),
+    EventType(
+        "invoice.marked_uncollectible",
+        1,
+        InvoiceData,
+        "Dunning gave up on an invoice (or its subscription ended unpaid); it keeps its credit.",
+        msgspec.structs.replace(_INVOICE, status="uncollectible"),
+    ),
+    EventType(
         "invoice.payment_failed",
         1,
         InvoicePaymentFailed,

@@ -4,34 +4,48 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
 from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
 from tenure.api.routes.payment_methods import no_card_numbers
-from tenure.api.schemas import PayInvoice, RefundInvoice
+from tenure.api.schemas import Empty, PayInvoice, RefundInvoice
 from tenure.billing import service as invoices
-from tenure.billing.models import Invoice
+from tenure.billing.records import InvoiceStatus
 from tenure.customers import service as customers
-from tenure.db.base import table_of
 from tenure.events.models import OutboxEvent
 from tenure.events.sequencer import has_pending, sequence_pending
 from tenure.flows import manage, refunds
 from tenure.flows.runtime import Runtime
-from tenure.kernel.errors import InvalidRequest, PaymentRequired
+from tenure.kernel.errors import BadRequest, InvalidRequest, PaymentRequired
+from tenure.payments import attempts
 from tenure.subscriptions import offers
 
 
 async def _invoice_view(runtime: Runtime, invoice_id: str) -> dict[str, Any]:
     async with runtime.db.read() as session:
         row = await invoices.get(session, invoice_id)
-        lines = await invoices.lines_of(session, [invoice_id])
+        await invoices.with_lines(session, [row])
         notes = await invoices.credit_notes_of(session, invoice_id)
-    body = views.invoice(row, lines[invoice_id])
+    body = views.invoice(row)
     body["credit_notes"] = [views.credit_note(note) for note in notes]
     return body
+
+
+def _status_filter(status: str | None) -> InvoiceStatus | None:
+    if status is None:
+        return None
+    try:
+        return InvoiceStatus(status)
+    except ValueError:
+        allowed = ", ".join(s.value for s in InvoiceStatus)
+        raise BadRequest(
+            f"status must be one of {allowed}, not {status!r}",
+            code="invalid_filter",
+            field="status",
+        ) from None
 
 
 class InvoiceController(Controller):
@@ -49,20 +63,17 @@ class InvoiceController(Controller):
         starting_after: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         size = page_limit(limit)
-        table = table_of(Invoice)
-        query = select(table).order_by(table.c.id).limit(size + 1)
-        if customer is not None:
-            query = query.where(table.c.customer_id == customer)
-        if subscription is not None:
-            query = query.where(table.c.subscription_id == subscription)
-        if status is not None:
-            query = query.where(table.c.status == status)
-        if starting_after is not None:
-            query = query.where(table.c.id > starting_after)
+        wanted = _status_filter(status)
         async with runtime.db.read() as session:
-            rows = [dict(row) for row in (await session.execute(query)).mappings().all()]
-            lines = await invoices.lines_of(session, [row["id"] for row in rows])
-        return page([views.invoice(row, lines[row["id"]]) for row in rows], size)
+            rows = await invoices.search(
+                session,
+                customer_id=customer,
+                subscription_id=subscription,
+                status=wanted,
+                starting_after=starting_after,
+                limit=size + 1,
+            )
+        return page([views.invoice(row) for row in rows], size)
 
     @get("/{invoice_id:str}", summary="Get an invoice")
     async def read(self, invoice_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
@@ -100,24 +111,58 @@ class InvoiceController(Controller):
             )
         return await _invoice_view(runtime, invoice_id)
 
-    @post("/{invoice_id:str}/refund", status_code=201, summary="Refund a paid invoice")
+    @post("/{invoice_id:str}/refund", status_code=201, summary="Refund a paid invoice's cash")
     async def refund(
         self,
         request: Request[Any, Any, Any],
         invoice_id: FromPath[str],
         data: JSONBody[RefundInvoice],
         runtime: RuntimeDep,
-    ) -> dict[str, Any]:
-        """Full (no amount) or partial; never more than was paid and not yet refunded."""
+    ) -> Response[dict[str, Any]]:
+        """Full (no amount) or partial; never more than the cash paid and not yet refunded
+        (422 ``refund_exceeds_paid``, nothing recorded). 201 when the provider confirmed,
+        202 while its answer is pending (the worker finishes it), 402 ``refund_declined``
+        when it refused."""
         check_id(invoice_id, "in", "invoice")
-        note = await refunds.refund(
+        outcome = await refunds.refund(
             runtime,
             invoice_id=invoice_id,
             amount=data.amount,
             reason=data.reason,
             actor=actor_of(request),
         )
-        return views.credit_note(note)
+        return Response(
+            views.credit_note(outcome.note), status_code=201 if outcome.settled else 202
+        )
+
+    @post("/{invoice_id:str}/void", status_code=200, summary="Void an open invoice")
+    async def void(
+        self,
+        request: Request[Any, Any, Any],
+        invoice_id: FromPath[str],
+        runtime: RuntimeDep,
+        data: JSONBody[Empty | None] = None,
+    ) -> dict[str, Any]:
+        """Nothing is owed any more; the credit it used goes back to the balance. A first
+        invoice ends its incomplete subscription; an unpaid renewal is forgiven (the
+        subscription leaves dunning); a plan-change charge is dropped."""
+        check_id(invoice_id, "in", "invoice")
+        await manage.void_invoice(runtime, invoice_id=invoice_id, actor=actor_of(request))
+        return await _invoice_view(runtime, invoice_id)
+
+    @get("/{invoice_id:str}/payments", summary="The payment attempts of an invoice")
+    async def payments(self, invoice_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
+        """Every attempt, oldest first: amount charged, outcome, decline code."""
+        check_id(invoice_id, "in", "invoice")
+        async with runtime.db.read() as session:
+            await invoices.get(session, invoice_id)
+            found = await attempts.for_invoice(session, invoice_id)
+        return {
+            "object": "list",
+            "data": [views.payment_attempt(attempt) for attempt in found],
+            "has_more": False,
+            "next": None,
+        }
 
 
 @get("/v1/plans", tags=["catalog"], summary="Plans sold in a market, with prices")

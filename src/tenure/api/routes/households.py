@@ -94,10 +94,10 @@ class HouseholdController(Controller):
         )
         return {
             "object": "household_invite",
-            "code": row["code"],
+            "code": row.code,
             "household": household_id,
-            "created": ts(row["created_at"]),
-            "expires_at": ts(row["expires_at"]),
+            "created": ts(row.created_at),
+            "expires_at": ts(row.expires_at),
         }
 
     @post("/{household_id:str}/leave", status_code=200, summary="A member leaves")
