@@ -8,8 +8,18 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
+from tenure.api.openapi import problems
+from tenure.api.resources.catalog import PlanList, plan_list_of
+from tenure.api.resources.events import EventList, event_list_of
+from tenure.api.resources.invoices import (
+    CreditNote,
+    InvoiceDetail,
+    InvoiceList,
+    credit_note_of,
+    invoice_detail_of,
+    invoice_of,
+)
 from tenure.api.routes.payment_methods import no_card_numbers
 from tenure.api.schemas import PayInvoice, RefundInvoice
 from tenure.billing import service as invoices
@@ -24,21 +34,19 @@ from tenure.kernel.errors import InvalidRequest, PaymentRequired
 from tenure.subscriptions import offers
 
 
-async def _invoice_view(runtime: Runtime, invoice_id: str) -> dict[str, Any]:
+async def _invoice_detail(runtime: Runtime, invoice_id: str) -> InvoiceDetail:
     async with runtime.db.read() as session:
         row = await invoices.get(session, invoice_id)
         lines = await invoices.lines_of(session, [invoice_id])
         notes = await invoices.credit_notes_of(session, invoice_id)
-    body = views.invoice(row, lines[invoice_id])
-    body["credit_notes"] = [views.credit_note(note) for note in notes]
-    return body
+    return invoice_detail_of(row, lines[invoice_id], notes)
 
 
 class InvoiceController(Controller):
     path = "/v1/invoices"
     tags = ["invoices"]
 
-    @get("/", summary="List invoices")
+    @get("/", summary="List invoices", responses=problems((422, "invalid_limit")))
     async def list_(
         self,
         runtime: RuntimeDep,
@@ -47,7 +55,7 @@ class InvoiceController(Controller):
         status: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
         starting_after: FromQuery[str | None] = None,
-    ) -> dict[str, Any]:
+    ) -> InvoiceList:
         size = page_limit(limit)
         table = table_of(Invoice)
         query = select(table).order_by(table.c.id).limit(size + 1)
@@ -62,18 +70,29 @@ class InvoiceController(Controller):
         async with runtime.db.read() as session:
             rows = [dict(row) for row in (await session.execute(query)).mappings().all()]
             lines = await invoices.lines_of(session, [row["id"] for row in rows])
-        return page([views.invoice(row, lines[row["id"]]) for row in rows], size)
+        data, has_more, after = page([invoice_of(row, lines[row["id"]]) for row in rows], size)
+        return InvoiceList(object="list", data=data, has_more=has_more, next=after)
 
-    @get("/{invoice_id:str}", summary="Get an invoice")
-    async def read(self, invoice_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
+    @get(
+        "/{invoice_id:str}",
+        summary="Get an invoice, with its lines and credit notes",
+        responses=problems((404, "invoice_not_found")),
+    )
+    async def read(self, invoice_id: FromPath[str], runtime: RuntimeDep) -> InvoiceDetail:
         check_id(invoice_id, "in", "invoice")
-        return await _invoice_view(runtime, invoice_id)
+        return await _invoice_detail(runtime, invoice_id)
 
     @post(
         "/{invoice_id:str}/pay",
         status_code=200,
         summary="Pay an open invoice now",
         before_request=no_card_numbers,
+        responses=problems(
+            402,
+            (404, "invoice_not_found"),
+            (409, "invoice_not_open payment_in_progress"),
+            (422, "payment_method_required unknown_payment_method card_number_not_accepted"),
+        ),
     )
     async def pay(
         self,
@@ -81,7 +100,7 @@ class InvoiceController(Controller):
         invoice_id: FromPath[str],
         runtime: RuntimeDep,
         data: JSONBody[PayInvoice | None] = None,
-    ) -> dict[str, Any]:
+    ) -> InvoiceDetail:
         """Answers 402 with the decline code when the charge is declined."""
         check_id(invoice_id, "in", "invoice")
         result = await manage.pay_invoice(
@@ -98,16 +117,25 @@ class InvoiceController(Controller):
                 invoice=invoice_id,
                 retryable=outcome.result.retryable,
             )
-        return await _invoice_view(runtime, invoice_id)
+        return await _invoice_detail(runtime, invoice_id)
 
-    @post("/{invoice_id:str}/refund", status_code=201, summary="Refund a paid invoice")
+    @post(
+        "/{invoice_id:str}/refund",
+        status_code=201,
+        summary="Refund a paid invoice",
+        responses=problems(
+            (404, "invoice_not_found"),
+            (409, "invoice_not_paid refund_in_progress nothing_to_refund"),
+            (422, "refund_reason_required refund_exceeds_paid"),
+        ),
+    )
     async def refund(
         self,
         request: Request[Any, Any, Any],
         invoice_id: FromPath[str],
         data: JSONBody[RefundInvoice],
         runtime: RuntimeDep,
-    ) -> dict[str, Any]:
+    ) -> CreditNote:
         """Full (no amount) or partial; never more than was paid and not yet refunded."""
         check_id(invoice_id, "in", "invoice")
         note = await refunds.refund(
@@ -117,15 +145,20 @@ class InvoiceController(Controller):
             reason=data.reason,
             actor=actor_of(request),
         )
-        return views.credit_note(note)
+        return credit_note_of(note)
 
 
-@get("/v1/plans", tags=["catalog"], summary="Plans sold in a market, with prices")
+@get(
+    "/v1/plans",
+    tags=["catalog"],
+    summary="Plans sold in a market, with prices",
+    responses=problems((404, "customer_not_found"), (422, "market_required unknown_market")),
+)
 async def list_plans(
     runtime: RuntimeDep,
     market: FromQuery[str | None] = None,
     customer: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> PlanList:
     """With ``customer``, each plan also says which offers that customer may still use."""
     if market is None and customer is None:
         raise InvalidRequest(
@@ -140,19 +173,15 @@ async def list_plans(
         market = market or found.market
     assert market is not None
     selected = runtime.catalog.market(market.upper())
-    plans = sorted(runtime.catalog.plans_in(selected), key=lambda plan: plan.id)
-    return {
-        "object": "list",
-        "market": selected.code,
-        "currency": selected.currency,
-        "customer": customer,
-        "data": [views.plan(runtime.catalog, plan, selected, used) for plan in plans],
-        "has_more": False,
-        "next": None,
-    }
+    return plan_list_of(runtime.catalog, selected, customer, used)
 
 
-@get("/v1/events", tags=["events"], summary="Events in order, paged by cursor")
+@get(
+    "/v1/events",
+    tags=["events"],
+    summary="Events in order, paged by cursor",
+    responses=problems((422, "invalid_limit invalid_cursor")),
+)
 async def list_events(
     runtime: RuntimeDep,
     after: FromQuery[int | None] = None,
@@ -160,7 +189,7 @@ async def list_events(
     type: FromQuery[str | None] = None,
     customer: FromQuery[str | None] = None,
     subscription: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> EventList:
     """``after`` is the ``next`` of the previous page (an event ``position``); start without it."""
     size = page_limit(limit)
     if after is not None and not 0 <= after < 2**63:
@@ -190,11 +219,4 @@ async def list_events(
         query = query.where(OutboxEvent.subscription_id == subscription)
     async with runtime.db.read() as session:
         rows = list((await session.scalars(query)).all())
-    has_more = len(rows) > size
-    rows = rows[:size]
-    return {
-        "object": "list",
-        "data": [views.event(row) for row in rows],
-        "has_more": has_more,
-        "next": rows[-1].position if rows else after,
-    }
+    return event_list_of(rows[:size], has_more=len(rows) > size, after=after)
