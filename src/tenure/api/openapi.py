@@ -10,12 +10,14 @@ at ``/openapi.json`` and ``/docs/openapi.json``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, Final
 
 import msgspec
 from litestar import Litestar
 from litestar.enums import OpenAPIMediaType
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 
@@ -124,6 +126,12 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
         [Problem], ref_template="#/components/schemas/{name}"
     )
     components.setdefault("schemas", {}).update(schemas)
+    for name, schema in components["schemas"].items():
+        # A generated client names its classes after the title: make it the component's name
+        # (the subscription status enum is the domain's ``Status``, published as
+        # ``SubscriptionStatus``).
+        if "title" in schema:
+            schema["title"] = name
     components["securitySchemes"] = {"bearer": BEARER}
     document["security"] = [{"bearer": []}]
     for path_item in document.get("paths", {}).values():
@@ -158,8 +166,20 @@ class DocumentPlugin(OpenAPIRenderPlugin):
         return document(request.app)
 
 
+def operation_id(handler: HTTPRouteHandler, method: Any, path: Any) -> str:
+    """``subscription_read``, ``invoice_pay``: the controller's resource and the handler's name
+    (a generated client names its functions after these); a plain handler keeps its own name."""
+    verb = handler.handler_name.rstrip("_")
+    owner, _, _ = getattr(handler.fn, "__qualname__", "").rpartition(".")
+    if owner.endswith("Controller"):
+        resource = re.sub(r"(?<!^)(?=[A-Z])", "_", owner.removesuffix("Controller"))
+        return f"{resource.lower()}_{verb}"
+    return verb
+
+
 def config(render_plugins: list[OpenAPIRenderPlugin]) -> OpenAPIConfig:
     return OpenAPIConfig(
+        operation_id_creator=operation_id,
         title="Tenure",
         version=__version__,
         path="/docs",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from litestar.params import KwargDefinition
 
 from tenure.api.resources.base import Money, Resource, at, extend, metadata_of, ts
 from tenure.api.resources.households import HouseholdRecord, HouseholdRef, household_ref_of
@@ -16,6 +17,9 @@ from tenure.flows.collect import Outcome
 from tenure.subscriptions.models import SubscriptionHistory
 from tenure.subscriptions.record import Sub
 from tenure.subscriptions.state import Status
+
+# The domain's own enum, published under a name that says what it is the status of.
+SubscriptionStatus = Annotated[Status, KwargDefinition(schema_component_key="SubscriptionStatus")]
 
 
 class PendingChange(Resource):
@@ -29,7 +33,7 @@ class Subscription(Resource):
     id: str
     object: Literal["subscription"]
     customer: str
-    status: Status
+    status: SubscriptionStatus
     plan: str
     product: str
     market: str

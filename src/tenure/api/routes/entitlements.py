@@ -52,6 +52,7 @@ def respond(request: Request[Any, Any, Any], view: View) -> Response[bytes]:
     "/v1/customers/{customer_id:str}/entitlements",
     tags=["entitlements"],
     summary="What the customer may do right now",
+    operation_id="entitlements_by_customer",
     responses={**_READ, **problems((404, "customer_not_found"))},
 )
 async def by_customer(
@@ -65,6 +66,7 @@ async def by_customer(
     "/v1/entitlements/{external_id:str}",
     tags=["entitlements"],
     summary="Entitlements by the user's id in your identity system",
+    operation_id="entitlements_by_external_id",
     responses={**_READ, **problems((404, "customer_not_found"))},
 )
 async def by_external_id(
@@ -80,6 +82,7 @@ async def by_external_id(
     status_code=200,
     tags=["entitlements"],
     summary="Entitlements of up to 500 customers in one call",
+    operation_id="entitlements_batch",
     responses=problems((422, "invalid_batch")),
 )
 async def batch(data: JSONBody[EntitlementBatch], runtime: RuntimeDep) -> EntitlementBatchResult:
