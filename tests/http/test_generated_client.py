@@ -107,8 +107,8 @@ async def clients(client_package: SimpleNamespace, database_url: str) -> AsyncIt
     )
     app = create_app(settings)
     root = client_package.root
-    async with AsyncTestClient(app=app):  # runs the lifespan: database, catalog, key
-        transport = {"transport": httpx.ASGITransport(app=app)}
+    async with AsyncTestClient(app=app) as app_client:  # the lifespan: database, catalog, key
+        transport = {"transport": Through(app_client)}
         yield SimpleNamespace(
             authed=root.AuthenticatedClient(
                 base_url="http://tenure.test",
@@ -118,6 +118,17 @@ async def clients(client_package: SimpleNamespace, database_url: str) -> AsyncIt
             ),
             anonymous=root.Client(base_url="http://tenure.test", httpx_args=transport),
         )
+
+
+class Through(httpx.AsyncBaseTransport):
+    """Hands each request to the app's test client: the app (and its database pool) lives on
+    that client's event loop, not the test's."""
+
+    def __init__(self, client: AsyncTestClient[Any]) -> None:
+        self.client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.client.send(request)
 
 
 def typed(value: object, kind: type[T]) -> T:
