@@ -108,7 +108,8 @@ def server(tmp_path: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: answers(f"{base}/healthz") or process.poll() is not None, "server")
+        # Migrations, then Granian's worker starting the app: slow on a busy machine.
+        wait_until(lambda: answers(f"{base}/healthz") or process.poll() is not None, "server", 90)
         assert process.poll() is None, (tmp_path / "server.log").read_text()
         yield base
     finally:
