@@ -16,13 +16,12 @@ from typing import Any, cast
 import structlog
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 
 from tenure import __version__
 from tenure.access.keys import KeyRing, any_key_exists, ensure_key, generate_secret
-from tenure.api import routes
+from tenure.api import openapi, routes
 from tenure.api.deps import provide_runtime
+from tenure.api.docs import SwaggerPage, assets_router
 from tenure.api.fastpath import fast_entitlements
 from tenure.api.gate import GateState, gate
 from tenure.api.problems import EXCEPTION_HANDLERS
@@ -63,9 +62,8 @@ async def metrics() -> Response[bytes]:
 
 
 @get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
-async def openapi_json(request: Request[Any, Any, Any]) -> Response[Any]:
-    schema = request.app.openapi_schema.to_schema()
-    return Response(content=schema, media_type=MediaType.JSON)
+async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return Response(content=openapi.document(request.app), media_type=MediaType.JSON)
 
 
 async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -126,6 +124,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             healthz,
             metrics,
             openapi_json,
+            assets_router(),
             TestClockController,
             CustomerController,
             PaymentMethodController,
@@ -147,13 +146,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         dependencies={"runtime": Provide(provide_runtime)},
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(
-            title="Tenure",
-            version=__version__,
-            path="/docs",
-            render_plugins=[ScalarRenderPlugin()],
-            description="Subscription lifecycle: catalog, trials, renewals, invoices, events.",
-        ),
+        openapi_config=openapi.config([SwaggerPage()]),
         middleware=[cast(Any, lambda app: gate(app, lambda: holder.get("gate")))],
         debug=False,
     )

@@ -5,11 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
+from tenure.api.openapi import problems
+from tenure.api.resources.catalog import PlanList, plan_list_of
+from tenure.api.resources.events import EventList, event_list_of
+from tenure.api.resources.invoices import (
+    CreditNote,
+    InvoiceDetail,
+    InvoiceList,
+    PaymentAttemptList,
+    credit_note_of,
+    invoice_detail_of,
+    invoice_of,
+    payment_attempt_of,
+)
 from tenure.api.routes.payment_methods import no_card_numbers
 from tenure.api.schemas import Empty, PayInvoice, RefundInvoice
 from tenure.billing import service as invoices
@@ -24,14 +37,12 @@ from tenure.payments import attempts
 from tenure.subscriptions import offers
 
 
-async def _invoice_view(runtime: Runtime, invoice_id: str) -> dict[str, Any]:
+async def _invoice_detail(runtime: Runtime, invoice_id: str) -> InvoiceDetail:
     async with runtime.db.read() as session:
         row = await invoices.get(session, invoice_id)
         await invoices.with_lines(session, [row])
         notes = await invoices.credit_notes_of(session, invoice_id)
-    body = views.invoice(row)
-    body["credit_notes"] = [views.credit_note(note) for note in notes]
-    return body
+    return invoice_detail_of(row, notes)
 
 
 def _status_filter(status: str | None) -> InvoiceStatus | None:
@@ -52,7 +63,7 @@ class InvoiceController(Controller):
     path = "/v1/invoices"
     tags = ["invoices"]
 
-    @get("/", summary="List invoices")
+    @get("/", summary="List invoices", responses=problems((422, "invalid_limit")))
     async def list_(
         self,
         runtime: RuntimeDep,
@@ -61,7 +72,7 @@ class InvoiceController(Controller):
         status: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
         starting_after: FromQuery[str | None] = None,
-    ) -> dict[str, Any]:
+    ) -> InvoiceList:
         size = page_limit(limit)
         wanted = _status_filter(status)
         async with runtime.db.read() as session:
@@ -73,18 +84,29 @@ class InvoiceController(Controller):
                 starting_after=starting_after,
                 limit=size + 1,
             )
-        return page([views.invoice(row) for row in rows], size)
+        data, has_more, after = page([invoice_of(row) for row in rows], size)
+        return InvoiceList(object="list", data=data, has_more=has_more, next=after)
 
-    @get("/{invoice_id:str}", summary="Get an invoice")
-    async def read(self, invoice_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
+    @get(
+        "/{invoice_id:str}",
+        summary="Get an invoice, with its lines and credit notes",
+        responses=problems((404, "invoice_not_found")),
+    )
+    async def read(self, invoice_id: FromPath[str], runtime: RuntimeDep) -> InvoiceDetail:
         check_id(invoice_id, "in", "invoice")
-        return await _invoice_view(runtime, invoice_id)
+        return await _invoice_detail(runtime, invoice_id)
 
     @post(
         "/{invoice_id:str}/pay",
         status_code=200,
         summary="Pay an open invoice now",
         before_request=no_card_numbers,
+        responses=problems(
+            402,
+            (404, "invoice_not_found"),
+            (409, "invoice_not_open payment_in_progress"),
+            (422, "payment_method_required unknown_payment_method card_number_not_accepted"),
+        ),
     )
     async def pay(
         self,
@@ -92,7 +114,7 @@ class InvoiceController(Controller):
         invoice_id: FromPath[str],
         runtime: RuntimeDep,
         data: JSONBody[PayInvoice | None] = None,
-    ) -> dict[str, Any]:
+    ) -> InvoiceDetail:
         """Answers 402 with the decline code when the charge is declined."""
         check_id(invoice_id, "in", "invoice")
         result = await manage.pay_invoice(
@@ -109,20 +131,38 @@ class InvoiceController(Controller):
                 invoice=invoice_id,
                 retryable=outcome.result.retryable,
             )
-        return await _invoice_view(runtime, invoice_id)
+        return await _invoice_detail(runtime, invoice_id)
 
-    @post("/{invoice_id:str}/refund", status_code=201, summary="Refund a paid invoice's cash")
+    @post(
+        "/{invoice_id:str}/refund",
+        status_code=201,
+        summary="Refund a paid invoice's cash",
+        responses={
+            202: ResponseSpec(
+                CreditNote,
+                description="The refund is recorded and the provider has not answered yet; "
+                "the worker finishes it (the credit note is `pending`).",
+            ),
+            **problems(
+                (402, "refund_declined"),
+                (404, "invoice_not_found"),
+                (409, "invoice_not_paid refund_in_progress nothing_to_refund"),
+                (422, "refund_reason_required refund_exceeds_paid"),
+            ),
+        },
+    )
     async def refund(
         self,
         request: Request[Any, Any, Any],
         invoice_id: FromPath[str],
         data: JSONBody[RefundInvoice],
         runtime: RuntimeDep,
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[CreditNote]:
         """Full (no amount) or partial; never more than the cash paid and not yet refunded
-        (422 ``refund_exceeds_paid``, nothing recorded). 201 when the provider confirmed,
-        202 while its answer is pending (the worker finishes it), 402 ``refund_declined``
-        when it refused."""
+        (422 ``refund_exceeds_paid``, nothing recorded). 201 when the provider confirmed, 202
+        while its answer is pending, 402 ``refund_declined`` when it refused (the failed
+        credit note is kept). When the last of the cash is refunded, the credit the invoice
+        used goes back to the balance (``credit_returned``)."""
         check_id(invoice_id, "in", "invoice")
         outcome = await refunds.refund(
             runtime,
@@ -131,46 +171,60 @@ class InvoiceController(Controller):
             reason=data.reason,
             actor=actor_of(request),
         )
-        return Response(
-            views.credit_note(outcome.note), status_code=201 if outcome.settled else 202
-        )
+        return Response(credit_note_of(outcome.note), status_code=201 if outcome.settled else 202)
 
-    @post("/{invoice_id:str}/void", status_code=200, summary="Void an open invoice")
+    @post(
+        "/{invoice_id:str}/void",
+        status_code=200,
+        summary="Void an open invoice",
+        responses=problems(
+            (404, "invoice_not_found"), (409, "invoice_not_open payment_in_progress")
+        ),
+    )
     async def void(
         self,
         request: Request[Any, Any, Any],
         invoice_id: FromPath[str],
         runtime: RuntimeDep,
         data: JSONBody[Empty | None] = None,
-    ) -> dict[str, Any]:
+    ) -> InvoiceDetail:
         """Nothing is owed any more; the credit it used goes back to the balance. A first
         invoice ends its incomplete subscription; an unpaid renewal is forgiven (the
-        subscription leaves dunning); a plan-change charge is dropped."""
+        subscription leaves dunning and is active again); a plan-change charge is dropped."""
         check_id(invoice_id, "in", "invoice")
         await manage.void_invoice(runtime, invoice_id=invoice_id, actor=actor_of(request))
-        return await _invoice_view(runtime, invoice_id)
+        return await _invoice_detail(runtime, invoice_id)
 
-    @get("/{invoice_id:str}/payments", summary="The payment attempts of an invoice")
-    async def payments(self, invoice_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
-        """Every attempt, oldest first: amount charged, outcome, decline code."""
+    @get(
+        "/{invoice_id:str}/payments",
+        summary="The payment attempts of an invoice",
+        responses=problems((404, "invoice_not_found")),
+    )
+    async def payments(self, invoice_id: FromPath[str], runtime: RuntimeDep) -> PaymentAttemptList:
+        """Every attempt, oldest first: what it charged, its outcome, its decline code."""
         check_id(invoice_id, "in", "invoice")
         async with runtime.db.read() as session:
             await invoices.get(session, invoice_id)
             found = await attempts.for_invoice(session, invoice_id)
-        return {
-            "object": "list",
-            "data": [views.payment_attempt(attempt) for attempt in found],
-            "has_more": False,
-            "next": None,
-        }
+        return PaymentAttemptList(
+            object="list",
+            data=[payment_attempt_of(attempt) for attempt in found],
+            has_more=False,
+            next=None,
+        )
 
 
-@get("/v1/plans", tags=["catalog"], summary="Plans sold in a market, with prices")
+@get(
+    "/v1/plans",
+    tags=["catalog"],
+    summary="Plans sold in a market, with prices",
+    responses=problems((404, "customer_not_found"), (422, "market_required unknown_market")),
+)
 async def list_plans(
     runtime: RuntimeDep,
     market: FromQuery[str | None] = None,
     customer: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> PlanList:
     """With ``customer``, each plan also says which offers that customer may still use."""
     if market is None and customer is None:
         raise InvalidRequest(
@@ -185,19 +239,15 @@ async def list_plans(
         market = market or found.market
     assert market is not None
     selected = runtime.catalog.market(market.upper())
-    plans = sorted(runtime.catalog.plans_in(selected), key=lambda plan: plan.id)
-    return {
-        "object": "list",
-        "market": selected.code,
-        "currency": selected.currency,
-        "customer": customer,
-        "data": [views.plan(runtime.catalog, plan, selected, used) for plan in plans],
-        "has_more": False,
-        "next": None,
-    }
+    return plan_list_of(runtime.catalog, selected, customer, used)
 
 
-@get("/v1/events", tags=["events"], summary="Events in order, paged by cursor")
+@get(
+    "/v1/events",
+    tags=["events"],
+    summary="Events in order, paged by cursor",
+    responses=problems((422, "invalid_limit invalid_cursor")),
+)
 async def list_events(
     runtime: RuntimeDep,
     after: FromQuery[int | None] = None,
@@ -205,7 +255,7 @@ async def list_events(
     type: FromQuery[str | None] = None,
     customer: FromQuery[str | None] = None,
     subscription: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> EventList:
     """``after`` is the ``next`` of the previous page (an event ``position``); start without it."""
     size = page_limit(limit)
     if after is not None and not 0 <= after < 2**63:
@@ -235,11 +285,4 @@ async def list_events(
         query = query.where(OutboxEvent.subscription_id == subscription)
     async with runtime.db.read() as session:
         rows = list((await session.scalars(query)).all())
-    has_more = len(rows) > size
-    rows = rows[:size]
-    return {
-        "object": "list",
-        "data": [views.event(row) for row in rows],
-        "has_more": has_more,
-        "next": rows[-1].position if rows else after,
-    }
+    return event_list_of(rows[:size], has_more=len(rows) > size, after=after)
