@@ -149,3 +149,39 @@ async def test_manual_pay_of_a_credit_reduced_invoice_charges_what_is_owed(api: 
         "POST", f"/v1/invoices/{renewal['id']}/pay", {"payment_method": "pm_card_visa"}
     )
     assert (paid["status"], paid["amount_paid"], paid["credit_applied"]) == ("paid", 353, 12547)
+
+
+async def test_voiding_an_unpaid_renewal_forgives_the_period(api: Api) -> None:
+    clock = await api.clock("2025-01-31T10:00:00Z")
+    customer = await api.customer(clock)
+    sub = await api.subscribe(customer, payment_method="pm_card_fails_after_first")
+    await api.advance(clock, "2025-02-28T11:00:00Z")
+    renewal = await _renewal(api, customer)
+    assert (await api.subscription(sub["id"]))["status"] == "past_due"
+    voided = await api.ok("POST", f"/v1/invoices/{renewal['id']}/void", {})
+    assert (voided["status"], voided["amount_due"]) == ("void", 0)
+    after = await api.subscription(sub["id"])
+    assert after["status"] == "active"
+    assert after["current_period_end"] == "2025-03-31T10:00:00Z"  # the period is given
+    [recovered] = await api.events(type="subscription.recovered", subscription=sub["id"])
+    assert recovered["data"]["recovery"] == "waived"
+    assert [e["type"] for e in await api.events(subscription=sub["id"])][-2:] == [
+        "invoice.voided",
+        "subscription.recovered",
+    ]
+    again = await api.post(f"/v1/invoices/{renewal['id']}/void", {})
+    assert (again.status_code, again.json()["code"]) == (409, "invoice_not_open")
+    paid = await api.post(f"/v1/invoices/{sub['latest_invoice']}/void", {})
+    assert (paid.status_code, paid.json()["code"]) == (409, "invoice_not_open")
+
+
+async def test_voiding_the_first_invoice_ends_an_incomplete_subscription(api: Api) -> None:
+    customer = await api.customer()
+    sub = await api.subscribe(customer, payment_method="pm_card_declined")
+    assert sub["status"] == "incomplete"
+    await api.ok("POST", f"/v1/invoices/{sub['latest_invoice']}/void", {})
+    ended = await api.subscription(sub["id"])
+    assert (ended["status"], ended["ended_reason"]) == ("canceled", "invoice_voided")
+    # The customer can subscribe again at once.
+    again = await api.subscribe(customer)
+    assert again["status"] == "active"

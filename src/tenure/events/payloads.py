@@ -102,6 +102,10 @@ class SubscriptionPlanChangeCanceled(SubscriptionData, kw_only=True):
     canceled_plan: str | None
 
 
+class SubscriptionUpdated(SubscriptionData, kw_only=True):
+    changed: list[str]  # the fields that changed: metadata
+
+
 class SubscriptionPromoCodeApplied(SubscriptionData, kw_only=True):
     code: str
     periods: int | None
@@ -125,6 +129,10 @@ class InvoiceData(_Payload, kw_only=True):
         int, msgspec.Meta(description="cash captured by the provider, in minor units")
     ] = 0
     metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class InvoiceUpdated(InvoiceData, kw_only=True):
+    changed: list[str]  # the fields that changed: metadata
 
 
 class InvoiceRefunded(InvoiceData, kw_only=True):
@@ -171,6 +179,10 @@ class CustomerData(_Payload, kw_only=True):
     created: Timestamp
     region: str | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class CustomerUpdated(CustomerData, kw_only=True):
+    changed: list[str]  # the fields that changed: email, metadata
 
 
 class HouseholdData(_Payload, kw_only=True):

@@ -18,6 +18,7 @@ from tenure.flows.unit import UnitOfWork
 from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
 from tenure.kernel.ids import is_valid_id
+from tenure.kernel.metadata import merge as merge_metadata
 from tenure.payments import attempts
 from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
@@ -213,4 +214,48 @@ async def void_invoice(runtime: Runtime, *, invoice_id: str, actor: str) -> None
         handler = runtime.outcomes[invoice.billing_reason]
         await handler.prepare(uow, [item])
         handler.voided(uow, item)
+        await uow.flush()
+
+
+async def update_subscription(
+    runtime: Runtime, *, subscription_id: str, metadata: dict[str, str], actor: str
+) -> None:
+    """Merge metadata (a key set to "" is removed). Effects: ``subscription.updated``."""
+    async with runtime.db.transaction() as session:
+        sub = await _locked(session, subscription_id)
+        merged = merge_metadata(sub.metadata, metadata)
+        if merged == sub.metadata:
+            return
+        now = await runtime.now_for(session, sub.test_clock_id)
+        sub.metadata = merged
+        sub.updated_at = now
+        uow = UnitOfWork(runtime, session, actor)
+        uow.track(sub)
+        uow.emit(sub.event("subscription.updated", at=now, changed=["metadata"]))
+        await uow.flush()
+
+
+async def update_invoice(
+    runtime: Runtime, *, invoice_id: str, metadata: dict[str, str], actor: str
+) -> None:
+    """Merge metadata (a key set to "" is removed); any status. Effects: ``invoice.updated``."""
+    async with runtime.db.transaction() as session:
+        unlocked = await invoices.get(session, invoice_id)
+        sub = await _locked(session, unlocked.subscription_id) if unlocked.subscription_id else None
+        invoice = await invoices.get(session, invoice_id, for_update=True)
+        merged = merge_metadata(invoice.metadata, metadata)
+        if merged == invoice.metadata:
+            return
+        invoice.metadata = merged
+        now = await runtime.now_for(session, sub.test_clock_id if sub else None)
+        uow = UnitOfWork(runtime, session, actor)
+        uow.invoice_changed(invoice)
+        if sub is not None:
+            uow.track(sub)
+        seq = sub.next_sequence() if sub else None
+        uow.emit(
+            invoices.invoice_event(
+                "invoice.updated", invoice, at=now, sequence=seq, changed=["metadata"]
+            )
+        )
         await uow.flush()

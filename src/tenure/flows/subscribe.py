@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -376,13 +375,3 @@ async def _redeem_intro(
     )
     sub.intro_price = plan.intro.prices[sub.market]
     sub.intro_periods_remaining = plan.intro.periods
-
-
-def describe_payment(outcome: Outcome | None) -> dict[str, Any] | None:
-    if outcome is None or outcome.result is None:
-        return None
-    return {
-        "status": outcome.result.status.value,
-        "decline_code": outcome.result.decline_code,
-        "message": outcome.result.message,
-    }

@@ -18,13 +18,14 @@ from tenure.api.resources.accounts import (
     test_clock_of,
 )
 from tenure.api.resources.base import Money
-from tenure.api.schemas import AdvanceTestClock, CreateTestClock
+from tenure.api.schemas import AdvanceTestClock, CreateTestClock, UpdateCustomer
 from tenure.api.schemas import CreateCustomer as CreateCustomerBody
 from tenure.billing import balance
 from tenure.customers import service as customers
 from tenure.customers.models import Customer as CustomerRow
 from tenure.entitlements import service as entitlements
 from tenure.flows import accounts, time_travel
+from tenure.flows.runtime import Runtime
 from tenure.testclocks import service as testclocks
 
 
@@ -91,6 +92,7 @@ class CustomerController(Controller):
             market=data.market.upper(),
             test_clock_id=data.test_clock,
             region=data.region.upper() if data.region else None,
+            metadata=data.metadata,
         )
         return customer_of(customer)
 
@@ -113,6 +115,22 @@ class CustomerController(Controller):
         data, has_more, after = page([customer_of(row) for row in rows], size)
         return CustomerList(object="list", data=data, has_more=has_more, next=after)
 
+    @post(
+        "/{customer_id:str}",
+        status_code=200,
+        summary="Update a customer's email or metadata",
+        responses=problems((404, "customer_not_found"), (422, "invalid_email invalid_metadata")),
+    )
+    async def update(
+        self, customer_id: FromPath[str], data: JSONBody[UpdateCustomer], runtime: RuntimeDep
+    ) -> CustomerDetail:
+        """``metadata`` is merged into what is stored; a key set to "" is removed."""
+        check_id(customer_id, "cus", "customer")
+        await accounts.update_customer(
+            runtime, customer_id=customer_id, email=data.email, metadata=data.metadata
+        )
+        return await self._detail(runtime, customer_id)
+
     @get(
         "/{customer_id:str}",
         summary="Get a customer, with billing issue and credit balance",
@@ -120,6 +138,10 @@ class CustomerController(Controller):
     )
     async def read(self, customer_id: FromPath[str], runtime: RuntimeDep) -> CustomerDetail:
         check_id(customer_id, "cus", "customer")
+        return await self._detail(runtime, customer_id)
+
+    @staticmethod
+    async def _detail(runtime: Runtime, customer_id: str) -> CustomerDetail:
         async with runtime.db.read() as session:
             customer = await customers.get(session, customer_id)
             ent = await entitlements.for_customer(session, runtime.catalog, customer_id)

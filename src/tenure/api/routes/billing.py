@@ -24,7 +24,7 @@ from tenure.api.resources.invoices import (
     payment_attempt_of,
 )
 from tenure.api.routes.payment_methods import no_card_numbers
-from tenure.api.schemas import Empty, PayInvoice, RefundInvoice
+from tenure.api.schemas import Empty, PayInvoice, RefundInvoice, UpdateMetadata
 from tenure.billing import service as invoices
 from tenure.billing.records import InvoiceStatus
 from tenure.customers import service as customers
@@ -86,6 +86,27 @@ class InvoiceController(Controller):
             )
         data, has_more, after = page([invoice_of(row) for row in rows], size)
         return InvoiceList(object="list", data=data, has_more=has_more, next=after)
+
+    @post(
+        "/{invoice_id:str}",
+        status_code=200,
+        summary="Update an invoice's metadata",
+        responses=problems((404, "invoice_not_found"), (422, "invalid_metadata")),
+    )
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        invoice_id: FromPath[str],
+        data: JSONBody[UpdateMetadata],
+        runtime: RuntimeDep,
+    ) -> InvoiceDetail:
+        """``metadata`` is merged into what is stored; a key set to "" is removed. Any status:
+        a paid or closed invoice can still carry your references."""
+        check_id(invoice_id, "in", "invoice")
+        await manage.update_invoice(
+            runtime, invoice_id=invoice_id, metadata=data.metadata, actor=actor_of(request)
+        )
+        return await _invoice_detail(runtime, invoice_id)
 
     @get(
         "/{invoice_id:str}",

@@ -31,6 +31,7 @@ from tenure.api.schemas import (
     ChangePlan,
     CreateSubscription,
     Empty,
+    UpdateMetadata,
 )
 from tenure.flows import change_plan, manage, promotions
 from tenure.flows.payment_methods import token_for_subscribe
@@ -105,6 +106,7 @@ class SubscriptionController(Controller):
             trial=data.trial,
             actor=actor_of(request),
             offers=Offers(promo_code=data.promo_code, intro=data.intro_offer),
+            metadata=data.metadata,
         )
         detail = await _detail(runtime, result.subscription_id)
         return subscription_created_of(detail, result.invoice_id, result.payment)
@@ -130,6 +132,29 @@ class SubscriptionController(Controller):
             rows = await subs.load(session, *conditions, order_by=[Subscription.id], limit=size + 1)
         data, has_more, after = page([subscription_of(row) for row in rows], size)
         return SubscriptionList(object="list", data=data, has_more=has_more, next=after)
+
+    @post(
+        "/{subscription_id:str}",
+        status_code=200,
+        summary="Update a subscription's metadata",
+        responses=problems(_NOT_FOUND, (422, "invalid_metadata")),
+    )
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        data: JSONBody[UpdateMetadata],
+        runtime: RuntimeDep,
+    ) -> SubscriptionDetail:
+        """``metadata`` is merged into what is stored; a key set to "" is removed."""
+        check_id(subscription_id, "sub", "subscription")
+        await manage.update_subscription(
+            runtime,
+            subscription_id=subscription_id,
+            metadata=data.metadata,
+            actor=actor_of(request),
+        )
+        return await _detail(runtime, subscription_id)
 
     @get("/{subscription_id:str}", summary="Get a subscription", responses=problems(_NOT_FOUND))
     async def read(self, subscription_id: FromPath[str], runtime: RuntimeDep) -> SubscriptionDetail:
