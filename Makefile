@@ -48,10 +48,12 @@ tools:
 ## Re-resolve the lock files after a change to pyproject.toml, keeping every other pin;
 ## `make lock UPGRADE=1` moves everything to the newest versions allowed (docs/deploy.md).
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes -q $(if $(UPGRADE),--upgrade)
+## The dev lock is resolved first; the runtime lock is constrained by it, so the image runs the
+## very versions the tests ran.
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements/runtime.lock
-	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -c requirements/runtime.lock \
-		-o requirements/dev.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements/dev.lock
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -c requirements/dev.lock \
+		-o requirements/runtime.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis tenure.db*

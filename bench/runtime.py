@@ -8,6 +8,7 @@ import tenure.migrations.metadata  # noqa: F401  (every table, so foreign keys r
 from bench.nullpay import NullProvider
 from tenure.catalog.loader import default_catalog_path, load_catalog
 from tenure.db.engine import Database
+from tenure.flows.assembly import assemble
 from tenure.flows.runtime import Runtime
 from tenure.payments.ports import PaymentProvider
 from tenure.payments.sandbox import SandboxProvider
@@ -20,4 +21,4 @@ def make_runtime(database_url: str, provider: ProviderName = "sandbox") -> Runti
     payments: PaymentProvider = (
         SandboxProvider(database) if provider == "sandbox" else NullProvider()
     )
-    return Runtime(db=database, catalog=load_catalog(default_catalog_path()), provider=payments)
+    return assemble(db=database, catalog=load_catalog(default_catalog_path()), provider=payments)

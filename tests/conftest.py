@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -25,6 +26,10 @@ from tenure.migrations.metadata import metadata
 
 # Every log line of the run is kept and scanned for secrets, card numbers and bodies.
 pytest_plugins = ["tests.support.logscan"]
+
+# `pytest --hypothesis-profile=deep` runs the long property searches (the money state machine
+# in tests/http/test_money_property.py reads this budget); the default keeps `make test` short.
+settings.register_profile("deep", max_examples=300, stateful_step_count=40, deadline=None)
 
 POSTGRES_URL = os.environ.get("TENURE_TEST_POSTGRES_URL")
 NATS_URL = os.environ.get("TENURE_TEST_NATS_URL")

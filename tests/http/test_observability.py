@@ -13,6 +13,7 @@ from tenure.db.engine import Database
 from tenure.events.models import OutboxEvent
 from tenure.flows import accounts
 from tenure.observability import logs
+from tenure.ops.readiness import head_revision
 from tests.support.api import API_KEY, AUTH, Api
 
 SECRET_BODY = {"frozen_time": "2025-01-31T10:00:00Z", "name": "card 4242 4242 4242 4242"}
@@ -143,7 +144,9 @@ async def test_readyz_fails_with_the_reason_when_the_schema_is_behind(
         assert (await api.client.get("/readyz")).status_code == 200
     finally:
         async with database.engine.begin() as connection:
-            await connection.execute(text("UPDATE alembic_version SET version_num = '0007'"))
+            await connection.execute(
+                text(f"UPDATE alembic_version SET version_num = '{head_revision()}'")
+            )
         await database.dispose()
 
 

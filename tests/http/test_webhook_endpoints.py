@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from tenure.catalog.loader import default_catalog_path, load_catalog
 from tenure.db.engine import Database
-from tenure.flows.runtime import Runtime
+from tenure.flows.assembly import assemble
 from tenure.payments.sandbox import SandboxProvider
 from tenure.workers.relay import Relay
 from tenure.workers.webhook_sink import WebhookSink
@@ -25,7 +25,7 @@ PATH = "/v1/webhook_endpoints"
 async def relay_until_idle(database_url: str) -> None:
     """A relay of its own (the app's engine belongs to the test client's event loop)."""
     database = Database(database_url)
-    runtime = Runtime(
+    runtime = assemble(
         db=database,
         catalog=load_catalog(default_catalog_path()),
         provider=SandboxProvider(database),

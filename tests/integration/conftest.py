@@ -6,6 +6,7 @@ import pytest
 
 from tenure.catalog.loader import default_catalog_path, load_catalog
 from tenure.db.engine import Database
+from tenure.flows.assembly import assemble
 from tenure.flows.runtime import Runtime
 from tenure.payments.sandbox import SandboxProvider
 from tests.support.clock import JumpClock
@@ -13,7 +14,7 @@ from tests.support.clock import JumpClock
 
 @pytest.fixture
 async def runtime(database: Database) -> AsyncIterator[Runtime]:
-    yield Runtime(
+    yield assemble(
         db=database,
         catalog=load_catalog(default_catalog_path()),
         provider=SandboxProvider(database),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tenure.catalog.loader import default_catalog_path, load_catalog
 from tenure.db.engine import Database
+from tenure.flows.assembly import assemble
 from tenure.flows.runtime import Runtime
 from tenure.payments.sandbox import SandboxProvider
 
@@ -11,4 +12,4 @@ CATALOG = load_catalog(default_catalog_path())
 
 
 def runtime_for(database: Database) -> Runtime:
-    return Runtime(db=database, catalog=CATALOG, provider=SandboxProvider(database))
+    return assemble(db=database, catalog=CATALOG, provider=SandboxProvider(database))

@@ -19,11 +19,13 @@ from tenure.catalog.loader import default_catalog_path, load_catalog
 from tenure.db.engine import Database
 from tenure.events.models import OutboxEvent
 from tenure.flows import accounts, collect, time_travel
+from tenure.flows.assembly import assemble
 from tenure.flows.collect import recover_stale
 from tenure.flows.payment_methods import set_default, token_for_subscribe
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import subscribe
 from tenure.kernel.clock import FixedClock
+from tenure.payments import attempts as payment_attempts
 from tenure.payments import methods
 from tenure.payments.models import PaymentAttempt, SandboxCharge
 from tenure.payments.ports import ChargeRequest, ChargeResult
@@ -56,7 +58,7 @@ class KillableProvider(SandboxProvider):
 
 @pytest.fixture
 async def runtime(database: Database) -> AsyncIterator[Runtime]:
-    yield Runtime(
+    yield assemble(
         db=database,
         catalog=load_catalog(default_catalog_path()),
         provider=KillableProvider(database),
@@ -135,11 +137,14 @@ async def _after_charge(runtime: Runtime, _: pytest.MonkeyPatch) -> None:
 
 async def _after_storing_before_event(_: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     # Dies inside the outcome transaction after the attempt row was updated: it rolls back.
-    async def die(*args: Any, **kwargs: Any) -> None:
+    original = payment_attempts.save_outcomes
+
+    async def store_then_die(*args: Any, **kwargs: Any) -> None:
+        await original(*args, **kwargs)
         monkeypatch.undo()
         raise Killed("after storing the outcome, before its events")
 
-    monkeypatch.setattr(collect, "record_events", die)
+    monkeypatch.setattr(payment_attempts, "save_outcomes", store_then_die)
 
 
 async def _after_commit(_: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,7 @@ from tenure.db.base import table_of
 from tenure.db.engine import Database
 from tenure.events.models import OutboxEvent
 from tenure.flows import accounts
+from tenure.flows.assembly import assemble
 from tenure.flows.due import run_due
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import SubscriptionExists, subscribe
@@ -50,7 +51,7 @@ Workers = tuple[Runtime, Runtime, FixedClock]
 
 def make_runtime(url: str, clock: FixedClock) -> Runtime:
     db = Database(url)
-    return Runtime(db=db, catalog=CATALOG, provider=SandboxProvider(db), clock=clock)
+    return assemble(db=db, catalog=CATALOG, provider=SandboxProvider(db), clock=clock)
 
 
 @pytest.fixture

@@ -24,12 +24,13 @@ from tenure.db.base import table_of
 from tenure.db.engine import Database
 from tenure.events.models import OutboxEvent
 from tenure.flows import accounts
+from tenure.flows.assembly import assemble
 from tenure.flows.collect import collect, recover_stale
 from tenure.flows.due import run_due
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import subscribe
 from tenure.kernel.clock import FixedClock
-from tenure.payments.attempts import charge_request
+from tenure.payments.attempts import load_pending
 from tenure.payments.models import PaymentAttempt, SandboxCharge
 from tenure.payments.ports import ChargeRequest, ChargeResult
 from tenure.payments.sandbox import SandboxProvider
@@ -72,7 +73,7 @@ class World:
     def runtime(self, provider: type[SandboxProvider] = SandboxProvider) -> Runtime:
         db = Database(self.url)
         self.databases.append(db)
-        return Runtime(db=db, catalog=CATALOG, provider=provider(db), clock=self.clock)
+        return assemble(db=db, catalog=CATALOG, provider=provider(db), clock=self.clock)
 
     async def customer(self, runtime: Runtime | None = None) -> str:
         customer = await accounts.create_customer(
@@ -175,8 +176,10 @@ async def test_charged_but_the_outcome_was_never_stored(world: World) -> None:
     customer = await world.crashed_subscribe(CrashBeforeCharge)
     attempt = await world.one(PaymentAttempt, customer_id=customer)
     # The provider call went through; the process died before it could store the outcome.
+    async with world.db.read() as session:
+        [pending] = await load_pending(session, [attempt["id"]], for_update=False)
     result = await world.healthy.provider.charge(
-        charge_request(attempt, f"Invoice {attempt['invoice_id']}")
+        pending.charge_request(f"Invoice {attempt['invoice_id']}")
     )
     [charge] = await world.rows(SandboxCharge)
     assert (charge["idempotency_key"], charge["charge_id"]) == (

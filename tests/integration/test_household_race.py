@@ -52,7 +52,7 @@ async def test_concurrent_accepts_never_overfill_a_household(
     assert household is not None
     await households.set_address(runtime, household_id=household.id, address="1 Home Road")
     codes = [
-        (await households.invite(runtime, household_id=household.id, expires_in_hours=None))["code"]
+        (await households.invite(runtime, household_id=household.id, expires_in_hours=None)).code
         for _ in range(contenders)
     ]
     joiners = [await _customer(runtime) for _ in range(contenders)]
@@ -100,7 +100,7 @@ async def test_one_customer_accepting_two_invites_at_once_joins_one_household(
         assert found is not None
         homes.append(found.id)
     codes = [
-        (await households.invite(runtime, household_id=h, expires_in_hours=None))["code"]
+        (await households.invite(runtime, household_id=h, expires_in_hours=None)).code
         for h in homes
     ]
     joiner = await _customer(runtime)

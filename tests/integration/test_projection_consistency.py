@@ -147,7 +147,7 @@ class World:
         await households.set_address(self.runtime, household_id=household, address="1 Road")
         invite = await households.invite(self.runtime, household_id=household, expires_in_hours=1)
         await households.accept(
-            self.runtime, code=invite["code"], customer_id=member, address="1 road", actor="p"
+            self.runtime, code=invite.code, customer_id=member, address="1 road", actor="p"
         )
 
     async def check(self) -> None:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tenure.billing.invoicing import LineDraft, TaxRule, build_invoice
+from tenure.billing.records import BillingReason, InvoiceRecord, InvoiceStatus, amount_due
 from tenure.billing.tax import TaxedAmount, apply_tax, rate_percent_text
 from tenure.kernel.ids import is_valid_id
 
@@ -161,20 +162,18 @@ def _line(amount: int, quantity: int = 1, description: str = "Pro (monthly)") ->
     )
 
 
-def _invoice(lines: list[LineDraft], tax: TaxRule, **kw: str) -> dict[str, object]:
-    rows = build_invoice(
+def _invoice(lines: list[LineDraft], tax: TaxRule) -> InvoiceRecord:
+    return build_invoice(
         customer_id="cus_X",
         subscription_id="sub_Y",
         currency="SEK",
-        billing_reason="subscription_cycle",
+        billing_reason=BillingReason.SUBSCRIPTION_CYCLE,
         period_start=P_START,
         period_end=P_END,
         lines=lines,
         tax=tax,
         created_at=CREATED,
-        **kw,
     )
-    return {"invoice": rows.invoice, "lines": rows.lines}
 
 
 def test_invoice_totals_are_sums_of_line_net_tax_total_se_12900_plus_4900() -> None:
@@ -182,23 +181,23 @@ def test_invoice_totals_are_sums_of_line_net_tax_total_se_12900_plus_4900() -> N
         customer_id="cus_X",
         subscription_id="sub_Y",
         currency="SEK",
-        billing_reason="subscription_cycle",
+        billing_reason=BillingReason.SUBSCRIPTION_CYCLE,
         period_start=P_START,
         period_end=P_END,
         lines=[_line(12900), _line(4900, description="Seat add-on")],
         tax=VAT_SE,
         created_at=CREATED,
     )
-    inv, lines = rows.invoice, rows.lines
+    inv, lines = rows, rows.lines
     # 12900 -> tax 2580 net 10320; 4900 -> tax 980 net 3920
-    assert [(ln["net"], ln["tax"], ln["total"]) for ln in lines] == [
+    assert [(ln.net, ln.tax, ln.total) for ln in lines] == [
         (10320, 2580, 12900),
         (3920, 980, 4900),
     ]
-    assert inv["subtotal"] == sum(ln["net"] for ln in lines) == 14240
-    assert inv["tax"] == sum(ln["tax"] for ln in lines) == 3560
-    assert inv["total"] == sum(ln["total"] for ln in lines) == 17800
-    assert inv["subtotal"] + inv["tax"] == inv["total"]
+    assert inv.subtotal == sum(ln.net for ln in lines) == 14240
+    assert inv.tax == sum(ln.tax for ln in lines) == 3560
+    assert inv.total == sum(ln.total for ln in lines) == 17800
+    assert inv.subtotal + inv.tax == inv.total
 
 
 def test_invoice_rounds_each_line_separately_us_exclusive() -> None:
@@ -215,10 +214,10 @@ def test_invoice_rounds_each_line_separately_us_exclusive() -> None:
         tax=SALES_US,
         created_at=CREATED,
     )
-    assert [ln["tax"] for ln in rows.lines] == [0, 0, 0]
-    assert rows.invoice["tax"] == 0
-    assert rows.invoice["subtotal"] == 15
-    assert rows.invoice["total"] == 15
+    assert [ln.tax for ln in rows.lines] == [0, 0, 0]
+    assert rows.tax == 0
+    assert rows.subtotal == 15
+    assert rows.total == 15
 
 
 def test_invoice_quantity_multiplies_amount_before_tax() -> None:
@@ -227,7 +226,7 @@ def test_invoice_quantity_multiplies_amount_before_tax() -> None:
         customer_id="cus_X",
         subscription_id="sub_Y",
         currency="USD",
-        billing_reason="subscription_cycle",
+        billing_reason=BillingReason.SUBSCRIPTION_CYCLE,
         period_start=P_START,
         period_end=P_END,
         lines=[_line(1199, quantity=3)],
@@ -235,10 +234,10 @@ def test_invoice_quantity_multiplies_amount_before_tax() -> None:
         created_at=CREATED,
     )
     (line,) = rows.lines
-    assert line["quantity"] == 3
-    assert line["amount"] == 3597
-    assert (line["net"], line["tax"], line["total"]) == (3597, 261, 3858)
-    assert (rows.invoice["subtotal"], rows.invoice["tax"], rows.invoice["total"]) == (
+    assert line.quantity == 3
+    assert line.amount == 3597
+    assert (line.net, line.tax, line.total) == (3597, 261, 3858)
+    assert (rows.subtotal, rows.tax, rows.total) == (
         3597,
         261,
         3858,
@@ -250,29 +249,28 @@ def test_invoice_and_line_ids_prefixed_distinct_and_linked() -> None:
         customer_id="cus_X",
         subscription_id="sub_Y",
         currency="SEK",
-        billing_reason="subscription_cycle",
+        billing_reason=BillingReason.SUBSCRIPTION_CYCLE,
         period_start=P_START,
         period_end=P_END,
         lines=[_line(100), _line(200), _line(300)],
         tax=VAT_SE,
         created_at=CREATED,
     )
-    invoice_id = rows.invoice["id"]
+    invoice_id = rows.id
     assert invoice_id.startswith("in_")
     assert is_valid_id(invoice_id, "in")
-    line_ids = [ln["id"] for ln in rows.lines]
+    line_ids = [ln.id for ln in rows.lines]
     assert len(set(line_ids)) == 3
     assert all(is_valid_id(i, "il") for i in line_ids)
     assert invoice_id not in line_ids
-    assert [ln["invoice_id"] for ln in rows.lines] == [invoice_id] * 3
-    assert [ln["position"] for ln in rows.lines] == [0, 1, 2]
+    assert [ln.invoice_id for ln in rows.lines] == [invoice_id] * 3
+    assert [ln.position for ln in rows.lines] == [0, 1, 2]
 
 
 def test_two_invoices_get_distinct_ids() -> None:
-    a = _invoice([_line(100)], VAT_SE)["invoice"]
-    b = _invoice([_line(100)], VAT_SE)["invoice"]
-    assert isinstance(a, dict) and isinstance(b, dict)
-    assert a["id"] != b["id"]
+    a = _invoice([_line(100)], VAT_SE)
+    b = _invoice([_line(100)], VAT_SE)
+    assert a.id != b.id
 
 
 def test_invoice_status_defaults_to_open_and_header_fields() -> None:
@@ -280,49 +278,47 @@ def test_invoice_status_defaults_to_open_and_header_fields() -> None:
         customer_id="cus_X",
         subscription_id="sub_Y",
         currency="SEK",
-        billing_reason="subscription_cycle",
+        billing_reason=BillingReason.SUBSCRIPTION_CYCLE,
         period_start=P_START,
         period_end=P_END,
         lines=[_line(12900)],
         tax=VAT_SE,
         created_at=CREATED,
     )
-    inv = rows.invoice
-    assert inv["status"] == "open"
-    assert inv["amount_paid"] == 0
-    assert inv["paid_at"] is None and inv["closed_at"] is None
-    assert inv["tax_inclusive"] is True
-    assert inv["tax_rate"] == "25"
-    assert inv["tax_name"] == "Moms"
-    assert inv["customer_id"] == "cus_X" and inv["subscription_id"] == "sub_Y"
-    assert inv["currency"] == "SEK"
-    assert (inv["period_start"], inv["period_end"], inv["created_at"]) == (
+    inv = rows
+    assert inv.status is InvoiceStatus.OPEN
+    assert inv.amount_paid == 0
+    assert inv.paid_at is None and inv.closed_at is None
+    assert inv.tax_inclusive is True
+    assert inv.tax_rate == "25"
+    assert inv.tax_name == "Moms"
+    assert inv.customer_id == "cus_X" and inv.subscription_id == "sub_Y"
+    assert inv.currency == "SEK"
+    assert (inv.period_start, inv.period_end, inv.created_at) == (
         P_START,
         P_END,
         CREATED,
     )
 
 
-def test_invoice_status_can_be_overridden_to_draft() -> None:
-    inv = _invoice([_line(100)], VAT_SE, status="draft")["invoice"]
-    assert isinstance(inv, dict)
-    assert inv["status"] == "draft"
+def test_a_new_invoice_owes_its_total() -> None:
+    inv = _invoice([_line(12900)], VAT_SE)
+    assert amount_due(inv) == 12900
+    assert (inv.credit_applied, inv.credited_to_balance, inv.credit_returned) == (0, 0, 0)
 
 
 def test_invoice_exclusive_tax_rate_text_7_25() -> None:
-    inv = _invoice([_line(1199)], SALES_US)["invoice"]
-    assert isinstance(inv, dict)
-    assert inv["tax_rate"] == "7.25"
-    assert inv["tax_inclusive"] is False
-    assert (inv["subtotal"], inv["tax"], inv["total"]) == (1199, 87, 1286)
+    inv = _invoice([_line(1199)], SALES_US)
+    assert inv.tax_rate == "7.25"
+    assert inv.tax_inclusive is False
+    assert (inv.subtotal, inv.tax, inv.total) == (1199, 87, 1286)
 
 
 def test_empty_invoice_sums_to_zero() -> None:
     inv = _invoice([], VAT_SE)
-    assert inv["lines"] == []
-    header = inv["invoice"]
-    assert isinstance(header, dict)
-    assert (header["subtotal"], header["tax"], header["total"]) == (0, 0, 0)
+    assert inv.lines == []
+    header = inv
+    assert (header.subtotal, header.tax, header.total) == (0, 0, 0)
 
 
 _LINE = st.builds(
@@ -342,15 +338,15 @@ def test_invoice_totals_always_equal_line_sums(lines: list[LineDraft], tax: TaxR
         customer_id="cus_X",
         subscription_id="sub_Y",
         currency="SEK",
-        billing_reason="subscription_cycle",
+        billing_reason=BillingReason.SUBSCRIPTION_CYCLE,
         period_start=P_START,
         period_end=P_END,
         lines=lines,
         tax=tax,
         created_at=CREATED,
     )
-    assert rows.invoice["subtotal"] == sum(ln["net"] for ln in rows.lines)
-    assert rows.invoice["tax"] == sum(ln["tax"] for ln in rows.lines)
-    assert rows.invoice["total"] == sum(ln["total"] for ln in rows.lines)
-    assert [ln["amount"] for ln in rows.lines] == [d.amount * d.quantity for d in lines]
-    assert len({ln["id"] for ln in rows.lines}) == len(lines)
+    assert rows.subtotal == sum(ln.net for ln in rows.lines)
+    assert rows.tax == sum(ln.tax for ln in rows.lines)
+    assert rows.total == sum(ln.total for ln in rows.lines)
+    assert [ln.amount for ln in rows.lines] == [d.amount * d.quantity for d in lines]
+    assert len({ln.id for ln in rows.lines}) == len(lines)

@@ -16,13 +16,11 @@ from typing import Any, cast
 import structlog
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 
-from tenure import __version__
 from tenure.access.keys import KeyRing, any_key_exists, ensure_key, generate_secret
-from tenure.api import routes
+from tenure.api import openapi, routes
 from tenure.api.deps import provide_runtime
+from tenure.api.docs import SwaggerPage, assets_router
 from tenure.api.fastpath import fast_entitlements
 from tenure.api.gate import GateState, gate
 from tenure.api.health import ROUTES as HEALTH_ROUTES
@@ -38,6 +36,7 @@ from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.api.routes.webhooks import WebhookEndpointController
 from tenure.catalog.loader import default_catalog_path, load_catalog
 from tenure.db.engine import Database
+from tenure.flows.assembly import assemble
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.migrations import upgrade
@@ -55,9 +54,8 @@ _ = routes
 
 
 @get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
-async def openapi_json(request: Request[Any, Any, Any]) -> Response[Any]:
-    schema = request.app.openapi_schema.to_schema()
-    return Response(content=schema, media_type=MediaType.JSON)
+async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return Response(content=openapi.document(request.app), media_type=MediaType.JSON)
 
 
 async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -65,7 +63,7 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     if settings.migrate:
         await upgrade(database)
     catalog = load_catalog(settings.catalog_path or default_catalog_path())
-    return Runtime(
+    return assemble(
         db=database,
         catalog=catalog,
         provider=instrumented(limited(SandboxProvider(database), settings.provider_rate)),
@@ -120,6 +118,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         route_handlers=[
             *HEALTH_ROUTES,
             openapi_json,
+            assets_router(),
             TestClockController,
             CustomerController,
             PaymentMethodController,
@@ -141,13 +140,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         dependencies={"runtime": Provide(provide_runtime)},
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(
-            title="Tenure",
-            version=__version__,
-            path="/docs",
-            render_plugins=[ScalarRenderPlugin()],
-            description="Subscription lifecycle: catalog, trials, renewals, invoices, events.",
-        ),
+        openapi_config=openapi.config([SwaggerPage()]),
         middleware=[cast(Any, lambda app: gate(app, lambda: holder.get("gate")))],
         debug=False,
         logging_config=None,  # logs go through tenure.observability.logs, like every process

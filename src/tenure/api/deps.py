@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 from litestar import Request
 from litestar.datastructures import State
@@ -60,16 +60,20 @@ def page_limit(limit: int | None) -> int:
     return limit
 
 
-def page(items: list[dict[str, Any]], size: int) -> dict[str, Any]:
-    """A cursor page: fetch ``size + 1`` rows, return ``size`` and whether more exist."""
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=_Identified)
+
+
+def page(items: list[Item], size: int) -> tuple[list[Item], bool, str | None]:
+    """A cursor page: fetch ``size + 1`` rows, keep ``size``; whether more exist, and the id to
+    pass as ``starting_after`` for the next page (``None`` on the last one)."""
     has_more = len(items) > size
     items = items[:size]
-    return {
-        "object": "list",
-        "data": items,
-        "has_more": has_more,
-        "next": items[-1]["id"] if has_more and items else None,
-    }
+    return items, has_more, items[-1].id if has_more and items else None
 
 
 RuntimeDep = NamedDependency[Runtime]

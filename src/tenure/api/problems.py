@@ -27,6 +27,35 @@ log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
+class ValidationIssue(msgspec.Struct, kw_only=True):
+    message: str
+    key: str | msgspec.UnsetType = msgspec.UNSET  # the field or parameter
+    source: str | msgspec.UnsetType = msgspec.UNSET  # body, query, path, header
+
+
+class Problem(msgspec.Struct, kw_only=True):
+    """An RFC 9457 problem: every error the API answers, as ``application/problem+json``.
+
+    Branch on ``code`` (stable), never on ``detail`` (for people). Some codes add members of
+    their own; the common ones are listed here, and others may appear (named in docs/api.md).
+    """
+
+    type: str  # https://tenure.dev/problems/<code>
+    title: str
+    status: int  # the HTTP status
+    detail: str
+    code: str
+    instance: str | msgspec.UnsetType = msgspec.UNSET  # the request path
+    errors: list[ValidationIssue] | msgspec.UnsetType = msgspec.UNSET  # invalid_request
+    field: str | msgspec.UnsetType = msgspec.UNSET  # the offending field
+    customer: str | msgspec.UnsetType = msgspec.UNSET
+    subscription: str | msgspec.UnsetType = msgspec.UNSET
+    invoice: str | msgspec.UnsetType = msgspec.UNSET  # declines: the invoice charged
+    retryable: bool | msgspec.UnsetType = msgspec.UNSET  # declines: may the same card succeed
+    # The X-Request-Id of the request (every problem answered while serving one carries it).
+    request_id: str | msgspec.UnsetType = msgspec.UNSET
+
+
 def problem_body(
     status: int, code: str, title: str, detail: str, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:

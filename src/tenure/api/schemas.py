@@ -17,6 +17,12 @@ Name = Annotated[str, msgspec.Meta(max_length=200, pattern=_PRINTABLE)]
 Reason = Annotated[str, msgspec.Meta(max_length=300, pattern=_PRINTABLE)]
 Timestamp = Annotated[str, msgspec.Meta(max_length=64)]
 Short = Annotated[str, msgspec.Meta(max_length=16, pattern=_PRINTABLE)]
+# Your own key/value pairs (Stripe's limits: 50 keys, keys up to 40 characters, values up to 500).
+MetadataKey = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f\[\]]*$")
+]
+MetadataValue = Annotated[str, msgspec.Meta(max_length=500, pattern=_PRINTABLE)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], msgspec.Meta(max_length=50)]
 
 
 class _Body(msgspec.Struct, forbid_unknown_fields=True):
@@ -38,6 +44,20 @@ class CreateCustomer(_Body):
     market: Short
     test_clock: Id | None = None
     region: Short | None = None  # tax region within the market, e.g. "CA" in the US
+    metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class UpdateCustomer(_Body):
+    """Merged into what is stored; a key set to "" is removed."""
+
+    email: Email | None = None
+    metadata: Metadata | None = None
+
+
+class UpdateMetadata(_Body):
+    """Merged into what is stored; a key set to "" is removed."""
+
+    metadata: Metadata
 
 
 class CreateSubscription(_Body):
@@ -49,6 +69,7 @@ class CreateSubscription(_Body):
     trial: bool = False
     intro_offer: bool = False
     promo_code: Code | None = None
+    metadata: Metadata = msgspec.field(default_factory=dict)
 
 
 class CancelSubscription(_Body):

@@ -1,22 +1,48 @@
-"""Customer credit balances: credits are kept, never lost, and used first on later invoices."""
+"""Customer credit balances: credits are kept, never lost, and used first on later invoices.
+
+Every movement is a ledger row (``balance_transactions``); the balance is their sum, and a
+check constraint keeps it from going negative.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenure.billing.invoicing import InvoiceRows
 from tenure.billing.models import BalanceTransaction, CustomerBalance
+from tenure.billing.records import InvoiceRecord
 from tenure.db.base import table_of
 from tenure.db.engine import is_postgres
 from tenure.kernel.ids import new_id
 
 _balances = table_of(CustomerBalance)
 _ledger = table_of(BalanceTransaction)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditReturn:
+    """Credit going back to a customer's balance (a voided or fully refunded invoice)."""
+
+    customer_id: str
+    currency: str
+    amount: int
+    invoice_id: str
+    reason: str  # invoice_voided | invoice_refunded
+
+
+def split(total: int, held: int) -> tuple[int, int]:
+    """How an invoice of ``total`` meets a balance of ``held``: (credit applied, credit banked).
+
+    A positive total takes what it can from the balance; a negative one banks its credit.
+    """
+    if total < 0:
+        return 0, -total
+    return min(max(held, 0), total), 0
 
 
 async def balances(
@@ -34,42 +60,81 @@ async def balances(
     return {row.customer_id: row.amount for row in await session.execute(statement)}
 
 
-async def settle(session: AsyncSession, drafts: Sequence[InvoiceRows], *, at: datetime) -> None:
+async def settle(session: AsyncSession, invoices: Sequence[InvoiceRecord], *, at: datetime) -> None:
     """Use existing credit on new invoices, and bank the credit of negative ones.
 
-    Mutates the drafts (``credit_applied`` / ``credited_to_balance``) before they are inserted.
+    Sets ``credit_applied`` / ``credited_to_balance`` on the invoices before they are stored.
     """
-    customers = [draft.invoice["customer_id"] for draft in drafts]
-    before = await balances(session, customers, for_update=True)
+    if not invoices:
+        return
+    before = await balances(session, [invoice.customer_id for invoice in invoices], for_update=True)
     current = dict(before)
     ledger: list[dict[str, Any]] = []
     currencies: dict[str, str] = {}
-    for draft in drafts:
-        invoice = draft.invoice
-        customer, total = invoice["customer_id"], invoice["total"]
-        currencies[customer] = invoice["currency"]
+    for invoice in invoices:
+        customer, total = invoice.customer_id, invoice.total
+        currencies[customer] = invoice.currency
         held = current.get(customer, 0)
-        if total < 0:
-            movement, invoice["credited_to_balance"], reason = -total, -total, "invoice_credit"
-        elif total > 0 and held > 0:
-            movement = -min(held, total)
-            invoice["credit_applied"], reason = -movement, "applied_to_invoice"
+        applied, banked = split(total, held)
+        invoice.credit_applied, invoice.credited_to_balance = applied, banked
+        if banked:
+            movement, reason = banked, "invoice_credit"
+        elif applied:
+            movement, reason = -applied, "applied_to_invoice"
         else:
             continue
         current[customer] = held + movement
+        ledger.append(_entry(customer, invoice.currency, movement, reason, invoice.id, current, at))
+    await _write(session, before, current, currencies, ledger)
+
+
+async def give_back(
+    session: AsyncSession, returns: Sequence[CreditReturn], *, at: datetime
+) -> None:
+    """Put credit back on the balances it came from."""
+    returns = [item for item in returns if item.amount > 0]
+    if not returns:
+        return
+    before = await balances(session, [item.customer_id for item in returns], for_update=True)
+    current = dict(before)
+    ledger = []
+    currencies: dict[str, str] = {}
+    for item in returns:
+        current[item.customer_id] = current.get(item.customer_id, 0) + item.amount
+        currencies[item.customer_id] = item.currency
         ledger.append(
-            {
-                "id": new_id("btx"),
-                "customer_id": customer,
-                "amount": movement,
-                "currency": invoice["currency"],
-                "reason": reason,
-                "invoice_id": invoice["id"],
-                "balance_after": current[customer],
-                "created_at": at,
-            }
+            _entry(
+                item.customer_id,
+                item.currency,
+                item.amount,
+                item.reason,
+                item.invoice_id,
+                current,
+                at,
+            )
         )
     await _write(session, before, current, currencies, ledger)
+
+
+def _entry(
+    customer: str,
+    currency: str,
+    movement: int,
+    reason: str,
+    invoice_id: str,
+    current: dict[str, int],
+    at: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": new_id("btx"),
+        "customer_id": customer,
+        "amount": movement,
+        "currency": currency,
+        "reason": reason,
+        "invoice_id": invoice_id,
+        "balance_after": current[customer],
+        "created_at": at,
+    }
 
 
 async def _write(
@@ -96,26 +161,3 @@ async def _write(
     ]
     if changed:
         await session.execute(update(CustomerBalance), changed)
-
-
-async def restore(session: AsyncSession, invoice: dict[str, Any], *, at: datetime) -> None:
-    """Give back credit that a voided invoice had taken from the balance."""
-    applied = int(invoice.get("credit_applied") or 0)
-    if applied <= 0:
-        return
-    customer = invoice["customer_id"]
-    before = await balances(session, [customer], for_update=True)
-    after = {customer: before.get(customer, 0) + applied}
-    ledger = [
-        {
-            "id": new_id("btx"),
-            "customer_id": customer,
-            "amount": applied,
-            "currency": invoice["currency"],
-            "reason": "invoice_voided",
-            "invoice_id": invoice["id"],
-            "balance_after": after[customer],
-            "created_at": at,
-        }
-    ]
-    await _write(session, before, after, {customer: invoice["currency"]}, ledger)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -31,21 +32,25 @@ class Invoice(Base):
     currency: Mapped[str] = mapped_column(String(3))
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime] = mapped_column(UTCDateTime)
-    subtotal: Mapped[int] = mapped_column(Integer)
-    tax: Mapped[int] = mapped_column(Integer)
-    total: Mapped[int] = mapped_column(Integer)
-    amount_paid: Mapped[int] = mapped_column(Integer, default=0)
+    subtotal: Mapped[int] = mapped_column(BigInteger)
+    tax: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
+    # Cash captured by the provider (never the credit).
+    amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
     # Taken from the customer's credit balance before charging (never more than the total).
-    credit_applied: Mapped[int] = mapped_column(Integer, default=0)
+    credit_applied: Mapped[int] = mapped_column(BigInteger, default=0)
     # A negative total (credits exceed charges) moves to the customer's credit balance.
-    credited_to_balance: Mapped[int] = mapped_column(Integer, default=0)
-    amount_refunded: Mapped[int] = mapped_column(Integer, default=0)
+    credited_to_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Credit given back to the balance: when voided, or when its cash was refunded in full.
+    credit_returned: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     tax_inclusive: Mapped[bool] = mapped_column(Boolean)
     tax_rate: Mapped[str] = mapped_column(String(16))  # percent as an exact decimal string
     tax_name: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSONType, default=dict)
 
     __table_args__ = (
         # A period is billed once: a re-run of the renewal batch cannot invoice it again.
@@ -73,10 +78,10 @@ class InvoiceLine(Base):
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime] = mapped_column(UTCDateTime)
     quantity: Mapped[int] = mapped_column(Integer, default=1)
-    amount: Mapped[int] = mapped_column(Integer)  # as priced: gross if tax-inclusive, else net
-    net: Mapped[int] = mapped_column(Integer)
-    tax: Mapped[int] = mapped_column(Integer)
-    total: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)  # as priced: gross if tax-inclusive, else net
+    net: Mapped[int] = mapped_column(BigInteger)
+    tax: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
 
 
 class CustomerBalance(Base):
@@ -88,7 +93,7 @@ class CustomerBalance(Base):
         String(40), ForeignKey("customers.id"), primary_key=True
     )
     currency: Mapped[str] = mapped_column(String(3))
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (CheckConstraint("amount >= 0", name="balance_not_negative"),)
 
@@ -100,11 +105,11 @@ class BalanceTransaction(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(40), index=True)
-    amount: Mapped[int] = mapped_column(Integer)  # + credit added, - credit used
+    amount: Mapped[int] = mapped_column(BigInteger)  # + credit added, - credit used
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(40))
     invoice_id: Mapped[str | None] = mapped_column(String(40))
-    balance_after: Mapped[int] = mapped_column(Integer)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -116,7 +121,7 @@ class CreditNote(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     invoice_id: Mapped[str] = mapped_column(String(40), ForeignKey("invoices.id"), index=True)
     customer_id: Mapped[str] = mapped_column(String(40))
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16))  # pending | succeeded | failed
@@ -128,6 +133,8 @@ class CreditNote(Base):
     failure_message: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Credit this refund gave back to the balance (the invoice's cash was then fully refunded).
+    credit_returned: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class PromoCode(Base):
@@ -137,7 +144,7 @@ class PromoCode(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)  # stored upper case
     kind: Mapped[str] = mapped_column(String(16))  # percent | amount
     percent_off: Mapped[str | None] = mapped_column(String(16))  # exact decimal text, "20"
-    amount_off: Mapped[int | None] = mapped_column(Integer)
+    amount_off: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     duration: Mapped[str] = mapped_column(String(16))  # once | repeating | forever
     duration_periods: Mapped[int | None] = mapped_column(Integer)

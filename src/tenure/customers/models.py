@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenure.db.base import Base, UTCDateTime
+from tenure.db.base import Base, JSONType, UTCDateTime
 from tenure.testclocks import models as _testclocks  # noqa: F401 - FK target
 
 
@@ -21,3 +21,5 @@ class Customer(Base):
         String(40), ForeignKey("test_clocks.id"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Your own key/value pairs (Stripe's limits), returned everywhere and carried in events.
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSONType, default=dict)

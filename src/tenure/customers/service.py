@@ -16,6 +16,8 @@ from tenure.events.record import event_row, record
 from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
 from tenure.kernel.ids import new_id
+from tenure.kernel.metadata import check as check_metadata
+from tenure.kernel.metadata import merge as merge_metadata
 
 # Deliberately loose: the client's identity system owns addresses; this only catches garbage.
 _EMAIL: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -34,6 +36,7 @@ def payload(customer: Customer) -> dict[str, Any]:
         "region": customer.region,
         "test_clock": customer.test_clock_id,
         "created": rfc3339(customer.created_at),
+        "metadata": dict(customer.metadata_ or {}),
     }
 
 
@@ -46,9 +49,9 @@ async def create(
     test_clock_id: str | None,
     created_at: datetime,
     region: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Customer:
-    if not _EMAIL.match(email):
-        raise InvalidRequest(f"{email!r} is not an email address", code="invalid_email")
+    _check_email(email)
     if not external_id.strip():
         raise InvalidRequest("external_id must not be empty", code="invalid_external_id")
     existing = await session.scalar(select(Customer.id).where(Customer.external_id == external_id))
@@ -66,6 +69,7 @@ async def create(
         region=region,
         test_clock_id=test_clock_id,
         created_at=created_at,
+        metadata_=check_metadata(metadata or {}),
     )
     session.add(customer)
     try:
@@ -85,6 +89,47 @@ async def create(
             )
         ],
     )
+    return customer
+
+
+def _check_email(email: str) -> None:
+    if not _EMAIL.match(email):
+        raise InvalidRequest(f"{email!r} is not an email address", code="invalid_email")
+
+
+async def update(
+    session: AsyncSession,
+    customer: Customer,
+    *,
+    email: str | None,
+    metadata: dict[str, str] | None,
+    at: datetime,
+) -> Customer:
+    """Change the email and merge metadata (a key set to "" is removed); ``customer.updated``
+    when something changed."""
+    changed: list[str] = []
+    if email is not None and email != customer.email:
+        _check_email(email)
+        customer.email = email
+        changed.append("email")
+    if metadata is not None:
+        merged = merge_metadata(customer.metadata_ or {}, metadata)
+        if merged != (customer.metadata_ or {}):
+            customer.metadata_ = merged
+            changed.append("metadata")
+    if changed:
+        await session.flush()
+        await record(
+            session,
+            [
+                event_row(
+                    "customer.updated",
+                    created=at,
+                    data={**payload(customer), "changed": changed},
+                    customer_id=customer.id,
+                )
+            ],
+        )
     return customer
 
 

@@ -22,12 +22,14 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     CardData,
     Currency,
     CustomerData,
+    CustomerUpdated,
     EntitlementsChanged,
     GrantData,
     HouseholdData,
     InvoiceData,
     InvoicePaymentFailed,
     InvoiceRefunded,
+    InvoiceUpdated,
     MinorUnits,
     Money,
     PaymentMethodData,
@@ -43,6 +45,7 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     SubscriptionPlanChangeScheduled,
     SubscriptionPromoCodeApplied,
     SubscriptionRecovered,
+    SubscriptionUpdated,
     Timestamp,
     WebhookEndpointDisabled,
     _Payload,
@@ -133,6 +136,22 @@ CATALOG: Final[tuple[EventType, ...]] = (
             created="2025-01-31T10:00:00Z",
         ),
     ),
+    EventType(
+        "customer.updated",
+        1,
+        CustomerUpdated,
+        "A customer's email or metadata changed (``changed`` says which).",
+        CustomerUpdated(
+            customer=_SUB.customer,
+            external_id="user-42",
+            email="ada@example.com",
+            market="SE",
+            test_clock=None,
+            created="2025-01-31T10:00:00Z",
+            metadata={"crm_id": "A-1001"},
+            changed=["metadata"],
+        ),
+    ),
     _sub_event(
         "subscription.created",
         "A subscription started: trialing, or incomplete until its first payment succeeds.",
@@ -216,6 +235,15 @@ CATALOG: Final[tuple[EventType, ...]] = (
         "A promo code was redeemed for the subscription's next invoices.",
         SubscriptionPromoCodeApplied(**_SUB_FIELDS, code="SPRING20", periods=3),
     ),
+    EventType(
+        "subscription.updated",
+        1,
+        SubscriptionUpdated,
+        "A subscription's metadata changed.",
+        SubscriptionUpdated(
+            **{**_SUB_FIELDS, "metadata": {"campaign": "spring"}}, changed=["metadata"]
+        ),
+    ),
     _sub_event(
         "subscription.reactivated",
         "A cancel at period end was undone before the period ended.",
@@ -280,6 +308,30 @@ CATALOG: Final[tuple[EventType, ...]] = (
         InvoiceData,
         "An invoice was paid in full.",
         msgspec.structs.replace(_INVOICE, status="paid"),
+    ),
+    EventType(
+        "invoice.updated",
+        1,
+        InvoiceUpdated,
+        "An invoice's metadata changed.",
+        InvoiceUpdated(
+            **{**_INVOICE_FIELDS, "metadata": {"po_number": "PO-7"}}, changed=["metadata"]
+        ),
+    ),
+    EventType(
+        "invoice.voided",
+        1,
+        InvoiceData,
+        "An open invoice was voided (canceled before it was paid); its credit went back to the "
+        "balance.",
+        msgspec.structs.replace(_INVOICE, status="void"),
+    ),
+    EventType(
+        "invoice.marked_uncollectible",
+        1,
+        InvoiceData,
+        "Dunning gave up on an invoice (or its subscription ended unpaid); it keeps its credit.",
+        msgspec.structs.replace(_INVOICE, status="uncollectible"),
     ),
     EventType(
         "invoice.payment_failed",

@@ -20,6 +20,10 @@ Timestamp = Annotated[
 ]
 Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 MinorUnits = Annotated[int, msgspec.Meta(description="integer amount in the currency's minor unit")]
+Metadata = Annotated[
+    dict[str, str],
+    msgspec.Meta(description="your own key/value pairs, as set on the object (up to 50 keys)"),
+]
 
 
 class _Payload(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -52,6 +56,7 @@ class SubscriptionData(_Payload, kw_only=True):
     ended_reason: str | None
     intro_periods_remaining: int = 0
     pending_change: PendingChangeData | None = None
+    metadata: Metadata = msgspec.field(default_factory=dict)
 
 
 class SubscriptionCanceled(SubscriptionData, kw_only=True):
@@ -97,6 +102,10 @@ class SubscriptionPlanChangeCanceled(SubscriptionData, kw_only=True):
     canceled_plan: str | None
 
 
+class SubscriptionUpdated(SubscriptionData, kw_only=True):
+    changed: list[str]  # the fields that changed: metadata
+
+
 class SubscriptionPromoCodeApplied(SubscriptionData, kw_only=True):
     code: str
     periods: int | None
@@ -116,6 +125,14 @@ class InvoiceData(_Payload, kw_only=True):
     period_end: Timestamp
     credit_applied: MinorUnits = 0
     amount_due: MinorUnits = 0
+    amount_paid: Annotated[
+        int, msgspec.Meta(description="cash captured by the provider, in minor units")
+    ] = 0
+    metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class InvoiceUpdated(InvoiceData, kw_only=True):
+    changed: list[str]  # the fields that changed: metadata
 
 
 class InvoiceRefunded(InvoiceData, kw_only=True):
@@ -123,6 +140,10 @@ class InvoiceRefunded(InvoiceData, kw_only=True):
     amount_refunded: MinorUnits
     refund_amount: MinorUnits
     reason: str
+    credit_returned: Annotated[
+        int,
+        msgspec.Meta(description="credit this refund gave back to the customer's balance"),
+    ] = 0
 
 
 class CardData(_Payload, kw_only=True):
@@ -157,6 +178,11 @@ class CustomerData(_Payload, kw_only=True):
     test_clock: str | None
     created: Timestamp
     region: str | None = None
+    metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class CustomerUpdated(CustomerData, kw_only=True):
+    changed: list[str]  # the fields that changed: email, metadata
 
 
 class HouseholdData(_Payload, kw_only=True):

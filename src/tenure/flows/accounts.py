@@ -21,6 +21,7 @@ async def create_customer(
     market: str,
     test_clock_id: str | None,
     region: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Customer:
     found = runtime.catalog.market(market)  # refuses an unknown market, listing the known ones
     if region is not None and region not in found.regions:
@@ -39,9 +40,24 @@ async def create_customer(
             test_clock_id=test_clock_id,
             created_at=created_at,
             region=region,
+            metadata=metadata,
         )
         touch_customers(session, [customer.id])  # its entitlements row (Free) starts here
         return customer
+
+
+async def update_customer(
+    runtime: Runtime,
+    *,
+    customer_id: str,
+    email: str | None,
+    metadata: dict[str, str] | None,
+) -> Customer:
+    """Effects: ``customer.updated`` (with what ``changed``) when something did."""
+    async with runtime.db.transaction() as session:
+        customer = await customers.get(session, customer_id, for_update=True)
+        now = await runtime.now_for(session, customer.test_clock_id)
+        return await customers.update(session, customer, email=email, metadata=metadata, at=now)
 
 
 async def create_test_clock(

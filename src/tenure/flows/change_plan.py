@@ -6,28 +6,34 @@ so what a change charges equals its preview.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import balance
-from tenure.billing import service as invoices
-from tenure.billing.invoicing import InvoiceRows, build_invoice
+from tenure.billing.invoicing import build_invoice
 from tenure.billing.plan_change import ChangeQuote, PlanTerms, Timing, quote
 from tenure.billing.proration import ProrationMode
+from tenure.billing.records import (
+    BillingReason,
+    InvoiceRecord,
+    InvoiceStatus,
+    amount_due,
+    void,
+)
 from tenure.catalog.model import Plan
-from tenure.events.record import record as record_events
 from tenure.flows.collect import Outcome, collect
 from tenure.flows.guards import ensure_no_billing_issue
 from tenure.flows.households import guard_plan_change
 from tenure.flows.manage import SubscriptionNotFound
 from tenure.flows.opening import open_invoice
-from tenure.flows.plan_switch import apply_plan
+from tenure.flows.outcomes import Settlement, payment_failed_event
+from tenure.flows.plan_switch import apply_plan, change_type_of
 from tenure.flows.runtime import Runtime
+from tenure.flows.unit import UnitOfWork
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
-from tenure.payments import attempts
 from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
@@ -39,7 +45,7 @@ class Prepared:
     sub: subs.Sub
     plan: Plan
     quote: ChangeQuote
-    draft: InvoiceRows | None
+    draft: InvoiceRecord | None
     now: datetime
 
 
@@ -116,7 +122,7 @@ async def _prepare(
             customer_id=sub.customer_id,
             subscription_id=sub.id,
             currency=sub.currency,
-            billing_reason="subscription_update",
+            billing_reason=BillingReason.SUBSCRIPTION_UPDATE,
             period_start=now,
             period_end=end,
             lines=terms.lines,
@@ -157,8 +163,9 @@ async def preview(
     return prepared, money_of(prepared.draft, held)
 
 
-def money_of(draft: InvoiceRows | None, held: int) -> dict[str, int]:
-    """Credit applied, credit banked and amount due, exactly as ``balance.settle`` will do."""
+def money_of(draft: InvoiceRecord | None, held: int) -> dict[str, int]:
+    """Credit applied, credit banked and amount due, by the same rules the change applies
+    (``balance.split`` and ``records.amount_due``)."""
     if draft is None:
         return {
             "subtotal": 0,
@@ -168,15 +175,15 @@ def money_of(draft: InvoiceRows | None, held: int) -> dict[str, int]:
             "credited_to_balance": 0,
             "amount_due": 0,
         }
-    total = int(draft.invoice["total"])
-    applied = min(held, total) if total > 0 else 0
+    applied, banked = balance.split(draft.total, held)
+    quoted = replace(draft, credit_applied=applied, credited_to_balance=banked)
     return {
-        "subtotal": int(draft.invoice["subtotal"]),
-        "tax": int(draft.invoice["tax"]),
-        "total": total,
+        "subtotal": draft.subtotal,
+        "tax": draft.tax,
+        "total": draft.total,
         "credit_applied": applied,
-        "credited_to_balance": max(-total, 0),
-        "amount_due": max(total - applied, 0),
+        "credited_to_balance": banked,
+        "amount_due": amount_due(quoted),
     }
 
 
@@ -203,7 +210,7 @@ async def change(
             session, runtime.catalog, sub.id, prepared.plan, remove_members=remove_members
         )
         attempt_id = await _start(runtime, session, prepared, actor)
-    invoice_id = prepared.draft.invoice["id"] if prepared.draft else None
+    invoice_id = prepared.draft.id if prepared.draft else None
     if attempt_id is not None:
         outcomes = await collect(runtime, [attempt_id], actor=actor)
         _raise_if_declined(outcomes, invoice_id)
@@ -232,7 +239,8 @@ async def _start(
     runtime: Runtime, session: AsyncSession, prepared: Prepared, actor: str
 ) -> str | None:
     sub, terms, now = prepared.sub, prepared.quote, prepared.now
-    events: list[dict[str, Any]] = []
+    uow = UnitOfWork(runtime, session, actor)
+    uow.track(sub)
     if terms.timing is Timing.PERIOD_END:
         await changes.add(
             session,
@@ -243,18 +251,17 @@ async def _start(
             at=now,
             plan_id=prepared.plan.id,
         )
-        events.append(
+        uow.emit(
             sub.event("subscription.plan_change_scheduled", at=now, change_type=terms.type.value)
         )
-        await _save(session, sub, events, [])
+        await uow.flush()
         return None
-    draft, attempt_id = prepared.draft, None
-    if draft is not None:
-        await balance.settle(session, [draft], at=now)
-        attempt = open_invoice(draft, sub, payment_method=sub.payment_method, at=now, events=events)
-        await invoices.insert_invoices(session, [draft])
+    invoice = prepared.draft
+    if invoice is not None:
+        await balance.settle(session, [invoice], at=now)
+        attempt = open_invoice(uow, invoice, sub, payment_method=sub.payment_method, at=now)
         if attempt is not None:
-            # Applied when the payment succeeds (see collect), dropped when it fails.
+            # Applied when the payment succeeds (PlanChangePayment), dropped when it fails.
             await changes.add(
                 session,
                 sub.pending,
@@ -264,35 +271,62 @@ async def _start(
                 at=now,
                 plan_id=prepared.plan.id,
             )
-            await attempts.insert_attempts(session, [attempt])
-            await _save(session, sub, events, [])
-            return str(attempt["id"])
-    history = [
-        apply_plan(
-            runtime.catalog,
-            sub,
-            prepared.plan.id,
-            effective_at=now,
-            at=now,
-            actor=actor,
-            events=events,
-            change_type=terms.type.value,
-        )
-    ]
+            await uow.flush()
+            return attempt.id
+    apply_plan(
+        uow,
+        sub,
+        prepared.plan.id,
+        effective_at=now,
+        at=now,
+        change_type=terms.type.value,
+    )
     await changes.close(session, sub.pending, [ChangeKind.PLAN], status="canceled", at=now)
-    await _save(session, sub, events, history)
-    return attempt_id
+    await uow.flush()
+    return None
 
 
-async def _save(
-    session: AsyncSession,
-    sub: subs.Sub,
-    events: list[dict[str, Any]],
-    history: list[dict[str, Any]],
-) -> None:
-    await subs.save(session, [sub])
-    await subs.add_history(session, history)
-    await record_events(session, events)
+class PlanChangePayment:
+    """Outcomes of ``subscription_update`` invoices: a plan change charged now."""
+
+    async def prepare(self, uow: UnitOfWork, items: Sequence[Settlement]) -> None:
+        return None
+
+    def paid(self, uow: UnitOfWork, item: Settlement) -> None:
+        """The change applies (and replaces a downgrade scheduled for the period end)."""
+        sub = item.sub
+        if sub is None:
+            return
+        change = sub.pending.pop(ChangeKind.PLAN_NOW, None)
+        catalog = uow.runtime.catalog
+        if change is None or change.plan_id is None or change.plan_id not in catalog.plans:
+            return
+        uow.close_change(change.id, status="applied", at=item.at)
+        dropped = sub.pending.pop(ChangeKind.PLAN, None)
+        if dropped is not None:
+            uow.close_change(dropped.id, status="canceled", at=item.at)
+        apply_plan(
+            uow,
+            sub,
+            change.plan_id,
+            effective_at=change.effective_at,
+            at=item.at,
+            change_type=change_type_of(catalog, sub, change.plan_id),
+        )
+
+    def failed(self, uow: UnitOfWork, item: Settlement) -> None:
+        """A declined change charge: the invoice is voided (its credit returned), the change
+        dropped, nothing else."""
+        uow.emit(payment_failed_event(item))
+        if item.invoice.status is InvoiceStatus.OPEN:
+            credit = void(item.invoice, at=item.at)
+            uow.give_back(item.invoice, credit, reason="invoice_voided", at=item.at)
+            uow.invoice_changed(item.invoice)
+        self.voided(uow, item)
+
+    def voided(self, uow: UnitOfWork, item: Settlement) -> None:
+        if item.sub is not None and (change := item.sub.pending.pop(ChangeKind.PLAN_NOW, None)):
+            uow.close_change(change.id, status="canceled", at=item.at)
 
 
 async def cancel_pending(runtime: Runtime, *, subscription_id: str, actor: str) -> None:
@@ -306,7 +340,9 @@ async def cancel_pending(runtime: Runtime, *, subscription_id: str, actor: str) 
             )
         now = await runtime.now_for(session, sub.test_clock_id)
         await changes.close(session, sub.pending, [ChangeKind.PLAN], status="canceled", at=now)
-        events = [
+        uow = UnitOfWork(runtime, session, actor)
+        uow.track(sub)
+        uow.emit(
             sub.event("subscription.plan_change_canceled", at=now, canceled_plan=change.plan_id)
-        ]
-        await _save(session, sub, events, [])
+        )
+        await uow.flush()

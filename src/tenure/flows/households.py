@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,9 +17,17 @@ from tenure.catalog.model import Catalog, Plan
 from tenure.customers import service as customers
 from tenure.events.record import record as record_events
 from tenure.flows.runtime import Runtime
+from tenure.flows.unit import UnitOfWork
 from tenure.households import rules
 from tenure.households import service as households
 from tenure.households.address import address_hash
+from tenure.households.records import (
+    HouseholdRecord,
+    HouseholdStatus,
+    InviteRecord,
+    InviteStatus,
+    Seat,
+)
 from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest
 from tenure.subscriptions import changes
@@ -34,8 +42,8 @@ MAX_INVITE_HOURS: Final = 30 * 24
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    household: Any
-    seats: list[households.Seat]
+    household: HouseholdRecord
+    seats: list[Seat]
 
 
 async def summary(runtime: Runtime, household_id: str) -> Summary:
@@ -48,8 +56,8 @@ async def _summary(session: AsyncSession, household_id: str) -> Summary:
     return Summary(household, await households.seats(session, [household_id]))
 
 
-def _active(household: Any) -> None:
-    if household.status != households.ACTIVE:
+def _active(household: HouseholdRecord) -> None:
+    if household.status is not HouseholdStatus.ACTIVE:
         raise Conflict(
             f"household {household.id} has ended ({household.ended_reason})",
             code="household_ended",
@@ -68,7 +76,7 @@ async def set_address(runtime: Runtime, *, household_id: str, address: str) -> S
 
 async def invite(
     runtime: Runtime, *, household_id: str, expires_in_hours: int | None
-) -> dict[str, Any]:
+) -> InviteRecord:
     hours = DEFAULT_INVITE_HOURS if expires_in_hours is None else expires_in_hours
     if not 1 <= hours <= MAX_INVITE_HOURS:
         raise InvalidRequest(
@@ -90,7 +98,7 @@ async def invite(
                     household,
                     at=now,
                     customer_id=household.manager_customer_id,
-                    expires_at=rfc3339(row["expires_at"]),
+                    expires_at=rfc3339(row.expires_at),
                 )
             ],
         )
@@ -119,7 +127,7 @@ async def accept(
                     code="test_clock_mismatch",
                 )
             now = await runtime.now_for(session, household.test_clock_id)
-            if invitation.status != "open":
+            if invitation.status is not InviteStatus.OPEN:
                 raise Conflict(f"invite {code} has been used", code="invite_used")
             if invitation.expires_at <= now:
                 raise Conflict(f"invite {code} has expired", code="invite_expired")
@@ -132,17 +140,18 @@ async def accept(
                     household=seat.household_id,
                 )
             await _check_address(session, runtime.catalog, household, address)
-            events = await _cancel_own_subscription(session, customer_id, household, now, actor)
+            uow = UnitOfWork(runtime, session, actor)
+            await _cancel_own_subscription(uow, customer_id, household, now)
             await households.use_invite(session, code, customer_id, at=now)
             if not await households.take_seat(session, household.id):
                 raise Conflict(f"household {household.id} has no free seat", code="household_full")
             await households.add_member(session, household.id, customer_id, at=now)
-            events.append(
+            uow.emit(
                 households.event(
                     "household.member_joined", household, at=now, customer_id=customer_id
                 )
             )
-            await record_events(session, events)
+            await uow.flush()
             return await _summary(session, household.id)
     except IntegrityError:
         raise Conflict(
@@ -152,7 +161,7 @@ async def accept(
 
 
 async def _check_address(
-    session: AsyncSession, catalog: Catalog, household: Any, address: str | None
+    session: AsyncSession, catalog: Catalog, household: HouseholdRecord, address: str | None
 ) -> None:
     product = catalog.products.get(household.product_id)
     if product is None or not rules.requires_same_address(product):
@@ -176,17 +185,17 @@ async def _check_address(
 
 
 async def _cancel_own_subscription(
-    session: AsyncSession, customer_id: str, household: Any, now: datetime, actor: str
-) -> list[dict[str, Any]]:
+    uow: UnitOfWork, customer_id: str, household: HouseholdRecord, now: datetime
+) -> None:
     """A member's own subscription ends at its period end; they keep it until then."""
     found = await subs.load(
-        session,
+        uow.session,
         Subscription.customer_id == customer_id,
         Subscription.status.in_([s.value for s in LIVE_STATUSES]),
         for_update=True,
     )
     if not found:
-        return []
+        return
     sub = found[0]
     if sub.state is Status.INCOMPLETE:
         raise Conflict(
@@ -195,9 +204,9 @@ async def _cancel_own_subscription(
             subscription=sub.id,
         )
     if sub.cancel_at_period_end:
-        return []
+        return
     await changes.add(
-        session,
+        uow.session,
         sub.pending,
         subscription_id=sub.id,
         kind=ChangeKind.CANCEL,
@@ -205,10 +214,16 @@ async def _cancel_own_subscription(
         at=now,
     )
     sub.canceled_at = now
-    history = sub.apply(
-        Action.SCHEDULE_CANCEL, at=now, actor=actor, reason=f"joined household {household.id}"
+    uow.track(sub)
+    uow.record(
+        sub.apply(
+            Action.SCHEDULE_CANCEL,
+            at=now,
+            actor=uow.actor,
+            reason=f"joined household {household.id}",
+        )
     )
-    events = [
+    uow.emit(
         sub.event(
             "subscription.canceled",
             at=now,
@@ -217,10 +232,7 @@ async def _cancel_own_subscription(
             reason="joined_household",
             household=household.id,
         )
-    ]
-    await subs.save(session, [sub])
-    await subs.add_history(session, [history])
-    return events
+    )
 
 
 async def leave(runtime: Runtime, *, household_id: str, customer_id: str, removed: bool) -> Summary:

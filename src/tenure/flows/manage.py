@@ -1,4 +1,4 @@
-"""Changing a running subscription on request: cancel, reactivate, pay an open invoice."""
+"""Changing a running subscription on request: cancel, reactivate, pay or void an open invoice."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import service as invoices
-from tenure.billing.invoicing import amount_due
-from tenure.dunning import cases
-from tenure.events.record import record as record_events
+from tenure.billing.records import InvoiceRecord, InvoiceStatus, amount_due, void
+from tenure.dunning.cases import CaseAction
+from tenure.flows import dunning
 from tenure.flows.collect import Outcome, collect
+from tenure.flows.outcomes import Settlement
 from tenure.flows.payment_methods import check_token, resolve
 from tenure.flows.runtime import Runtime
+from tenure.flows.unit import UnitOfWork
 from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
 from tenure.kernel.ids import is_valid_id
+from tenure.kernel.metadata import merge as merge_metadata
 from tenure.payments import attempts
 from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
@@ -39,12 +42,15 @@ async def cancel(
 ) -> None:
     """Cancel now (access ends, open invoices are voided) or at the end of the period.
 
-    Effects: ``subscription.canceled`` either way; at period end, the worker later records
-    ``subscription.expired``.
+    Effects: ``subscription.canceled`` either way (``invoice.voided`` for each open invoice
+    when now); at period end, the worker later records ``subscription.expired``.
     """
     async with runtime.db.transaction() as session:
         sub = await _locked(session, subscription_id)
         now = await runtime.now_for(session, sub.test_clock_id)
+        uow = UnitOfWork(runtime, session, actor)
+        uow.track(sub)
+        voided: list[str] = []
         if at_period_end:
             if sub.cancel_at_period_end:
                 raise Conflict(
@@ -60,27 +66,32 @@ async def cancel(
                 at=now,
             )
             sub.canceled_at = now
-            history = sub.apply(Action.SCHEDULE_CANCEL, at=now, actor=actor, reason="requested")
-            voided: list[str] = []
+            uow.record(sub.apply(Action.SCHEDULE_CANCEL, at=now, actor=actor, reason="requested"))
         else:
-            history = sub.apply(Action.CANCEL_NOW, at=now, actor=actor, reason="requested")
+            uow.record(sub.apply(Action.CANCEL_NOW, at=now, actor=actor, reason="requested"))
             sub.canceled_at = sub.ended_at = now
             sub.ended_reason = "canceled"
-            await changes.close(session, sub.pending, list(sub.pending), status="canceled", at=now)
+            uow.drop_pending(sub, at=now)
             sub.grace_ends_at = sub.hold_ends_at = sub.next_retry_at = None
             sub.reschedule(now)
-            await cases.close_open(session, [sub.id], status="ended", at=now)
-            voided = await invoices.close_for_subscriptions(
-                session, [sub.id], status="void", at=now
-            )
-        events = [
+            await dunning.close_cases(uow, [sub], action=CaseAction.END, at=now)
+            for invoice in await invoices.open_for_subscriptions(
+                session, [sub.id], for_update=True
+            ):
+                uow.give_back(invoice, void(invoice, at=now), reason="invoice_voided", at=now)
+                uow.invoice_changed(invoice)
+                voided.append(invoice.id)
+                uow.emit(
+                    invoices.invoice_event(
+                        "invoice.voided", invoice, at=now, sequence=sub.next_sequence()
+                    )
+                )
+        uow.emit(
             sub.event(
                 "subscription.canceled", at=now, at_period_end=at_period_end, voided_invoices=voided
             )
-        ]
-        await subs.save(session, [sub])
-        await subs.add_history(session, [history])
-        await record_events(session, events)
+        )
+        await uow.flush()
 
 
 async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> None:
@@ -97,11 +108,11 @@ async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> N
             )
         await changes.close(session, sub.pending, [ChangeKind.CANCEL], status="canceled", at=now)
         sub.canceled_at = None
-        history = sub.apply(Action.REACTIVATE, at=now, actor=actor, reason="requested")
-        events = [sub.event("subscription.reactivated", at=now)]
-        await subs.save(session, [sub])
-        await subs.add_history(session, [history])
-        await record_events(session, events)
+        uow = UnitOfWork(runtime, session, actor)
+        uow.track(sub)
+        uow.record(sub.apply(Action.REACTIVATE, at=now, actor=actor, reason="requested"))
+        uow.emit(sub.event("subscription.reactivated", at=now))
+        await uow.flush()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,62 +121,141 @@ class PayResult:
     outcome: Outcome | None
 
 
+class InvoiceNotOpen(Conflict):
+    code = "invoice_not_open"
+
+
+class PaymentInProgress(Conflict):
+    code = "payment_in_progress"
+
+
+async def _open_invoice_of(
+    session: AsyncSession, invoice_id: str
+) -> tuple[InvoiceRecord, subs.Sub | None]:
+    """The invoice locked (subscription first), refused unless open with nothing in flight."""
+    unlocked = await invoices.get(session, invoice_id)
+    sub = await _locked(session, unlocked.subscription_id) if unlocked.subscription_id else None
+    invoice = await invoices.get(session, invoice_id, for_update=True)
+    if invoice.status is not InvoiceStatus.OPEN:
+        raise InvoiceNotOpen(
+            f"invoice {invoice_id} is {invoice.status.value}, not open",
+            invoice_status=invoice.status.value,
+        )
+    if await attempts.pending_invoices(session, [invoice_id]):
+        raise PaymentInProgress(
+            f"a payment for {invoice_id} is in progress; retry in a few seconds"
+        )
+    return invoice, sub
+
+
 async def pay_invoice(
     runtime: Runtime, *, invoice_id: str, payment_method: str | None, actor: str
 ) -> PayResult:
-    """Try to collect an open invoice now, optionally with a new payment method.
-
-    A new method also becomes the subscription's method for later renewals.
-    """
+    """Try to collect what an open invoice still owes, now, optionally with a new payment
+    method (which then also becomes the customer's default and the subscription's method)."""
     if payment_method is not None and not is_valid_id(payment_method, "pm"):
         check_token(runtime, payment_method)
     async with runtime.db.transaction() as session:
-        unlocked = await invoices.get(session, invoice_id)
-        sub = None
-        if unlocked["subscription_id"]:
-            sub = await _locked(session, unlocked["subscription_id"])
-        invoice = await invoices.get(session, invoice_id, for_update=True)
-        if invoice["status"] != "open":
-            raise Conflict(
-                f"invoice {invoice_id} is {invoice['status']}, not open",
-                code="invoice_not_open",
-                invoice_status=invoice["status"],
-            )
+        invoice, sub = await _open_invoice_of(session, invoice_id)
+        uow = UnitOfWork(runtime, session, actor)
         method = sub.payment_method if sub else None
         if payment_method is not None:
-            # A new method is stored and becomes the customer's default, so renewals use it.
             stored = await resolve(
                 runtime,
                 session,
-                customer_id=invoice["customer_id"],
+                customer_id=invoice.customer_id,
                 payment_method=payment_method,
                 make_default=True,
             )
             method = stored.provider_token
             if sub is not None:
                 sub.payment_method = method
-                await subs.save(session, [sub])
+                uow.track(sub)
         if method is None:
             raise InvalidRequest(
                 "no payment method given and none on file", code="payment_method_required"
             )
         now = await runtime.now_for(session, sub.test_clock_id if sub else None)
-        pending = await attempts.load_pending_for_invoice(session, invoice_id)
-        if pending:
-            raise Conflict(
-                f"a payment for {invoice_id} is in progress; retry in a few seconds",
-                code="payment_in_progress",
-            )
         attempt = attempts.new_attempt(
             invoice_id=invoice_id,
-            customer_id=invoice["customer_id"],
+            customer_id=invoice.customer_id,
             test_clock_id=sub.test_clock_id if sub else None,
             amount=amount_due(invoice),
-            currency=invoice["currency"],
+            currency=invoice.currency,
             payment_method=method,
             attempt_number=await attempts.next_attempt_number(session, invoice_id),
             created_at=now,
         )
-        await attempts.insert_attempts(session, [attempt])
-    outcomes = await collect(runtime, [attempt["id"]], actor=actor)
+        uow.add_attempt(attempt)
+        await uow.flush()
+    outcomes = await collect(runtime, [attempt.id], actor=actor)
     return PayResult(invoice_id, outcomes[0] if outcomes else None)
+
+
+async def void_invoice(runtime: Runtime, *, invoice_id: str, actor: str) -> None:
+    """Void an open invoice: nothing is owed any more and the credit it used goes back to the
+    balance. What that means for its subscription is up to the use case that issued it: a
+    first invoice ends the incomplete subscription, an unpaid renewal is forgiven (the
+    subscription leaves dunning), a plan change is dropped.
+
+    Effects: ``invoice.voided`` and the use case's own events, in one transaction.
+    """
+    async with runtime.db.transaction() as session:
+        invoice, sub = await _open_invoice_of(session, invoice_id)
+        now = await runtime.now_for(session, sub.test_clock_id if sub else None)
+        uow = UnitOfWork(runtime, session, actor)
+        uow.give_back(invoice, void(invoice, at=now), reason="invoice_voided", at=now)
+        uow.invoice_changed(invoice)
+        if sub is not None:
+            uow.track(sub)
+        seq = sub.next_sequence() if sub else None
+        uow.emit(invoices.invoice_event("invoice.voided", invoice, at=now, sequence=seq))
+        item = Settlement(invoice, sub, now)
+        handler = runtime.outcomes[invoice.billing_reason]
+        await handler.prepare(uow, [item])
+        handler.voided(uow, item)
+        await uow.flush()
+
+
+async def update_subscription(
+    runtime: Runtime, *, subscription_id: str, metadata: dict[str, str], actor: str
+) -> None:
+    """Merge metadata (a key set to "" is removed). Effects: ``subscription.updated``."""
+    async with runtime.db.transaction() as session:
+        sub = await _locked(session, subscription_id)
+        merged = merge_metadata(sub.metadata, metadata)
+        if merged == sub.metadata:
+            return
+        now = await runtime.now_for(session, sub.test_clock_id)
+        sub.metadata = merged
+        sub.updated_at = now
+        uow = UnitOfWork(runtime, session, actor)
+        uow.track(sub)
+        uow.emit(sub.event("subscription.updated", at=now, changed=["metadata"]))
+        await uow.flush()
+
+
+async def update_invoice(
+    runtime: Runtime, *, invoice_id: str, metadata: dict[str, str], actor: str
+) -> None:
+    """Merge metadata (a key set to "" is removed); any status. Effects: ``invoice.updated``."""
+    async with runtime.db.transaction() as session:
+        unlocked = await invoices.get(session, invoice_id)
+        sub = await _locked(session, unlocked.subscription_id) if unlocked.subscription_id else None
+        invoice = await invoices.get(session, invoice_id, for_update=True)
+        merged = merge_metadata(invoice.metadata, metadata)
+        if merged == invoice.metadata:
+            return
+        invoice.metadata = merged
+        now = await runtime.now_for(session, sub.test_clock_id if sub else None)
+        uow = UnitOfWork(runtime, session, actor)
+        uow.invoice_changed(invoice)
+        if sub is not None:
+            uow.track(sub)
+        seq = sub.next_sequence() if sub else None
+        uow.emit(
+            invoices.invoice_event(
+                "invoice.updated", invoice, at=now, sequence=seq, changed=["metadata"]
+            )
+        )
+        await uow.flush()

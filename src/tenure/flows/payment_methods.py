@@ -13,12 +13,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import service as invoices
+from tenure.billing.records import amount_due
 from tenure.customers import service as customers
 from tenure.dunning import cases
 from tenure.events.record import event_row
 from tenure.events.record import record as record_events
 from tenure.flows.collect import Outcome, collect
 from tenure.flows.runtime import Runtime
+from tenure.flows.unit import UnitOfWork
 from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest
 from tenure.kernel.ids import is_valid_id
@@ -126,18 +128,21 @@ async def attach(
 async def set_default(
     runtime: Runtime, *, customer_id: str, method_id: str, actor: str
 ) -> MethodResult:
-    """Make ``method_id`` the default; a subscription in dunning is retried with it at once."""
+    """Make ``method_id`` the default; a subscription in dunning is retried with it at once,
+    for what its open invoice still owes."""
     attempt_id = None
     async with runtime.db.transaction() as session:
         sub = await _live_sub(session, customer_id)  # lock order: subscription first
         method = await resolve(
             runtime, session, customer_id=customer_id, payment_method=method_id, make_default=True
         )
+        uow = UnitOfWork(runtime, session, actor)
         if sub is not None:
             sub.payment_method = method.provider_token
-            await subs.save(session, [sub])
+            uow.track(sub)
             if sub.state in DUNNING_STATUSES:
-                attempt_id = await _retry_now(runtime, session, sub, method)
+                attempt_id = await _retry_now(runtime, uow, sub, method)
+        await uow.flush()
         body = view(method)
     outcome = None
     if attempt_id is not None:
@@ -147,32 +152,33 @@ async def set_default(
 
 
 async def _retry_now(
-    runtime: Runtime, session: AsyncSession, sub: subs.Sub, method: PaymentMethod
+    runtime: Runtime, uow: UnitOfWork, sub: subs.Sub, method: PaymentMethod
 ) -> str | None:
+    session = uow.session
     case = (await cases.open_cases(session, [sub.id], for_update=True)).get(sub.id)
-    invoice_ids = (
-        [case["invoice_id"]] if case else await invoices.open_invoice_ids(session, [sub.id])
-    )
+    if case is not None:
+        invoice_ids = [case.invoice_id]
+    else:
+        invoice_ids = [i.id for i in await invoices.open_for_subscriptions(session, [sub.id])]
     if not invoice_ids:
         return None
     invoice = await invoices.get(session, invoice_ids[0], for_update=True)
-    if invoice["status"] != "open" or await attempts.load_pending_for_invoice(
-        session, invoice["id"]
-    ):
+    owed = amount_due(invoice)
+    if owed <= 0 or await attempts.pending_invoices(session, [invoice.id]):
         return None  # paid meanwhile, or a charge is in flight: its outcome decides
     now = await runtime.now_for(session, sub.test_clock_id)
-    row = attempts.new_attempt(
-        invoice_id=invoice["id"],
+    attempt = attempts.new_attempt(
+        invoice_id=invoice.id,
         customer_id=sub.customer_id,
         test_clock_id=sub.test_clock_id,
-        amount=invoice["total"] - invoice["amount_paid"],
-        currency=invoice["currency"],
+        amount=owed,
+        currency=invoice.currency,
         payment_method=method.provider_token,
-        attempt_number=await attempts.next_attempt_number(session, invoice["id"]),
+        attempt_number=await attempts.next_attempt_number(session, invoice.id),
         created_at=now,
     )
-    await attempts.insert_attempts(session, [row])
-    return str(row["id"])
+    uow.add_attempt(attempt)
+    return attempt.id
 
 
 async def detach(runtime: Runtime, *, customer_id: str, method_id: str) -> dict[str, Any]:

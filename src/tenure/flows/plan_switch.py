@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from tenure.billing.plan_change import PlanTerms, classify
 from tenure.catalog.model import Catalog
+from tenure.flows.unit import UnitOfWork
 from tenure.kernel.calendar import add_interval
-from tenure.subscriptions import record as subs
+from tenure.subscriptions.record import Sub
 from tenure.subscriptions.state import Status
 
 
 def apply_plan(
-    catalog: Catalog,
-    sub: subs.Sub,
+    uow: UnitOfWork,
+    sub: Sub,
     plan_id: str,
     *,
     effective_at: datetime,
     at: datetime,
-    actor: str,
-    events: list[dict[str, Any]],
     change_type: str,
-) -> dict[str, Any]:
+) -> None:
     """Put ``sub`` on ``plan_id``; an interval change starts a new period at ``effective_at``.
 
-    Returns the history row. During a trial the period (the trial) is left alone.
+    Records the history row and ``subscription.plan_changed``. During a trial the period (the
+    trial) is left alone.
     """
+    catalog = uow.runtime.catalog
     plan = catalog.plans[plan_id]
     old = catalog.plans.get(sub.plan_id)
     previous = sub.plan_id
@@ -40,7 +40,8 @@ def apply_plan(
         sub.billing_anchor = sub.current_period_start = effective_at
         sub.current_period_end = add_interval(effective_at, plan.interval, plan.interval_count)
     sub.reschedule(at)
-    events.append(
+    uow.track(sub)
+    uow.emit(
         sub.event(
             "subscription.plan_changed",
             at=at,
@@ -49,18 +50,10 @@ def apply_plan(
             effective="now",
         )
     )
-    return {
-        "subscription_id": sub.id,
-        "at": at,
-        "from_status": sub.status,
-        "to_status": sub.status,
-        "action": "plan_changed",
-        "reason": f"{previous} -> {plan.id}",
-        "actor": actor,
-    }
+    uow.record(sub.note("plan_changed", at=at, actor=uow.actor, reason=f"{previous} -> {plan.id}"))
 
 
-def change_type_of(catalog: Catalog, sub: subs.Sub, to_plan: str) -> str:
+def change_type_of(catalog: Catalog, sub: Sub, to_plan: str) -> str:
     """upgrade, downgrade or interval_change, as ``billing.plan_change.classify`` decides."""
     old, new = catalog.plans.get(sub.plan_id), catalog.plans.get(to_plan)
     if old is None or new is None or sub.market not in new.prices:

@@ -1,25 +1,21 @@
-"""Keeping households and the entitlements projection up to date in every transaction.
+"""The entitlements projection, kept up to date in every transaction. It only projects.
 
-:func:`install` registers a pre-commit hook on the database. Write paths only record which
-customers they touched (``db.touched``); before COMMIT the hook
-
-1. reconciles households with their manager's subscription (a Duo/Family subscription that
-   has started owns one; a plan with fewer accounts removes the latest members; a subscription
-   that ended ends its household), which may touch more customers;
-2. adds the members of every touched manager's household (they follow the manager);
-3. recomputes those customers set-based: lock their rows, one query for every source, decide,
-   one write, and an ``entitlements.changed`` event for each value that changed.
+:func:`install` (called where the application is assembled) registers a pre-commit hook on the
+database. Write paths only record which customers they touched (``db.touched``); before COMMIT
+the hook adds the members of every touched manager's household (their access follows the
+manager) and recomputes those customers set-based: lock their rows, one query for every
+source, decide, one write, and an ``entitlements.changed`` event for each value that changed.
+Households themselves are kept in line by the flows (:mod:`tenure.flows.household_sync`).
 
 After COMMIT the in-process read cache drops the customers that were recomputed.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from sqlalchemy import literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,13 +29,11 @@ from tenure.entitlements.read import render
 from tenure.entitlements.rules import Candidate, Projected, Source, decide
 from tenure.events.record import event_row
 from tenure.events.record import record as record_events
+from tenure.flows.runtime import Runtime
 from tenure.households import service as households
 from tenure.households.models import Household, HouseholdMember
 from tenure.subscriptions.models import Subscription
-from tenure.subscriptions.state import ENTITLED_STATUSES, LIVE_STATUSES, Status
-
-if TYPE_CHECKING:
-    from tenure.flows.runtime import Runtime
+from tenure.subscriptions.state import ENTITLED_STATUSES, Status
 
 _subs = table_of(Subscription)
 _households = table_of(Household)
@@ -47,8 +41,6 @@ _members = table_of(HouseholdMember)
 _grants = table_of(Grant)
 _ENTITLED: Final = sorted(status.value for status in ENTITLED_STATUSES)
 _ON_HOLD: Final = Status.ON_HOLD.value
-# A subscription owns a household once it has started: live, and past the first payment.
-_OWNS_HOUSEHOLD: Final = sorted(s.value for s in LIVE_STATUSES if s is not Status.INCOMPLETE)
 _MAX_ROUNDS: Final = 5
 
 
@@ -70,8 +62,6 @@ async def sync(runtime: Runtime, session: AsyncSession) -> None:
         touched = take_touched(session)
         if not touched:
             return
-        await reconcile_households(runtime, session, touched)
-        touched |= take_touched(session)
         followers = await households.seats(
             session, [h.id for h in await _managed(session, touched)]
         )
@@ -82,6 +72,7 @@ async def sync(runtime: Runtime, session: AsyncSession) -> None:
 
 
 async def _managed(session: AsyncSession, customer_ids: Iterable[str]) -> list[Any]:
+    """The active households these customers manage."""
     ids = list(customer_ids)
     if not ids:
         return []
@@ -91,138 +82,6 @@ async def _managed(session: AsyncSession, customer_ids: Iterable[str]) -> list[A
         )
     )
     return list(rows)
-
-
-# --- Households follow their manager's subscription ------------------------------------------
-
-
-async def reconcile_households(
-    runtime: Runtime, session: AsyncSession, customer_ids: set[str]
-) -> None:
-    catalog = runtime.catalog
-    rows = await session.execute(
-        select(_subs.c.id, _subs.c.customer_id, _subs.c.product_id, _subs.c.test_clock_id).where(
-            _subs.c.customer_id.in_(sorted(customer_ids)), _subs.c.status.in_(_OWNS_HOUSEHOLD)
-        )
-    )
-    live = {row.customer_id: row for row in rows}
-    owning = {
-        cid: row
-        for cid, row in live.items()
-        if row.product_id in catalog.products and catalog.products[row.product_id].accounts > 1
-    }
-    managed = {
-        h.manager_customer_id: h
-        for h in await households.active_managed_by(session, sorted(customer_ids))
-    }
-    if not owning and not managed:
-        return
-    clocks = {row.test_clock_id for row in owning.values()} | {
-        h.test_clock_id for h in managed.values()
-    }
-    times = await runtime.times_for(session, clocks | {None})
-    seats_of = defaultdict(list)
-    for seat in await households.seats(session, [h.id for h in managed.values()]):
-        seats_of[seat.household_id].append(seat)
-    events: list[dict[str, Any]] = []
-    for customer_id in sorted(set(owning) | set(managed)):
-        sub, household = owning.get(customer_id), managed.get(customer_id)
-        if household is not None and (sub is None or household.subscription_id != sub.id):
-            at = times[household.test_clock_id]
-            still = live.get(customer_id)
-            why = "plan_change" if still and still.id == household.subscription_id else "ended"
-            await _end(session, household, seats_of[household.id], why, at=at, events=events)
-            household = None
-        if sub is None:
-            continue
-        product = catalog.products[sub.product_id]
-        at = times[sub.test_clock_id]
-        if household is None:
-            await _create(session, sub, product.accounts, at=at, events=events)
-        elif household.product_id != product.id or household.seats_limit != product.accounts:
-            await households.resize(
-                session, household.id, product_id=product.id, seats_limit=product.accounts
-            )
-            # The latest members go first when the new plan has fewer accounts.
-            excess = [s for s in seats_of[household.id] if s.role == households.MEMBER]
-            excess = excess[max(product.accounts - 1, 0) :]
-            await households.release(session, excess, reason="plan_change", at=at)
-            events += [
-                households.event(
-                    "household.member_removed",
-                    household,
-                    at=at,
-                    customer_id=seat.customer_id,
-                    reason="plan_change",
-                )
-                for seat in excess
-            ]
-    await record_events(session, events)
-
-
-async def _end(
-    session: AsyncSession,
-    household: Any,
-    seats: Sequence[households.Seat],
-    why: str,
-    *,
-    at: datetime,
-    events: list[dict[str, Any]],
-) -> None:
-    """``why``: "ended" (the subscription ended) or "plan_change" (no household on the new
-    plan)."""
-    reason = "plan_change" if why == "plan_change" else "household_ended"
-    await households.release(session, seats, reason=reason, at=at)
-    ended = "plan_change" if why == "plan_change" else "subscription_ended"
-    await households.end(session, household.id, reason=ended, at=at)
-    for seat in seats:
-        if seat.role == households.MEMBER:
-            events.append(
-                households.event(
-                    "household.member_removed",
-                    household,
-                    at=at,
-                    customer_id=seat.customer_id,
-                    reason=reason,
-                )
-            )
-    events.append(
-        households.event(
-            "household.ended", household, at=at, customer_id=household.manager_customer_id
-        )
-    )
-
-
-async def _create(
-    session: AsyncSession, sub: Any, accounts: int, *, at: datetime, events: list[dict[str, Any]]
-) -> None:
-    # A member who starts their own Duo/Family leaves the household they were in.
-    previous = (await households.seat_of(session, [sub.customer_id])).get(sub.customer_id)
-    if previous is not None:
-        old = await households.get(session, previous.household_id)
-        await households.release(session, [previous], reason="own_household", at=at)
-        events.append(
-            households.event(
-                "household.member_left",
-                old,
-                at=at,
-                customer_id=sub.customer_id,
-                reason="own_household",
-            )
-        )
-    household_id = await households.create(
-        session,
-        subscription_id=sub.id,
-        manager_id=sub.customer_id,
-        test_clock_id=sub.test_clock_id,
-        product_id=sub.product_id,
-        seats_limit=accounts,
-        at=at,
-    )
-    created = await households.get(session, household_id)
-    events.append(
-        households.event("household.created", created, at=at, customer_id=sub.customer_id)
-    )
 
 
 # --- The projection ----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""What every flow needs: the database, the catalog, the payment provider and real time."""
+"""What every flow needs: the database, the catalog, the payment provider, real time, and the
+payment-outcome handlers. Built by :func:`tenure.flows.assembly.assemble`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tenure.billing.invoicing import TaxRule
 from tenure.catalog.model import Catalog
 from tenure.db.engine import Database
 from tenure.entitlements.read import EntitlementReader
+from tenure.flows.outcomes import OutcomeHandlers
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.payments.ports import PaymentProvider
 from tenure.testclocks import service as testclocks
@@ -23,13 +25,11 @@ class Runtime:
     provider: PaymentProvider
     clock: Clock = field(default_factory=SystemClock)
     entitlements: EntitlementReader = field(init=False)
+    # Set by the assembly: who reacts to a payment outcome, by billing reason.
+    outcomes: OutcomeHandlers = field(init=False)
 
     def __post_init__(self) -> None:
-        # Every transaction on this database keeps households and entitlements in step.
-        from tenure.flows import projection
-
         self.entitlements = EntitlementReader(self.db, self.catalog)
-        projection.install(self)
 
     async def now_for(self, session: AsyncSession, test_clock_id: str | None) -> datetime:
         """Business time: the test clock's frozen time for its customers, real time otherwise."""

@@ -2,35 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import balance, promotions
-from tenure.billing import service as invoices
-from tenure.billing.invoicing import InvoiceRows, build_invoice
+from tenure.billing.invoicing import build_invoice
 from tenure.billing.promotions import ActiveDiscount
+from tenure.billing.records import BillingReason, InvoiceRecord
 from tenure.catalog.model import Plan, Product
 from tenure.customers import service as customers
 from tenure.customers.models import Customer
 from tenure.db.base import table_of
-from tenure.events.record import record as record_events
-from tenure.flows.collect import Outcome, collect, settle_paid
+from tenure.flows.collect import Outcome, collect
 from tenure.flows.lines import period_lines
 from tenure.flows.opening import open_invoice
+from tenure.flows.outcomes import Settlement, payment_failed_event
 from tenure.flows.runtime import Runtime
+from tenure.flows.unit import UnitOfWork
 from tenure.kernel.calendar import add_interval
 from tenure.kernel.errors import Conflict, InvalidRequest
 from tenure.kernel.ids import new_id
-from tenure.payments import attempts
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import IntroRedemption, Subscription, TrialRedemption
+from tenure.subscriptions.record import HistoryEntry
 from tenure.subscriptions.schedule import INCOMPLETE_WINDOW
-from tenure.subscriptions.state import LIVE_STATUSES, Status
+from tenure.subscriptions.state import LIVE_STATUSES, Action, Status
 
 
 class SubscriptionExists(Conflict):
@@ -71,6 +72,7 @@ async def subscribe(
     trial: bool,
     actor: str,
     offers: Offers | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> SubscribeResult:
     """Create the subscription; without a trial, invoice and charge the first period.
 
@@ -97,6 +99,7 @@ async def subscribe(
                 trial=trial,
                 actor=actor,
                 offers=offers or Offers(),
+                metadata=metadata or {},
             )
     except IntegrityError as error:
         raise _conflict_from(error, customer_id) from None
@@ -142,6 +145,7 @@ async def _create(
     trial: bool,
     actor: str,
     offers: Offers,
+    metadata: dict[str, str],
 ) -> tuple[str, str | None, str | None]:
     # Locking the customer serializes two subscribes for the same customer; the partial
     # unique index would catch the loser anyway, this just gives it a clean answer.
@@ -153,6 +157,7 @@ async def _create(
     if trial:
         await _redeem_trial(session, customer, plan, product)
     sub = _new_sub(customer, plan, price.amount, price.currency, payment_method, trial, now)
+    sub.metadata = dict(metadata)
     if offers.intro:
         await _redeem_intro(session, sub, plan, product, trial=trial, now=now)
     discount = None
@@ -167,26 +172,21 @@ async def _create(
             currency=market.currency,
             now=now,
         )
-    history = [
-        {
-            "subscription_id": sub.id,
-            "at": now,
-            "from_status": None,
-            "to_status": sub.status,
-            "action": "created",
-            "reason": "trial" if trial else None,
-            "actor": actor,
-        }
-    ]
-    events = [sub.event("subscription.created", at=now)]
-    draft = None if trial else _first_invoice(runtime, sub, discount, now)
+    uow = UnitOfWork(runtime, session, actor)
+    uow.add_sub(sub)
+    uow.record(
+        HistoryEntry(sub.id, now, None, sub.status, "created", "trial" if trial else None, actor)
+    )
+    uow.emit(sub.event("subscription.created", at=now))
+    invoice = None if trial else _first_invoice(runtime, sub, discount, now)
     attempt = None
-    if draft is not None:
-        await balance.settle(session, [draft], at=now)
-        attempt = open_invoice(draft, sub, payment_method=payment_method, at=now, events=events)
+    if invoice is not None:
+        await balance.settle(session, [invoice], at=now)
+        attempt = open_invoice(uow, invoice, sub, payment_method=payment_method, at=now)
         if attempt is None:  # covered by the customer's credit balance
-            settle_paid(sub, at=now, actor=actor, history=history, events=events)
-    await subs.insert_new(session, sub)
+            activate(uow, sub, now)
+        if discount is not None and len(invoice.lines) > 1:
+            uow.use_discount(discount)
     if trial:
         await session.execute(
             insert(table_of(TrialRedemption)).values(
@@ -196,17 +196,50 @@ async def _create(
                 redeemed_at=now,
             )
         )
-    if draft is not None:
-        await invoices.insert_invoices(session, [draft])
-        if discount is not None and len(draft.lines) > 1:
-            await promotions.consume(session, [discount])
-    if attempt is not None:
-        await attempts.insert_attempts(session, [attempt])
-    await subs.add_history(session, history)
-    await record_events(session, events)
-    invoice_id = draft.invoice["id"] if draft else None
-    attempt_id = attempt["id"] if attempt else None
-    return sub.id, invoice_id, attempt_id
+    await uow.flush()
+    return sub.id, invoice.id if invoice else None, attempt.id if attempt else None
+
+
+class FirstPayment:
+    """Outcomes of ``subscription_create`` invoices: the first period, paid at subscribe."""
+
+    async def prepare(self, uow: UnitOfWork, items: Sequence[Settlement]) -> None:
+        return None
+
+    def paid(self, uow: UnitOfWork, item: Settlement) -> None:
+        if item.sub is not None and item.sub.state is Status.INCOMPLETE:
+            activate(uow, item.sub, item.at)
+
+    def failed(self, uow: UnitOfWork, item: Settlement) -> None:
+        # The subscription stays incomplete (no dunning for a first payment) until its invoice
+        # is paid or the 23-hour window closes.
+        uow.emit(payment_failed_event(item))
+
+    def voided(self, uow: UnitOfWork, item: Settlement) -> None:
+        """Voiding the first invoice ends a subscription that never started."""
+        sub = item.sub
+        if sub is None or sub.state is not Status.INCOMPLETE:
+            return
+        sub.canceled_at = sub.ended_at = item.at
+        sub.ended_reason = "invoice_voided"
+        uow.drop_pending(sub, at=item.at)
+        uow.record(sub.apply(Action.CANCEL_NOW, at=item.at, actor=uow.actor, reason="voided"))
+        uow.emit(
+            sub.event(
+                "subscription.canceled",
+                at=item.at,
+                at_period_end=False,
+                voided_invoices=[item.invoice.id],
+                reason="invoice_voided",
+            )
+        )
+
+
+def activate(uow: UnitOfWork, sub: subs.Sub, at: datetime) -> None:
+    """The first period is paid: the subscription starts (``subscription.activated``)."""
+    sub.incomplete_expires_at = None
+    uow.record(sub.apply(Action.FIRST_PAYMENT_SUCCEEDED, at=at, actor=uow.actor, reason="paid"))
+    uow.emit(sub.event("subscription.activated", at=at))
 
 
 async def _refuse_second_live(session: AsyncSession, customer_id: str) -> None:
@@ -290,7 +323,7 @@ def _new_sub(
 
 def _first_invoice(
     runtime: Runtime, sub: subs.Sub, discount: ActiveDiscount | None, now: datetime
-) -> InvoiceRows:
+) -> InvoiceRecord:
     lines, _ = period_lines(
         runtime.catalog, sub, sub.current_period_start, sub.current_period_end, discount
     )
@@ -298,7 +331,7 @@ def _first_invoice(
         customer_id=sub.customer_id,
         subscription_id=sub.id,
         currency=sub.currency,
-        billing_reason="subscription_create",
+        billing_reason=BillingReason.SUBSCRIPTION_CREATE,
         period_start=sub.current_period_start,
         period_end=sub.current_period_end,
         lines=lines,
@@ -342,13 +375,3 @@ async def _redeem_intro(
     )
     sub.intro_price = plan.intro.prices[sub.market]
     sub.intro_periods_remaining = plan.intro.periods
-
-
-def describe_payment(outcome: Outcome | None) -> dict[str, Any] | None:
-    if outcome is None or outcome.result is None:
-        return None
-    return {
-        "status": outcome.result.status.value,
-        "decline_code": outcome.result.decline_code,
-        "message": outcome.result.message,
-    }

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.db.base import table_of
@@ -16,6 +15,17 @@ from tenure.db.engine import is_postgres
 from tenure.db.touched import touch_customers
 from tenure.events.record import event_row
 from tenure.households.models import Household, HouseholdInvite, HouseholdMember, HouseholdSalt
+from tenure.households.records import (
+    HOUSEHOLD,
+    INVITE,
+    HouseholdAction,
+    HouseholdRecord,
+    HouseholdStatus,
+    InviteAction,
+    InviteRecord,
+    InviteStatus,
+    Seat,
+)
 from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, NotFound
 from tenure.kernel.ids import new_id
@@ -38,40 +48,72 @@ class NotAMember(NotFound):
     code = "household_member_not_found"
 
 
-@dataclass(slots=True)
-class Seat:
-    id: str
-    household_id: str
-    customer_id: str
-    role: str
-    joined_at: datetime
+def _seat(row: RowMapping) -> Seat:
+    return Seat(row["id"], row["household_id"], row["customer_id"], row["role"], row["joined_at"])
 
 
-def _seat(row: Any) -> Seat:
-    return Seat(row.id, row.household_id, row.customer_id, row.role, row.joined_at)
+def _household(row: RowMapping) -> HouseholdRecord:
+    return HouseholdRecord(
+        id=row["id"],
+        subscription_id=row["subscription_id"],
+        manager_customer_id=row["manager_customer_id"],
+        test_clock_id=row["test_clock_id"],
+        product_id=row["product_id"],
+        seats_limit=row["seats_limit"],
+        seats_used=row["seats_used"],
+        address_hash=row["address_hash"],
+        status=HouseholdStatus(row["status"]),
+        created_at=row["created_at"],
+        ended_at=row["ended_at"],
+        ended_reason=row["ended_reason"],
+    )
 
 
-async def get(session: AsyncSession, household_id: str, *, for_update: bool = False) -> Any:
+def _invite(row: RowMapping) -> InviteRecord:
+    return InviteRecord(
+        code=row["code"],
+        household_id=row["household_id"],
+        status=InviteStatus(row["status"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        accepted_by=row["accepted_by"],
+        accepted_at=row["accepted_at"],
+    )
+
+
+async def get(
+    session: AsyncSession, household_id: str, *, for_update: bool = False
+) -> HouseholdRecord:
     statement = select(households).where(households.c.id == household_id)
     if for_update and is_postgres(session):
         statement = statement.with_for_update()
-    row = (await session.execute(statement)).first()
+    row = (await session.execute(statement)).mappings().first()
     if row is None:
         raise HouseholdNotFound(f"no household {household_id!r}")
-    return row
+    return _household(row)
 
 
-async def active_by_subscription(session: AsyncSession, subscription_id: str) -> Any | None:
-    return (
-        await session.execute(
-            select(households).where(
-                households.c.subscription_id == subscription_id, households.c.status == ACTIVE
+async def active_by_subscription(
+    session: AsyncSession, subscription_id: str
+) -> HouseholdRecord | None:
+    row = (
+        (
+            await session.execute(
+                select(households).where(
+                    households.c.subscription_id == subscription_id,
+                    households.c.status == ACTIVE,
+                )
             )
         )
-    ).first()
+        .mappings()
+        .first()
+    )
+    return None if row is None else _household(row)
 
 
-async def active_managed_by(session: AsyncSession, customer_ids: Sequence[str]) -> list[Any]:
+async def active_managed_by(
+    session: AsyncSession, customer_ids: Sequence[str]
+) -> list[HouseholdRecord]:
     if not customer_ids:
         return []
     statement = select(households).where(
@@ -79,7 +121,7 @@ async def active_managed_by(session: AsyncSession, customer_ids: Sequence[str]) 
     )
     if is_postgres(session):
         statement = statement.order_by(households.c.id).with_for_update()
-    return list((await session.execute(statement)).all())
+    return [_household(row) for row in (await session.execute(statement)).mappings().all()]
 
 
 async def seats(session: AsyncSession, household_ids: Sequence[str]) -> list[Seat]:
@@ -91,7 +133,7 @@ async def seats(session: AsyncSession, household_ids: Sequence[str]) -> list[Sea
         .where(members.c.household_id.in_(list(household_ids)), members.c.left_at.is_(None))
         .order_by(members.c.joined_at, members.c.id)
     )
-    return [_seat(row) for row in rows]
+    return [_seat(row) for row in rows.mappings()]
 
 
 async def seat_of(session: AsyncSession, customer_ids: Sequence[str]) -> dict[str, Seat]:
@@ -103,7 +145,7 @@ async def seat_of(session: AsyncSession, customer_ids: Sequence[str]) -> dict[st
             members.c.customer_id.in_(list(customer_ids)), members.c.left_at.is_(None)
         )
     )
-    return {row.customer_id: _seat(row) for row in rows}
+    return {row["customer_id"]: _seat(row) for row in rows.mappings()}
 
 
 async def create(
@@ -202,11 +244,14 @@ async def release(
     touch_customers(session, [seat.customer_id for seat in released])
 
 
-async def end(session: AsyncSession, household_id: str, *, reason: str, at: datetime) -> None:
+async def end(
+    session: AsyncSession, household: HouseholdRecord, *, reason: str, at: datetime
+) -> None:
+    status = HOUSEHOLD.next(household.status, HouseholdAction.END)
     await session.execute(
         update(households)
-        .where(households.c.id == household_id)
-        .values(status="ended", ended_at=at, ended_reason=reason)
+        .where(households.c.id == household.id)
+        .values(status=status.value, ended_at=at, ended_reason=reason)
     )
 
 
@@ -239,32 +284,43 @@ async def salt(session: AsyncSession) -> str:
 
 async def create_invite(
     session: AsyncSession, household_id: str, *, at: datetime, expires_at: datetime
-) -> dict[str, Any]:
-    row = {
-        "code": secrets.token_urlsafe(12),
-        "household_id": household_id,
-        "status": "open",
-        "created_at": at,
-        "expires_at": expires_at,
-        "accepted_by": None,
-        "accepted_at": None,
-    }
-    await session.execute(insert(invites).values(row))
-    return row
+) -> InviteRecord:
+    invite = InviteRecord(
+        code=secrets.token_urlsafe(12),
+        household_id=household_id,
+        status=InviteStatus.OPEN,
+        created_at=at,
+        expires_at=expires_at,
+        accepted_by=None,
+        accepted_at=None,
+    )
+    await session.execute(
+        insert(invites).values(
+            code=invite.code,
+            household_id=invite.household_id,
+            status=invite.status.value,
+            created_at=invite.created_at,
+            expires_at=invite.expires_at,
+            accepted_by=None,
+            accepted_at=None,
+        )
+    )
+    return invite
 
 
-async def get_invite(session: AsyncSession, code: str) -> Any:
-    row = (await session.execute(select(invites).where(invites.c.code == code))).first()
+async def get_invite(session: AsyncSession, code: str) -> InviteRecord:
+    row = (await session.execute(select(invites).where(invites.c.code == code))).mappings().first()
     if row is None:
         raise NotFound(f"no invite with code {code!r}", code="invite_not_found")
-    return row
+    return _invite(row)
 
 
 async def use_invite(session: AsyncSession, code: str, customer_id: str, *, at: datetime) -> None:
+    accepted = INVITE.next(InviteStatus.OPEN, InviteAction.ACCEPT)
     result = await session.execute(
         update(invites)
-        .where(invites.c.code == code, invites.c.status == "open")
-        .values(status="accepted", accepted_by=customer_id, accepted_at=at)
+        .where(invites.c.code == code, invites.c.status == InviteStatus.OPEN.value)
+        .values(status=accepted.value, accepted_by=customer_id, accepted_at=at)
     )
     if getattr(result, "rowcount", 0) != 1:
         raise Conflict(f"invite {code} has been used", code="invite_used")
@@ -274,7 +330,7 @@ async def use_invite(session: AsyncSession, code: str, customer_id: str, *, at: 
 
 
 def event(
-    type: str, household: Any, *, at: datetime, customer_id: str, **extra: Any
+    type: str, household: HouseholdRecord, *, at: datetime, customer_id: str, **extra: Any
 ) -> dict[str, Any]:
     data = {
         "household": household.id,

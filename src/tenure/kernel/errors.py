@@ -22,6 +22,14 @@ class DomainError(Exception):
         self.extra = extra
 
 
+class BadRequest(DomainError):
+    """The request itself is malformed (an unknown filter value, a bad header)."""
+
+    code = "bad_request"
+    http_status = 400
+    title = "Bad request"
+
+
 class InvalidRequest(DomainError):
     code = "invalid_request"
     http_status = 422

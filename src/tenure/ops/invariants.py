@@ -104,30 +104,25 @@ class InvoiceMoney:
 
 
 def cash_captured(invoice: InvoiceMoney) -> int:
-    """Cash the provider took for this invoice.
-
-    Today a paid invoice's ``amount_paid`` is its total, credit included (billing.service
-    ``mark_paid``); a payment that lands after the invoice closed adds its cash to
-    ``amount_paid`` of the closed invoice. When ``amount_paid`` becomes cash only, this is
-    ``invoice.amount_paid``.
-    """
-    if invoice.status == "paid":
-        return invoice.amount_paid - invoice.credit_applied
+    """Cash the provider took for this invoice: ``amount_paid`` (cash only since migration
+    0007; credit is ``credit_applied``). Late or excess cash counts too, and is refunded."""
     return invoice.amount_paid
 
 
 def _within_total(i: InvoiceMoney) -> str | None:
-    if i.credit_applied + cash_captured(i) > max(i.total, 0):
+    # Cash beyond what was owed (captured after the invoice closed, or more than was due) is
+    # refunded automatically, so only refunded cash may exceed the total.
+    if i.credit_applied + cash_captured(i) > max(i.total, 0) + i.amount_refunded:
         return (
             f"credit applied {i.credit_applied} + cash {cash_captured(i)} exceeds the total "
-            f"{i.total}"
+            f"{i.total} (refunded {i.amount_refunded})"
         )
     return None
 
 
 def _settled_in_full(i: InvoiceMoney) -> str | None:
-    if i.status == "paid" and i.total >= 0 and i.credit_applied + cash_captured(i) != i.total:
-        return f"paid, but credit {i.credit_applied} + cash {cash_captured(i)} != total {i.total}"
+    if i.status == "paid" and i.total >= 0 and i.credit_applied + cash_captured(i) < i.total:
+        return f"paid, but credit {i.credit_applied} + cash {cash_captured(i)} < total {i.total}"
     return None
 
 

@@ -1,17 +1,25 @@
-"""Payment attempts: stored with their idempotency key before the provider is called."""
+"""Payment attempts: stored with their idempotency key before the provider is called.
+
+An attempt is ``pending`` from the moment it is committed until its outcome is recorded; the
+lease says when the recovery sweep may assume its caller crashed. Typed records here; rows never
+leave this module.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import RowMapping, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.db.base import table_of
 from tenure.db.engine import is_postgres
 from tenure.kernel.ids import new_id
+from tenure.kernel.machine import Machine
 from tenure.payments.models import PaymentAttempt
 from tenure.payments.ports import ChargeRequest, ChargeResult, ChargeStatus
 
@@ -20,6 +28,72 @@ from tenure.payments.ports import ChargeRequest, ChargeResult, ChargeStatus
 LEASE: Final = timedelta(seconds=30)
 
 _table = table_of(PaymentAttempt)
+_COLUMNS = tuple(column.name for column in _table.columns)
+
+
+class AttemptStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class AttemptAction(StrEnum):
+    SUCCEED = "succeed"
+    FAIL = "fail"
+
+
+ATTEMPT: Final = Machine(
+    "payment attempt",
+    AttemptStatus,
+    AttemptAction,
+    {
+        (AttemptStatus.PENDING, AttemptAction.SUCCEED): AttemptStatus.SUCCEEDED,
+        (AttemptStatus.PENDING, AttemptAction.FAIL): AttemptStatus.FAILED,
+    },
+    code="payment_attempt_illegal_transition",
+)
+
+
+@dataclass(slots=True)
+class Attempt:
+    id: str
+    invoice_id: str
+    customer_id: str
+    test_clock_id: str | None
+    attempt_number: int
+    idempotency_key: str
+    amount: int
+    currency: str
+    payment_method: str
+    status: AttemptStatus
+    created_at: datetime
+    lease_until: datetime
+    decline_code: str | None = None
+    failure_message: str | None = None
+    retryable: bool | None = None
+    provider_charge_id: str | None = None
+    completed_at: datetime | None = None
+
+    def finish(self, result: ChargeResult, *, at: datetime) -> None:
+        """Record the provider's answer (the only way out of ``pending``)."""
+        succeeded = result.status is ChargeStatus.SUCCEEDED
+        action = AttemptAction.SUCCEED if succeeded else AttemptAction.FAIL
+        self.status = ATTEMPT.next(self.status, action)
+        self.decline_code = result.decline_code
+        self.failure_message = result.message
+        self.retryable = result.retryable
+        self.provider_charge_id = result.charge_id
+        self.completed_at = at
+
+    def charge_request(self, description: str) -> ChargeRequest:
+        return ChargeRequest(
+            idempotency_key=self.idempotency_key,
+            customer_id=self.customer_id,
+            amount=self.amount,
+            currency=self.currency,
+            payment_method=self.payment_method,
+            description=description,
+        )
 
 
 def idempotency_key(invoice_id: str, attempt_number: int) -> str:
@@ -37,69 +111,101 @@ def new_attempt(
     payment_method: str,
     attempt_number: int,
     created_at: datetime,
-) -> dict[str, Any]:
-    return {
-        "id": new_id("pa"),
-        "invoice_id": invoice_id,
-        "customer_id": customer_id,
-        "test_clock_id": test_clock_id,
-        "attempt_number": attempt_number,
-        "idempotency_key": idempotency_key(invoice_id, attempt_number),
-        "amount": amount,
-        "currency": currency,
-        "payment_method": payment_method,
-        "status": "pending",
-        "decline_code": None,
-        "failure_message": None,
-        "retryable": None,
-        "provider_charge_id": None,
-        "created_at": created_at,
-        "completed_at": None,
-        "lease_until": datetime.now(UTC) + LEASE,
-    }
+) -> Attempt:
+    if amount <= 0:
+        raise ValueError(f"a payment attempt must charge something, not {amount}")
+    return Attempt(
+        id=new_id("pa"),
+        invoice_id=invoice_id,
+        customer_id=customer_id,
+        test_clock_id=test_clock_id,
+        attempt_number=attempt_number,
+        idempotency_key=idempotency_key(invoice_id, attempt_number),
+        amount=amount,
+        currency=currency,
+        payment_method=payment_method,
+        status=AttemptStatus.PENDING,
+        created_at=created_at,
+        lease_until=datetime.now(UTC) + LEASE,
+    )
 
 
-async def insert_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(_table), list(rows))
+def _attempt(row: RowMapping) -> Attempt:
+    values = {name: row[name] for name in _COLUMNS}
+    values["status"] = AttemptStatus(values["status"])
+    return Attempt(**values)
+
+
+def _values(attempt: Attempt) -> dict[str, Any]:
+    values = {name: getattr(attempt, name) for name in _COLUMNS}
+    values["status"] = attempt.status.value
+    return values
+
+
+async def insert_attempts(session: AsyncSession, attempts: Sequence[Attempt]) -> None:
+    if attempts:
+        await session.execute(insert(_table), [_values(attempt) for attempt in attempts])
 
 
 async def next_attempt_number(session: AsyncSession, invoice_id: str) -> int:
-    count = await session.scalar(
-        select(func.count()).select_from(_table).where(_table.c.invoice_id == invoice_id)
-    )
-    return int(count or 0) + 1
+    counts = await attempt_counts(session, [invoice_id])
+    return counts.get(invoice_id, 0) + 1
 
 
-def charge_request(attempt: dict[str, Any], description: str) -> ChargeRequest:
-    return ChargeRequest(
-        idempotency_key=attempt["idempotency_key"],
-        customer_id=attempt["customer_id"],
-        amount=attempt["amount"],
-        currency=attempt["currency"],
-        payment_method=attempt["payment_method"],
-        description=description,
+async def attempt_counts(session: AsyncSession, invoice_ids: Sequence[str]) -> dict[str, int]:
+    if not invoice_ids:
+        return {}
+    rows = await session.execute(
+        select(_table.c.invoice_id, func.count())
+        .where(_table.c.invoice_id.in_(list(invoice_ids)))
+        .group_by(_table.c.invoice_id)
     )
+    return {invoice_id: int(count) for invoice_id, count in rows.all()}
 
 
 async def load_pending(
     session: AsyncSession, attempt_ids: Sequence[str], *, for_update: bool
-) -> list[dict[str, Any]]:
+) -> list[Attempt]:
+    if not attempt_ids:
+        return []
     statement = (
         select(_table)
-        .where(_table.c.id.in_(list(attempt_ids)), _table.c.status == "pending")
+        .where(_table.c.id.in_(list(attempt_ids)), _table.c.status == AttemptStatus.PENDING.value)
         .order_by(_table.c.id)
     )
     if for_update and is_postgres(session):
         statement = statement.with_for_update()
-    return [dict(row) for row in (await session.execute(statement)).mappings().all()]
+    return [_attempt(row) for row in (await session.execute(statement)).mappings().all()]
+
+
+async def for_invoice(session: AsyncSession, invoice_id: str) -> list[Attempt]:
+    """Every attempt at an invoice, oldest first."""
+    rows = await session.execute(
+        select(_table)
+        .where(_table.c.invoice_id == invoice_id)
+        .order_by(_table.c.attempt_number, _table.c.id)
+    )
+    return [_attempt(row) for row in rows.mappings().all()]
+
+
+async def pending_invoices(session: AsyncSession, invoice_ids: Sequence[str]) -> set[str]:
+    """Which of ``invoice_ids`` have an attempt in flight."""
+    if not invoice_ids:
+        return set()
+    rows = await session.scalars(
+        select(_table.c.invoice_id).where(
+            _table.c.invoice_id.in_(list(invoice_ids)),
+            _table.c.status == AttemptStatus.PENDING.value,
+        )
+    )
+    return set(rows.all())
 
 
 async def claim_stale(session: AsyncSession, *, wall_now: datetime, limit: int) -> list[str]:
     """Take over pending attempts whose caller let the lease run out (it probably crashed)."""
     statement = (
         select(_table.c.id)
-        .where(_table.c.status == "pending", _table.c.lease_until < wall_now)
+        .where(_table.c.status == AttemptStatus.PENDING.value, _table.c.lease_until < wall_now)
         .order_by(_table.c.lease_until)
         .limit(limit)
     )
@@ -113,31 +219,44 @@ async def claim_stale(session: AsyncSession, *, wall_now: datetime, limit: int) 
     return ids
 
 
-async def complete(
-    session: AsyncSession, results: Sequence[tuple[str, ChargeResult, datetime]]
-) -> None:
+_OUTCOME = (
+    "status",
+    "decline_code",
+    "failure_message",
+    "retryable",
+    "provider_charge_id",
+    "completed_at",
+)
+_SAVE_OUTCOME = (
+    update(_table)
+    .where(_table.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in _OUTCOME})
+)
+
+
+async def save_outcomes(session: AsyncSession, attempts: Iterable[Attempt]) -> None:
     """Store outcomes; callers hold the attempts' row locks (see :func:`load_pending`)."""
-    if not results:
-        return
-    await session.execute(
-        update(PaymentAttempt),
-        [
-            {
-                "id": attempt_id,
-                "status": "succeeded" if result.status is ChargeStatus.SUCCEEDED else "failed",
-                "decline_code": result.decline_code,
-                "failure_message": result.message,
-                "retryable": result.retryable,
-                "provider_charge_id": result.charge_id,
-                "completed_at": at,
-            }
-            for attempt_id, result, at in results
-        ],
-    )
+    params = []
+    for attempt in attempts:
+        values = _values(attempt)
+        params.append({"b_id": attempt.id, **{f"b_{name}": values[name] for name in _OUTCOME}})
+    if params:
+        connection = await session.connection()
+        await connection.execute(_SAVE_OUTCOME, params)
 
 
-async def load_pending_for_invoice(session: AsyncSession, invoice_id: str) -> list[str]:
-    rows = await session.scalars(
-        select(_table.c.id).where(_table.c.invoice_id == invoice_id, _table.c.status == "pending")
+async def succeeded_charge(session: AsyncSession, invoice_id: str) -> Attempt | None:
+    """The attempt that paid ``invoice_id`` (at most one, by a unique index)."""
+    row = (
+        (
+            await session.execute(
+                select(_table).where(
+                    _table.c.invoice_id == invoice_id,
+                    _table.c.status == AttemptStatus.SUCCEEDED.value,
+                )
+            )
+        )
+        .mappings()
+        .first()
     )
-    return list(rows.all())
+    return None if row is None else _attempt(row)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.db.base import Base, UTCDateTime
@@ -19,7 +19,7 @@ class PaymentAttempt(Base):
     test_clock_id: Mapped[str | None] = mapped_column(String(40))
     attempt_number: Mapped[int] = mapped_column(Integer)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     payment_method: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # pending | succeeded | failed
@@ -65,7 +65,7 @@ class SandboxCharge(Base):
     idempotency_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     charge_id: Mapped[str] = mapped_column(String(40), unique=True)
     customer_id: Mapped[str] = mapped_column(String(40), index=True)
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     payment_method: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
@@ -81,5 +81,5 @@ class SandboxRefund(Base):
     idempotency_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     refund_id: Mapped[str] = mapped_column(String(40), unique=True)
     charge_id: Mapped[str] = mapped_column(String(40), index=True)
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

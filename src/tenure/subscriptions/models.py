@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.customers import models as _customers  # noqa: F401 - FK target
-from tenure.db.base import Base, BigIntPK, UTCDateTime
+from tenure.db.base import Base, BigIntPK, JSONType, UTCDateTime
 from tenure.subscriptions.state import LIVE_STATUSES
 
 _LIVE_SQL = "status IN (" + ", ".join(f"'{status}'" for status in sorted(LIVE_STATUSES)) + ")"
@@ -24,10 +24,10 @@ class Subscription(Base):
     plan_id: Mapped[str] = mapped_column(String(64))
     product_id: Mapped[str] = mapped_column(String(64))
     # The price is locked in at subscribe time; a catalog edit never re-prices a subscriber.
-    price_amount: Mapped[int] = mapped_column(Integer)
+    price_amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     # An intro offer bills ``intro_price`` for the next ``intro_periods_remaining`` periods.
-    intro_price: Mapped[int | None] = mapped_column(Integer)
+    intro_price: Mapped[int | None] = mapped_column(BigInteger)
     intro_periods_remaining: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(24))
     billing_anchor: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -50,6 +50,8 @@ class Subscription(Base):
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Your own key/value pairs (Stripe's limits), returned everywhere and carried in events.
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSONType, default=dict)
 
     __table_args__ = (
         # "At most one live subscription per customer" is a constraint, not a check.

@@ -61,6 +61,7 @@ class Sub:
     # Dunning clocks; None outside dunning. Defaulted so callers building a new Sub skip them.
     hold_ends_at: datetime | None = None
     next_retry_at: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
     # Not a column: the pending rows of ``scheduled_changes``, loaded with the subscription.
     pending: dict[ChangeKind, PendingChange] = field(default_factory=dict)
 
@@ -102,20 +103,16 @@ class Sub:
 
     def apply(
         self, action: Action, *, at: datetime, actor: str, reason: str | None = None
-    ) -> dict[str, Any]:
+    ) -> HistoryEntry:
         """Move through the transition table; returns the history row to insert."""
         before = self.state
         self.status = transition(before, action).value
         self.reschedule(at)
-        return {
-            "subscription_id": self.id,
-            "at": at,
-            "from_status": before.value,
-            "to_status": self.status,
-            "action": action.value,
-            "reason": reason,
-            "actor": actor,
-        }
+        return HistoryEntry(self.id, at, before.value, self.status, action.value, reason, actor)
+
+    def note(self, action: str, *, at: datetime, actor: str, reason: str | None) -> HistoryEntry:
+        """A history row for a change that keeps the status (a plan change, a new anchor)."""
+        return HistoryEntry(self.id, at, self.status, self.status, action, reason, actor)
 
     def event(self, type: str, *, at: datetime, **extra: Any) -> dict[str, Any]:
         """An outbox row for this subscription with the next per-subscription sequence."""
@@ -137,6 +134,19 @@ class Sub:
 
 
 _FIELDS = tuple(column.name for column in _table.columns)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One row of ``subscription_history``: when, from, to, what, why, who."""
+
+    subscription_id: str
+    at: datetime
+    from_status: str | None
+    to_status: str
+    action: str
+    reason: str | None
+    actor: str
 
 
 def payload(sub: Sub) -> dict[str, Any]:
@@ -161,6 +171,7 @@ def payload(sub: Sub) -> dict[str, Any]:
         "pending_change": pending_change(sub),
         "ended_at": ts(sub.ended_at),
         "ended_reason": sub.ended_reason,
+        "metadata": dict(sub.metadata),
     }
 
 
@@ -222,6 +233,20 @@ async def save(session: AsyncSession, subs: Iterable[Sub]) -> None:
         touch_customers(session, [sub.customer_id for sub in items])
 
 
-async def add_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(SubscriptionHistory), list(rows))
+async def add_history(session: AsyncSession, entries: Sequence[HistoryEntry]) -> None:
+    if entries:
+        await session.execute(
+            insert(SubscriptionHistory),
+            [
+                {
+                    "subscription_id": entry.subscription_id,
+                    "at": entry.at,
+                    "from_status": entry.from_status,
+                    "to_status": entry.to_status,
+                    "action": entry.action,
+                    "reason": entry.reason,
+                    "actor": entry.actor,
+                }
+                for entry in entries
+            ],
+        )

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api import views
 from tenure.api.deps import RuntimeDep, check_id, page, page_limit, parse_time
-from tenure.api.schemas import AdvanceTestClock, CreateCustomer, CreateTestClock
+from tenure.api.openapi import problems
+from tenure.api.resources.accounts import (
+    Customer,
+    CustomerDetail,
+    CustomerList,
+    TestClock,
+    customer_detail_of,
+    customer_of,
+    test_clock_of,
+)
+from tenure.api.resources.base import Money
+from tenure.api.schemas import AdvanceTestClock, CreateTestClock, UpdateCustomer
+from tenure.api.schemas import CreateCustomer as CreateCustomerBody
 from tenure.billing import balance
 from tenure.customers import service as customers
-from tenure.customers.models import Customer
+from tenure.customers.models import Customer as CustomerRow
 from tenure.entitlements import service as entitlements
 from tenure.flows import accounts, time_travel
+from tenure.flows.runtime import Runtime
 from tenure.testclocks import service as testclocks
 
 
@@ -24,35 +34,53 @@ class TestClockController(Controller):
     tags = ["test clocks"]
 
     @post("/", status_code=201, summary="Create a test clock")
-    async def create(self, data: JSONBody[CreateTestClock], runtime: RuntimeDep) -> dict[str, Any]:
+    async def create(self, data: JSONBody[CreateTestClock], runtime: RuntimeDep) -> TestClock:
         frozen = parse_time(data.frozen_time, "frozen_time")
         clock = await accounts.create_test_clock(runtime, frozen_time=frozen, name=data.name)
-        return views.test_clock(clock)
+        return test_clock_of(clock)
 
-    @get("/{clock_id:str}", summary="Get a test clock")
-    async def read(self, clock_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
+    @get("/{clock_id:str}", summary="Get a test clock", responses=problems(404))
+    async def read(self, clock_id: FromPath[str], runtime: RuntimeDep) -> TestClock:
         check_id(clock_id, "clock", "test clock")
         async with runtime.db.read() as session:
-            return views.test_clock(await testclocks.get(session, clock_id))
+            return test_clock_of(await testclocks.get(session, clock_id))
 
-    @post("/{clock_id:str}/advance", status_code=200, summary="Advance a test clock")
+    @post(
+        "/{clock_id:str}/advance",
+        status_code=200,
+        summary="Advance a test clock",
+        responses=problems(
+            (404, "test_clock_not_found"),
+            (409, "test_clock_advancing test_clock_runaway"),
+            (422, "test_clock_backwards invalid_timestamp"),
+        ),
+    )
     async def advance(
         self, clock_id: FromPath[str], data: JSONBody[AdvanceTestClock], runtime: RuntimeDep
-    ) -> dict[str, Any]:
+    ) -> TestClock:
         """Runs all work due for the clock's customers up to ``frozen_time``, in order."""
         check_id(clock_id, "clock", "test clock")
         target = parse_time(data.frozen_time, "frozen_time")
         await time_travel.advance(runtime, clock_id=clock_id, to=target)
         async with runtime.db.read() as session:
-            return views.test_clock(await testclocks.get(session, clock_id))
+            return test_clock_of(await testclocks.get(session, clock_id))
 
 
 class CustomerController(Controller):
     path = "/v1/customers"
     tags = ["customers"]
 
-    @post("/", status_code=201, summary="Create a customer")
-    async def create(self, data: JSONBody[CreateCustomer], runtime: RuntimeDep) -> dict[str, Any]:
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a customer",
+        responses=problems(
+            (404, "test_clock_not_found"),
+            (409, "customer_exists"),
+            (422, "invalid_email invalid_external_id unknown_market"),
+        ),
+    )
+    async def create(self, data: JSONBody[CreateCustomerBody], runtime: RuntimeDep) -> Customer:
         if data.test_clock is not None:
             check_id(data.test_clock, "clock", "test clock")
             async with runtime.db.read() as session:
@@ -64,36 +92,63 @@ class CustomerController(Controller):
             market=data.market.upper(),
             test_clock_id=data.test_clock,
             region=data.region.upper() if data.region else None,
+            metadata=data.metadata,
         )
-        return views.customer(customer)
+        return customer_of(customer)
 
-    @get("/", summary="List customers")
+    @get("/", summary="List customers", responses=problems((422, "invalid_limit")))
     async def list_(
         self,
         runtime: RuntimeDep,
         external_id: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
         starting_after: FromQuery[str | None] = None,
-    ) -> dict[str, Any]:
+    ) -> CustomerList:
         size = page_limit(limit)
-        query = select(Customer).order_by(Customer.id).limit(size + 1)
+        query = select(CustomerRow).order_by(CustomerRow.id).limit(size + 1)
         if external_id is not None:
-            query = query.where(Customer.external_id == external_id)
+            query = query.where(CustomerRow.external_id == external_id)
         if starting_after is not None:
-            query = query.where(Customer.id > starting_after)
+            query = query.where(CustomerRow.id > starting_after)
         async with runtime.db.read() as session:
             rows = list((await session.scalars(query)).all())
-        return page([views.customer(row) for row in rows], size)
+        data, has_more, after = page([customer_of(row) for row in rows], size)
+        return CustomerList(object="list", data=data, has_more=has_more, next=after)
 
-    @get("/{customer_id:str}", summary="Get a customer")
-    async def read(self, customer_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
+    @post(
+        "/{customer_id:str}",
+        status_code=200,
+        summary="Update a customer's email or metadata",
+        responses=problems((404, "customer_not_found"), (422, "invalid_email invalid_metadata")),
+    )
+    async def update(
+        self, customer_id: FromPath[str], data: JSONBody[UpdateCustomer], runtime: RuntimeDep
+    ) -> CustomerDetail:
+        """``metadata`` is merged into what is stored; a key set to "" is removed."""
         check_id(customer_id, "cus", "customer")
+        await accounts.update_customer(
+            runtime, customer_id=customer_id, email=data.email, metadata=data.metadata
+        )
+        return await self._detail(runtime, customer_id)
+
+    @get(
+        "/{customer_id:str}",
+        summary="Get a customer, with billing issue and credit balance",
+        responses=problems((404, "customer_not_found")),
+    )
+    async def read(self, customer_id: FromPath[str], runtime: RuntimeDep) -> CustomerDetail:
+        check_id(customer_id, "cus", "customer")
+        return await self._detail(runtime, customer_id)
+
+    @staticmethod
+    async def _detail(runtime: Runtime, customer_id: str) -> CustomerDetail:
         async with runtime.db.read() as session:
             customer = await customers.get(session, customer_id)
             ent = await entitlements.for_customer(session, runtime.catalog, customer_id)
             held = await balance.balances(session, [customer_id])
-        body = views.customer(customer)
-        body["billing_issue"] = ent.billing_issue
         currency = runtime.catalog.market(customer.market).currency
-        body["balance"] = {"amount": held.get(customer_id, 0), "currency": currency}
-        return body
+        return customer_detail_of(
+            customer,
+            billing_issue=ent.billing_issue,
+            balance=Money(amount=held.get(customer_id, 0), currency=currency),
+        )

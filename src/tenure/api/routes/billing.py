@@ -4,41 +4,66 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
+from tenure.api.openapi import problems
+from tenure.api.resources.catalog import PlanList, plan_list_of
+from tenure.api.resources.events import EventList, event_list_of
+from tenure.api.resources.invoices import (
+    CreditNote,
+    InvoiceDetail,
+    InvoiceList,
+    PaymentAttemptList,
+    credit_note_of,
+    invoice_detail_of,
+    invoice_of,
+    payment_attempt_of,
+)
 from tenure.api.routes.payment_methods import no_card_numbers
-from tenure.api.schemas import PayInvoice, RefundInvoice
+from tenure.api.schemas import Empty, PayInvoice, RefundInvoice, UpdateMetadata
 from tenure.billing import service as invoices
-from tenure.billing.models import Invoice
+from tenure.billing.records import InvoiceStatus
 from tenure.customers import service as customers
-from tenure.db.base import table_of
 from tenure.events.models import OutboxEvent
 from tenure.events.sequencer import has_pending, sequence_pending
 from tenure.flows import manage, refunds
 from tenure.flows.runtime import Runtime
-from tenure.kernel.errors import InvalidRequest, PaymentRequired
+from tenure.kernel.errors import BadRequest, InvalidRequest, PaymentRequired
+from tenure.payments import attempts
 from tenure.subscriptions import offers
 
 
-async def _invoice_view(runtime: Runtime, invoice_id: str) -> dict[str, Any]:
+async def _invoice_detail(runtime: Runtime, invoice_id: str) -> InvoiceDetail:
     async with runtime.db.read() as session:
         row = await invoices.get(session, invoice_id)
-        lines = await invoices.lines_of(session, [invoice_id])
+        await invoices.with_lines(session, [row])
         notes = await invoices.credit_notes_of(session, invoice_id)
-    body = views.invoice(row, lines[invoice_id])
-    body["credit_notes"] = [views.credit_note(note) for note in notes]
-    return body
+    return invoice_detail_of(row, notes)
+
+
+def _status_filter(status: str | None) -> InvoiceStatus | None:
+    if status is None:
+        return None
+    try:
+        return InvoiceStatus(status)
+    except ValueError:
+        allowed = ", ".join(s.value for s in InvoiceStatus)
+        raise BadRequest(
+            f"status must be one of {allowed}, not {status!r}",
+            code="invalid_filter",
+            field="status",
+        ) from None
 
 
 class InvoiceController(Controller):
     path = "/v1/invoices"
     tags = ["invoices"]
 
-    @get("/", summary="List invoices")
+    @get("/", summary="List invoices", responses=problems((422, "invalid_limit")))
     async def list_(
         self,
         runtime: RuntimeDep,
@@ -47,33 +72,62 @@ class InvoiceController(Controller):
         status: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
         starting_after: FromQuery[str | None] = None,
-    ) -> dict[str, Any]:
+    ) -> InvoiceList:
         size = page_limit(limit)
-        table = table_of(Invoice)
-        query = select(table).order_by(table.c.id).limit(size + 1)
-        if customer is not None:
-            query = query.where(table.c.customer_id == customer)
-        if subscription is not None:
-            query = query.where(table.c.subscription_id == subscription)
-        if status is not None:
-            query = query.where(table.c.status == status)
-        if starting_after is not None:
-            query = query.where(table.c.id > starting_after)
+        wanted = _status_filter(status)
         async with runtime.db.read() as session:
-            rows = [dict(row) for row in (await session.execute(query)).mappings().all()]
-            lines = await invoices.lines_of(session, [row["id"] for row in rows])
-        return page([views.invoice(row, lines[row["id"]]) for row in rows], size)
+            rows = await invoices.search(
+                session,
+                customer_id=customer,
+                subscription_id=subscription,
+                status=wanted,
+                starting_after=starting_after,
+                limit=size + 1,
+            )
+        data, has_more, after = page([invoice_of(row) for row in rows], size)
+        return InvoiceList(object="list", data=data, has_more=has_more, next=after)
 
-    @get("/{invoice_id:str}", summary="Get an invoice")
-    async def read(self, invoice_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
+    @post(
+        "/{invoice_id:str}",
+        status_code=200,
+        summary="Update an invoice's metadata",
+        responses=problems((404, "invoice_not_found"), (422, "invalid_metadata")),
+    )
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        invoice_id: FromPath[str],
+        data: JSONBody[UpdateMetadata],
+        runtime: RuntimeDep,
+    ) -> InvoiceDetail:
+        """``metadata`` is merged into what is stored; a key set to "" is removed. Any status:
+        a paid or closed invoice can still carry your references."""
         check_id(invoice_id, "in", "invoice")
-        return await _invoice_view(runtime, invoice_id)
+        await manage.update_invoice(
+            runtime, invoice_id=invoice_id, metadata=data.metadata, actor=actor_of(request)
+        )
+        return await _invoice_detail(runtime, invoice_id)
+
+    @get(
+        "/{invoice_id:str}",
+        summary="Get an invoice, with its lines and credit notes",
+        responses=problems((404, "invoice_not_found")),
+    )
+    async def read(self, invoice_id: FromPath[str], runtime: RuntimeDep) -> InvoiceDetail:
+        check_id(invoice_id, "in", "invoice")
+        return await _invoice_detail(runtime, invoice_id)
 
     @post(
         "/{invoice_id:str}/pay",
         status_code=200,
         summary="Pay an open invoice now",
         before_request=no_card_numbers,
+        responses=problems(
+            402,
+            (404, "invoice_not_found"),
+            (409, "invoice_not_open payment_in_progress"),
+            (422, "payment_method_required unknown_payment_method card_number_not_accepted"),
+        ),
     )
     async def pay(
         self,
@@ -81,7 +135,7 @@ class InvoiceController(Controller):
         invoice_id: FromPath[str],
         runtime: RuntimeDep,
         data: JSONBody[PayInvoice | None] = None,
-    ) -> dict[str, Any]:
+    ) -> InvoiceDetail:
         """Answers 402 with the decline code when the charge is declined."""
         check_id(invoice_id, "in", "invoice")
         result = await manage.pay_invoice(
@@ -98,34 +152,100 @@ class InvoiceController(Controller):
                 invoice=invoice_id,
                 retryable=outcome.result.retryable,
             )
-        return await _invoice_view(runtime, invoice_id)
+        return await _invoice_detail(runtime, invoice_id)
 
-    @post("/{invoice_id:str}/refund", status_code=201, summary="Refund a paid invoice")
+    @post(
+        "/{invoice_id:str}/refund",
+        status_code=201,
+        summary="Refund a paid invoice's cash",
+        responses={
+            202: ResponseSpec(
+                CreditNote,
+                description="The refund is recorded and the provider has not answered yet; "
+                "the worker finishes it (the credit note is `pending`).",
+            ),
+            **problems(
+                (402, "refund_declined"),
+                (404, "invoice_not_found"),
+                (409, "invoice_not_paid refund_in_progress nothing_to_refund"),
+                (422, "refund_reason_required refund_exceeds_paid"),
+            ),
+        },
+    )
     async def refund(
         self,
         request: Request[Any, Any, Any],
         invoice_id: FromPath[str],
         data: JSONBody[RefundInvoice],
         runtime: RuntimeDep,
-    ) -> dict[str, Any]:
-        """Full (no amount) or partial; never more than was paid and not yet refunded."""
+    ) -> Response[CreditNote]:
+        """Full (no amount) or partial; never more than the cash paid and not yet refunded
+        (422 ``refund_exceeds_paid``, nothing recorded). 201 when the provider confirmed, 202
+        while its answer is pending, 402 ``refund_declined`` when it refused (the failed
+        credit note is kept). When the last of the cash is refunded, the credit the invoice
+        used goes back to the balance (``credit_returned``)."""
         check_id(invoice_id, "in", "invoice")
-        note = await refunds.refund(
+        outcome = await refunds.refund(
             runtime,
             invoice_id=invoice_id,
             amount=data.amount,
             reason=data.reason,
             actor=actor_of(request),
         )
-        return views.credit_note(note)
+        return Response(credit_note_of(outcome.note), status_code=201 if outcome.settled else 202)
+
+    @post(
+        "/{invoice_id:str}/void",
+        status_code=200,
+        summary="Void an open invoice",
+        responses=problems(
+            (404, "invoice_not_found"), (409, "invoice_not_open payment_in_progress")
+        ),
+    )
+    async def void(
+        self,
+        request: Request[Any, Any, Any],
+        invoice_id: FromPath[str],
+        runtime: RuntimeDep,
+        data: JSONBody[Empty | None] = None,
+    ) -> InvoiceDetail:
+        """Nothing is owed any more; the credit it used goes back to the balance. A first
+        invoice ends its incomplete subscription; an unpaid renewal is forgiven (the
+        subscription leaves dunning and is active again); a plan-change charge is dropped."""
+        check_id(invoice_id, "in", "invoice")
+        await manage.void_invoice(runtime, invoice_id=invoice_id, actor=actor_of(request))
+        return await _invoice_detail(runtime, invoice_id)
+
+    @get(
+        "/{invoice_id:str}/payments",
+        summary="The payment attempts of an invoice",
+        responses=problems((404, "invoice_not_found")),
+    )
+    async def payments(self, invoice_id: FromPath[str], runtime: RuntimeDep) -> PaymentAttemptList:
+        """Every attempt, oldest first: what it charged, its outcome, its decline code."""
+        check_id(invoice_id, "in", "invoice")
+        async with runtime.db.read() as session:
+            await invoices.get(session, invoice_id)
+            found = await attempts.for_invoice(session, invoice_id)
+        return PaymentAttemptList(
+            object="list",
+            data=[payment_attempt_of(attempt) for attempt in found],
+            has_more=False,
+            next=None,
+        )
 
 
-@get("/v1/plans", tags=["catalog"], summary="Plans sold in a market, with prices")
+@get(
+    "/v1/plans",
+    tags=["catalog"],
+    summary="Plans sold in a market, with prices",
+    responses=problems((404, "customer_not_found"), (422, "market_required unknown_market")),
+)
 async def list_plans(
     runtime: RuntimeDep,
     market: FromQuery[str | None] = None,
     customer: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> PlanList:
     """With ``customer``, each plan also says which offers that customer may still use."""
     if market is None and customer is None:
         raise InvalidRequest(
@@ -140,19 +260,15 @@ async def list_plans(
         market = market or found.market
     assert market is not None
     selected = runtime.catalog.market(market.upper())
-    plans = sorted(runtime.catalog.plans_in(selected), key=lambda plan: plan.id)
-    return {
-        "object": "list",
-        "market": selected.code,
-        "currency": selected.currency,
-        "customer": customer,
-        "data": [views.plan(runtime.catalog, plan, selected, used) for plan in plans],
-        "has_more": False,
-        "next": None,
-    }
+    return plan_list_of(runtime.catalog, selected, customer, used)
 
 
-@get("/v1/events", tags=["events"], summary="Events in order, paged by cursor")
+@get(
+    "/v1/events",
+    tags=["events"],
+    summary="Events in order, paged by cursor",
+    responses=problems((422, "invalid_limit invalid_cursor")),
+)
 async def list_events(
     runtime: RuntimeDep,
     after: FromQuery[int | None] = None,
@@ -160,7 +276,7 @@ async def list_events(
     type: FromQuery[str | None] = None,
     customer: FromQuery[str | None] = None,
     subscription: FromQuery[str | None] = None,
-) -> dict[str, Any]:
+) -> EventList:
     """``after`` is the ``next`` of the previous page (an event ``position``); start without it."""
     size = page_limit(limit)
     if after is not None and not 0 <= after < 2**63:
@@ -190,11 +306,4 @@ async def list_events(
         query = query.where(OutboxEvent.subscription_id == subscription)
     async with runtime.db.read() as session:
         rows = list((await session.scalars(query)).all())
-    has_more = len(rows) > size
-    rows = rows[:size]
-    return {
-        "object": "list",
-        "data": [views.event(row) for row in rows],
-        "has_more": has_more,
-        "next": rows[-1].position if rows else after,
-    }
+    return event_list_of(rows[:size], has_more=len(rows) > size, after=after)

@@ -5,11 +5,21 @@ from __future__ import annotations
 from typing import Any, Final
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from tenure.api.deps import RuntimeDep, actor_of, check_id, parse_time
+from tenure.api.openapi import problems
+from tenure.api.resources.entitlements import (
+    EntitlementBatchResult,
+    Entitlements,
+    Grant,
+    GrantList,
+    batch_of,
+    grant_list_of,
+    grant_of,
+)
 from tenure.api.schemas import CreateGrant, EntitlementBatch
-from tenure.api.views import ts
 from tenure.customers import service as customers
 from tenure.entitlements import grants
 from tenure.entitlements.read import BATCH_LIMIT, CACHE_CONTROL, MAX_AGE, View, etag_matches
@@ -18,6 +28,16 @@ from tenure.flows import grants as grant_flows
 from tenure.kernel.errors import InvalidRequest
 
 _JSON: Final = "application/json"
+# The single reads answer the pre-rendered bytes (the same ones api/fastpath.py sends), so the
+# schema of their 200 is declared here rather than read from the handler's return type.
+_READ: Final = {
+    200: ResponseSpec(
+        data_container=Entitlements,
+        description="What the customer may do now; `ETag` and `Cache-Control` headers",
+        generate_examples=False,
+    ),
+    304: ResponseSpec(data_container=None, description="Unchanged since `If-None-Match`"),
+}
 
 
 def respond(request: Request[Any, Any, Any], view: View) -> Response[bytes]:
@@ -32,6 +52,8 @@ def respond(request: Request[Any, Any, Any], view: View) -> Response[bytes]:
     "/v1/customers/{customer_id:str}/entitlements",
     tags=["entitlements"],
     summary="What the customer may do right now",
+    operation_id="entitlements_by_customer",
+    responses={**_READ, **problems((404, "customer_not_found"))},
 )
 async def by_customer(
     request: Request[Any, Any, Any], customer_id: FromPath[str], runtime: RuntimeDep
@@ -44,6 +66,8 @@ async def by_customer(
     "/v1/entitlements/{external_id:str}",
     tags=["entitlements"],
     summary="Entitlements by the user's id in your identity system",
+    operation_id="entitlements_by_external_id",
+    responses={**_READ, **problems((404, "customer_not_found"))},
 )
 async def by_external_id(
     request: Request[Any, Any, Any], external_id: FromPath[str], runtime: RuntimeDep
@@ -58,8 +82,10 @@ async def by_external_id(
     status_code=200,
     tags=["entitlements"],
     summary="Entitlements of up to 500 customers in one call",
+    operation_id="entitlements_batch",
+    responses=problems((422, "invalid_batch")),
 )
-async def batch(data: JSONBody[EntitlementBatch], runtime: RuntimeDep) -> dict[str, Any]:
+async def batch(data: JSONBody[EntitlementBatch], runtime: RuntimeDep) -> EntitlementBatchResult:
     if (data.customers is None) == (data.external_ids is None):
         raise InvalidRequest(
             'send exactly one of "customers" or "external_ids"', code="invalid_batch"
@@ -70,42 +96,29 @@ async def batch(data: JSONBody[EntitlementBatch], runtime: RuntimeDep) -> dict[s
     if any(not isinstance(key, str) or len(key) > 200 or "\x00" in key for key in keys):
         raise InvalidRequest("ids must be text of at most 200 characters", code="invalid_batch")
     views, missing = await reads.many(runtime, by_external=data.external_ids is not None, keys=keys)
-    return {
-        "object": "list",
-        "data": [view.body for view in views],
-        "missing": missing,
-        "max_age": MAX_AGE,
-    }
-
-
-def grant_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "object": "grant",
-        "customer": row["customer_id"],
-        "product": row["product_id"],
-        "reason": row["reason"],
-        "status": row["status"],
-        "starts_at": ts(row["starts_at"]),
-        "ends_at": ts(row["ends_at"]),
-        "closed_at": ts(row["closed_at"]),
-        "actor": row["actor"],
-        "created": ts(row["created_at"]),
-    }
+    return batch_of(views, missing, MAX_AGE)
 
 
 class GrantController(Controller):
     path = "/v1/customers/{customer_id:str}/grants"
     tags = ["entitlements"]
 
-    @post("/", status_code=201, summary="Give the customer a product for a period")
+    @post(
+        "/",
+        status_code=201,
+        summary="Give the customer a product for a period",
+        responses=problems(
+            (404, "customer_not_found"),
+            (422, "unknown_product invalid_grant_period invalid_grant_reason invalid_timestamp"),
+        ),
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],
         customer_id: FromPath[str],
         data: JSONBody[CreateGrant],
         runtime: RuntimeDep,
-    ) -> dict[str, Any]:
+    ) -> Grant:
         check_id(customer_id, "cus", "customer")
         ends_at = parse_time(data.ends_at, "ends_at") if data.ends_at is not None else None
         row = await grant_flows.create(
@@ -117,32 +130,36 @@ class GrantController(Controller):
             reason=data.reason,
             actor=actor_of(request),
         )
-        return grant_view(row)
+        return grant_of(row)
 
-    @get("/", summary="The customer's grants, oldest first")
-    async def list_(self, customer_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
+    @get(
+        "/",
+        summary="The customer's grants, oldest first",
+        responses=problems((404, "customer_not_found")),
+    )
+    async def list_(self, customer_id: FromPath[str], runtime: RuntimeDep) -> GrantList:
         check_id(customer_id, "cus", "customer")
         async with runtime.db.read() as session:
             await customers.get(session, customer_id)
             rows = await grants.list_for(session, customer_id)
-        return {
-            "object": "list",
-            "data": [grant_view(row) for row in rows],
-            "has_more": False,
-            "next": None,
-        }
+        return grant_list_of(rows)
 
-    @delete("/{grant_id:str}", status_code=200, summary="Revoke a grant now")
+    @delete(
+        "/{grant_id:str}",
+        status_code=200,
+        summary="Revoke a grant now",
+        responses=problems((404, "customer_not_found grant_not_found"), (409, "grant_not_active")),
+    )
     async def revoke(
         self,
         request: Request[Any, Any, Any],
         customer_id: FromPath[str],
         grant_id: FromPath[str],
         runtime: RuntimeDep,
-    ) -> dict[str, Any]:
+    ) -> Grant:
         check_id(customer_id, "cus", "customer")
         check_id(grant_id, "grt", "grant")
         row = await grant_flows.revoke(
             runtime, customer_id=customer_id, grant_id=grant_id, actor=actor_of(request)
         )
-        return grant_view(row)
+        return grant_of(row)

@@ -9,10 +9,19 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, JSONBody
 
 from tenure.api.deps import RuntimeDep, actor_of, check_id
+from tenure.api.openapi import problems
+from tenure.api.resources.payment_methods import (
+    PaymentMethodAttached,
+    PaymentMethodDetached,
+    PaymentMethodList,
+    attached_of,
+    detached_of,
+    payment_method_list_of,
+)
 from tenure.flows import payment_methods as flow
-from tenure.flows.collect import Outcome
-from tenure.flows.subscribe import describe_payment
 from tenure.payments.methods import refuse_card_numbers
+
+_NOT_FOUND = (404, "customer_not_found payment_method_not_found")
 
 
 class AttachPaymentMethod(msgspec.Struct, forbid_unknown_fields=True):
@@ -26,13 +35,6 @@ async def no_card_numbers(request: Request[Any, Any, Any]) -> None:
     refuse_card_numbers((await request.body()).decode("utf-8", "replace"))
 
 
-def _with_retry(body: dict[str, Any], retry: Outcome | None) -> dict[str, Any]:
-    body["invoice_retry"] = (
-        None if retry is None else {"invoice": retry.invoice_id, **(describe_payment(retry) or {})}
-    )
-    return body
-
-
 class PaymentMethodController(Controller):
     path = "/v1/customers/{customer_id:str}/payment_methods"
     tags = ["payment methods"]
@@ -42,6 +44,10 @@ class PaymentMethodController(Controller):
         status_code=201,
         summary="Attach a payment method (a provider token, never a card number)",
         before_request=no_card_numbers,
+        responses=problems(
+            (404, "customer_not_found"),
+            (422, "unknown_payment_method payment_method_required card_number_not_accepted"),
+        ),
     )
     async def attach(
         self,
@@ -49,7 +55,7 @@ class PaymentMethodController(Controller):
         customer_id: FromPath[str],
         data: JSONBody[AttachPaymentMethod],
         runtime: RuntimeDep,
-    ) -> dict[str, Any]:
+    ) -> PaymentMethodAttached:
         """With ``"default": true`` it becomes the method renewals charge; a subscription in
         ``past_due`` or ``on_hold`` is retried with it at once (see ``invoice_retry``)."""
         check_id(customer_id, "cus", "customer")
@@ -60,19 +66,23 @@ class PaymentMethodController(Controller):
             default=data.default,
             actor=actor_of(request),
         )
-        return _with_retry(result.method, result.retry)
+        return attached_of(result.method, result.retry)
 
-    @get("/", summary="List a customer's payment methods")
-    async def list_(self, customer_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
+    @get(
+        "/",
+        summary="List a customer's payment methods",
+        responses=problems((404, "customer_not_found")),
+    )
+    async def list_(self, customer_id: FromPath[str], runtime: RuntimeDep) -> PaymentMethodList:
         check_id(customer_id, "cus", "customer")
-        data = await flow.list_for(runtime, customer_id)
-        return {"object": "list", "data": data, "has_more": False, "next": None}
+        return payment_method_list_of(await flow.list_for(runtime, customer_id))
 
     @post(
         "/{method_id:str}/default",
         status_code=200,
         summary="Make a payment method the default",
         before_request=no_card_numbers,
+        responses=problems(_NOT_FOUND),
     )
     async def make_default(
         self,
@@ -80,20 +90,23 @@ class PaymentMethodController(Controller):
         customer_id: FromPath[str],
         method_id: FromPath[str],
         runtime: RuntimeDep,
-    ) -> dict[str, Any]:
+    ) -> PaymentMethodAttached:
         check_id(customer_id, "cus", "customer")
         check_id(method_id, "pm", "payment method")
         result = await flow.set_default(
             runtime, customer_id=customer_id, method_id=method_id, actor=actor_of(request)
         )
-        return _with_retry(result.method, result.retry)
+        return attached_of(result.method, result.retry)
 
-    @delete("/{method_id:str}", status_code=200, summary="Detach a payment method")
+    @delete(
+        "/{method_id:str}",
+        status_code=200,
+        summary="Detach a payment method",
+        responses=problems(_NOT_FOUND, (409, "payment_method_in_use")),
+    )
     async def detach(
         self, customer_id: FromPath[str], method_id: FromPath[str], runtime: RuntimeDep
-    ) -> dict[str, Any]:
+    ) -> PaymentMethodDetached:
         check_id(customer_id, "cus", "customer")
         check_id(method_id, "pm", "payment method")
-        body = await flow.detach(runtime, customer_id=customer_id, method_id=method_id)
-        body["detached"] = True
-        return body
+        return detached_of(await flow.detach(runtime, customer_id=customer_id, method_id=method_id))

@@ -1,4 +1,4 @@
-"""Subscriptions: subscribe, read, list, cancel, reactivate, history."""
+"""Subscriptions: subscribe, read, list, cancel, reactivate, history, plan changes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,22 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api import views
 from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
-from tenure.api.routes.households import household_ref
+from tenure.api.openapi import problems
+from tenure.api.resources.subscriptions import (
+    PlanChangePreview,
+    SubscriptionChanged,
+    SubscriptionCreated,
+    SubscriptionDetail,
+    SubscriptionHistoryList,
+    SubscriptionList,
+    change_preview_of,
+    history_of,
+    subscription_changed_of,
+    subscription_created_of,
+    subscription_detail_of,
+    subscription_of,
+)
 from tenure.api.routes.payment_methods import no_card_numbers
 from tenure.api.schemas import (
     ApplyPromoCode,
@@ -18,26 +31,34 @@ from tenure.api.schemas import (
     ChangePlan,
     CreateSubscription,
     Empty,
+    UpdateMetadata,
 )
 from tenure.flows import change_plan, manage, promotions
 from tenure.flows.payment_methods import token_for_subscribe
 from tenure.flows.runtime import Runtime
-from tenure.flows.subscribe import Offers, describe_payment, purchasable_plan, subscribe
+from tenure.flows.subscribe import Offers, purchasable_plan, subscribe
 from tenure.households import service as households
-from tenure.kernel.clock import rfc3339
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
 
+_NOT_FOUND = (404, "subscription_not_found")
+_ILLEGAL = "subscription_illegal_transition"
+_CHANGE_REFUSED = (
+    "plan_unchanged subscription_has_billing_issue subscription_not_active plan_unavailable "
+    "household_has_members"
+)
+_CHANGE_INVALID = (
+    "unknown_plan plan_unavailable_in_market plan_not_purchasable invalid_change_timing"
+)
 
-async def _view(runtime: Runtime, subscription_id: str) -> dict[str, Any]:
+
+async def _detail(runtime: Runtime, subscription_id: str) -> SubscriptionDetail:
     async with runtime.db.read() as session:
         sub = await subs.load_one(session, subscription_id, for_update=False)
         household = await households.active_by_subscription(session, subscription_id)
     if sub is None:
         raise manage.SubscriptionNotFound(f"no subscription {subscription_id!r}")
-    body = views.subscription(sub)
-    body["household"] = household_ref(household)
-    return body
+    return subscription_detail_of(sub, household)
 
 
 class SubscriptionController(Controller):
@@ -49,13 +70,27 @@ class SubscriptionController(Controller):
         status_code=201,
         summary="Subscribe a customer to a plan",
         before_request=no_card_numbers,
+        responses=problems(
+            (404, "customer_not_found payment_method_not_found promo_code_not_found"),
+            (
+                409,
+                "subscription_exists trial_already_used intro_offer_already_used "
+                "promo_code_already_used promo_code_exhausted",
+            ),
+            (
+                422,
+                "unknown_plan plan_unavailable_in_market plan_not_purchasable "
+                "unknown_payment_method trial_not_offered intro_offer_not_offered "
+                "offers_not_combinable invalid_promo_code card_number_not_accepted",
+            ),
+        ),
     )
     async def create(
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[CreateSubscription],
         runtime: RuntimeDep,
-    ) -> dict[str, Any]:
+    ) -> SubscriptionCreated:
         """Without a trial the first period is charged at once; if that fails the subscription
         is ``incomplete`` (see ``last_payment_error``) until its invoice is paid."""
         check_id(data.customer, "cus", "customer")
@@ -71,16 +106,12 @@ class SubscriptionController(Controller):
             trial=data.trial,
             actor=actor_of(request),
             offers=Offers(promo_code=data.promo_code, intro=data.intro_offer),
+            metadata=data.metadata,
         )
-        body = await _view(runtime, result.subscription_id)
-        body["latest_invoice"] = result.invoice_id
-        payment = describe_payment(result.payment)
-        body["last_payment_error"] = (
-            payment if payment and payment["status"] != "succeeded" else None
-        )
-        return body
+        detail = await _detail(runtime, result.subscription_id)
+        return subscription_created_of(detail, result.invoice_id, result.payment)
 
-    @get("/", summary="List subscriptions")
+    @get("/", summary="List subscriptions", responses=problems((422, "invalid_limit")))
     async def list_(
         self,
         runtime: RuntimeDep,
@@ -88,7 +119,7 @@ class SubscriptionController(Controller):
         status: FromQuery[str | None] = None,
         limit: FromQuery[int | None] = None,
         starting_after: FromQuery[str | None] = None,
-    ) -> dict[str, Any]:
+    ) -> SubscriptionList:
         size = page_limit(limit)
         conditions = []
         if customer is not None:
@@ -99,17 +130,47 @@ class SubscriptionController(Controller):
             conditions.append(Subscription.id > starting_after)
         async with runtime.db.read() as session:
             rows = await subs.load(session, *conditions, order_by=[Subscription.id], limit=size + 1)
-        return page([views.subscription(row) for row in rows], size)
+        data, has_more, after = page([subscription_of(row) for row in rows], size)
+        return SubscriptionList(object="list", data=data, has_more=has_more, next=after)
 
-    @get("/{subscription_id:str}", summary="Get a subscription")
-    async def read(self, subscription_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
+    @post(
+        "/{subscription_id:str}",
+        status_code=200,
+        summary="Update a subscription's metadata",
+        responses=problems(_NOT_FOUND, (422, "invalid_metadata")),
+    )
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        data: JSONBody[UpdateMetadata],
+        runtime: RuntimeDep,
+    ) -> SubscriptionDetail:
+        """``metadata`` is merged into what is stored; a key set to "" is removed."""
         check_id(subscription_id, "sub", "subscription")
-        return await _view(runtime, subscription_id)
+        await manage.update_subscription(
+            runtime,
+            subscription_id=subscription_id,
+            metadata=data.metadata,
+            actor=actor_of(request),
+        )
+        return await _detail(runtime, subscription_id)
 
-    @get("/{subscription_id:str}/history", summary="Every status change: when, from, to, why, who")
-    async def history(self, subscription_id: FromPath[str], runtime: RuntimeDep) -> dict[str, Any]:
+    @get("/{subscription_id:str}", summary="Get a subscription", responses=problems(_NOT_FOUND))
+    async def read(self, subscription_id: FromPath[str], runtime: RuntimeDep) -> SubscriptionDetail:
         check_id(subscription_id, "sub", "subscription")
-        await _view(runtime, subscription_id)
+        return await _detail(runtime, subscription_id)
+
+    @get(
+        "/{subscription_id:str}/history",
+        summary="Every status change: when, from, to, why, who",
+        responses=problems(_NOT_FOUND),
+    )
+    async def history(
+        self, subscription_id: FromPath[str], runtime: RuntimeDep
+    ) -> SubscriptionHistoryList:
+        check_id(subscription_id, "sub", "subscription")
+        await _detail(runtime, subscription_id)
         async with runtime.db.read() as session:
             rows = (
                 await session.scalars(
@@ -118,31 +179,21 @@ class SubscriptionController(Controller):
                     .order_by(SubscriptionHistory.pk)
                 )
             ).all()
-        return {
-            "object": "list",
-            "data": [
-                {
-                    "at": rfc3339(row.at),
-                    "from": row.from_status,
-                    "to": row.to_status,
-                    "action": row.action,
-                    "reason": row.reason,
-                    "actor": row.actor,
-                }
-                for row in rows
-            ],
-            "has_more": False,
-            "next": None,
-        }
+        return history_of(rows)
 
-    @post("/{subscription_id:str}/cancel", status_code=200, summary="Cancel now or at period end")
+    @post(
+        "/{subscription_id:str}/cancel",
+        status_code=200,
+        summary="Cancel now or at period end",
+        responses=problems(_NOT_FOUND, (409, f"subscription_already_canceling {_ILLEGAL}")),
+    )
     async def cancel(
         self,
         request: Request[Any, Any, Any],
         subscription_id: FromPath[str],
         runtime: RuntimeDep,
         data: JSONBody[CancelSubscription | None] = None,
-    ) -> dict[str, Any]:
+    ) -> SubscriptionDetail:
         check_id(subscription_id, "sub", "subscription")
         at_period_end = True if data is None else data.at_period_end
         await manage.cancel(
@@ -151,10 +202,13 @@ class SubscriptionController(Controller):
             at_period_end=at_period_end,
             actor=actor_of(request),
         )
-        return await _view(runtime, subscription_id)
+        return await _detail(runtime, subscription_id)
 
     @post(
-        "/{subscription_id:str}/reactivate", status_code=200, summary="Undo a cancel at period end"
+        "/{subscription_id:str}/reactivate",
+        status_code=200,
+        summary="Undo a cancel at period end",
+        responses=problems(_NOT_FOUND, (409, f"subscription_not_canceling {_ILLEGAL}")),
     )
     async def reactivate(
         self,
@@ -162,19 +216,20 @@ class SubscriptionController(Controller):
         subscription_id: FromPath[str],
         runtime: RuntimeDep,
         data: JSONBody[Empty | None] = None,
-    ) -> dict[str, Any]:
+    ) -> SubscriptionDetail:
         check_id(subscription_id, "sub", "subscription")
         await manage.reactivate(runtime, subscription_id=subscription_id, actor=actor_of(request))
-        return await _view(runtime, subscription_id)
+        return await _detail(runtime, subscription_id)
 
     @post(
         "/{subscription_id:str}/change_preview",
         status_code=200,
         summary="What a plan change would cost, changing nothing",
+        responses=problems(_NOT_FOUND, (409, _CHANGE_REFUSED), (422, _CHANGE_INVALID)),
     )
     async def change_preview(
         self, subscription_id: FromPath[str], data: JSONBody[ChangePlan], runtime: RuntimeDep
-    ) -> dict[str, Any]:
+    ) -> PlanChangePreview:
         check_id(subscription_id, "sub", "subscription")
         prepared, money = await change_plan.preview(
             runtime,
@@ -183,18 +238,28 @@ class SubscriptionController(Controller):
             at=data.at,
             remove_members=data.remove_members,
         )
-        return views.change_preview(
+        return change_preview_of(
             prepared.sub, prepared.plan.id, prepared.quote, prepared.draft, money
         )
 
-    @post("/{subscription_id:str}/change", status_code=200, summary="Change the plan")
+    @post(
+        "/{subscription_id:str}/change",
+        status_code=200,
+        summary="Change the plan",
+        responses=problems(
+            402,
+            _NOT_FOUND,
+            (409, f"{_CHANGE_REFUSED} payment_pending {_ILLEGAL}"),
+            (422, _CHANGE_INVALID),
+        ),
+    )
     async def change(
         self,
         request: Request[Any, Any, Any],
         subscription_id: FromPath[str],
         data: JSONBody[ChangePlan],
         runtime: RuntimeDep,
-    ) -> dict[str, Any]:
+    ) -> SubscriptionChanged:
         """Upgrades apply now and charge the prorated difference (402 if declined, nothing
         changes); downgrades wait for the period end (see ``pending_change``)."""
         check_id(subscription_id, "sub", "subscription")
@@ -206,45 +271,45 @@ class SubscriptionController(Controller):
             actor=actor_of(request),
             remove_members=data.remove_members,
         )
-        body = await _view(runtime, subscription_id)
-        body["latest_invoice"] = result.invoice_id
-        body["change"] = {
-            "type": result.quote.type.value,
-            "timing": result.quote.timing.value,
-            "effective_at": views.ts(result.quote.effective_at),
-        }
-        return body
+        detail = await _detail(runtime, subscription_id)
+        return subscription_changed_of(detail, result.invoice_id, result.quote)
 
     @delete(
         "/{subscription_id:str}/pending_change",
         status_code=200,
         summary="Cancel a plan change scheduled for the period end",
+        responses=problems((404, "subscription_not_found no_pending_change")),
     )
     async def cancel_pending_change(
         self,
         request: Request[Any, Any, Any],
         subscription_id: FromPath[str],
         runtime: RuntimeDep,
-    ) -> dict[str, Any]:
+    ) -> SubscriptionDetail:
         check_id(subscription_id, "sub", "subscription")
         await change_plan.cancel_pending(
             runtime, subscription_id=subscription_id, actor=actor_of(request)
         )
-        return await _view(runtime, subscription_id)
+        return await _detail(runtime, subscription_id)
 
     @post(
         "/{subscription_id:str}/promo_code",
         status_code=200,
         summary="Apply a promo code to the next invoices",
+        responses=problems(
+            (404, "subscription_not_found promo_code_not_found"),
+            (409, "subscription_not_active promo_code_already_used promo_code_exhausted"),
+            (422, "invalid_promo_code"),
+        ),
     )
     async def apply_promo_code(
         self,
         subscription_id: FromPath[str],
         data: JSONBody[ApplyPromoCode],
         runtime: RuntimeDep,
-    ) -> dict[str, Any]:
+    ) -> SubscriptionDetail:
         check_id(subscription_id, "sub", "subscription")
         await promotions.apply_to_subscription(
             runtime, subscription_id=subscription_id, code=data.code
         )
-        return await _view(runtime, subscription_id)
+        return await _detail(runtime, subscription_id)

@@ -1,0 +1,97 @@
+"""Plans as sold in a market, with prices, intro offers and a customer's eligibility."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from tenure.api.resources.base import Money, Resource
+from tenure.catalog.model import Catalog, FeatureValue, Market
+from tenure.catalog.model import Plan as PlanEntry
+from tenure.subscriptions.offers import UsedOffers
+
+
+class IntroOffer(Resource):
+    price: Money  # per period, for the first ``periods`` periods
+    periods: int
+
+
+class Eligibility(Resource):
+    """Which offers the customer named in the request may still use."""
+
+    trial: bool
+    intro_offer: bool
+
+
+class Plan(Resource):
+    id: str
+    object: Literal["plan"]
+    product: str
+    product_name: str
+    interval: str  # month | year
+    interval_count: int
+    price: Money  # gross in tax-inclusive markets, net in tax-exclusive ones
+    tax_inclusive: bool
+    tax_rate: str  # a percentage as exact decimal text, "25" or "7.25"
+    trial_days: int
+    accounts: int
+    features: list[str]  # the features that are not false, sorted
+    feature_values: dict[str, FeatureValue]
+    intro_offer: IntroOffer | None
+    eligibility: Eligibility | None  # only with ?customer=
+
+
+class PlanList(Resource):
+    object: Literal["list"]
+    market: str
+    currency: str
+    customer: str | None
+    data: list[Plan]
+    has_more: bool
+    next: str | None
+
+
+def plan_of(catalog: Catalog, item: PlanEntry, market: Market, used: UsedOffers | None) -> Plan:
+    product = catalog.product_of(item)
+    intro = item.intro
+    return Plan(
+        id=item.id,
+        object="plan",
+        product=item.product,
+        product_name=product.name,
+        interval=item.interval.value,
+        interval_count=item.interval_count,
+        price=Money(amount=item.prices[market.code], currency=market.currency),
+        tax_inclusive=market.tax_inclusive,
+        tax_rate=market.tax_rate_percent,
+        trial_days=item.trial_days,
+        accounts=product.accounts,
+        features=sorted(name for name, value in product.features.items() if value is not False),
+        feature_values=dict(product.features),
+        intro_offer=None
+        if intro is None or market.code not in intro.prices
+        else IntroOffer(
+            price=Money(amount=intro.prices[market.code], currency=market.currency),
+            periods=intro.periods,
+        ),
+        eligibility=None
+        if used is None
+        else Eligibility(
+            trial=item.trial_days > 0 and product.family not in used.trial_families,
+            intro_offer=intro is not None and product.family not in used.intro_families,
+        ),
+    )
+
+
+def plan_list_of(
+    catalog: Catalog, market: Market, customer: str | None, used: UsedOffers | None
+) -> PlanList:
+    plans = sorted(catalog.plans_in(market), key=lambda entry: entry.id)
+    return PlanList(
+        object="list",
+        market=market.code,
+        currency=market.currency,
+        customer=customer,
+        data=[plan_of(catalog, entry, market, used) for entry in plans],
+        has_more=False,
+        next=None,
+    )

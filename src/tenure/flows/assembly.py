@@ -1,0 +1,42 @@
+"""Where the application is put together: the API, the CLI and the tests all call
+:func:`assemble`, which wires the payment-outcome handlers (one per billing reason, each living
+with its use case) and installs the entitlement projection on the database."""
+
+from __future__ import annotations
+
+from tenure.billing.records import BillingReason
+from tenure.catalog.model import Catalog
+from tenure.db.engine import Database
+from tenure.flows import projection
+from tenure.flows.change_plan import PlanChangePayment
+from tenure.flows.outcomes import OutcomeHandlers
+from tenure.flows.renewal import RenewalPayment
+from tenure.flows.runtime import Runtime
+from tenure.flows.subscribe import FirstPayment
+from tenure.kernel.clock import Clock, SystemClock
+from tenure.payments.ports import PaymentProvider
+
+
+def outcome_handlers() -> OutcomeHandlers:
+    renewal = RenewalPayment()
+    return OutcomeHandlers(
+        {
+            BillingReason.SUBSCRIPTION_CREATE: FirstPayment(),
+            BillingReason.SUBSCRIPTION_CYCLE: renewal,
+            BillingReason.TRIAL_END: renewal,
+            BillingReason.SUBSCRIPTION_UPDATE: PlanChangePayment(),
+        }
+    )
+
+
+def assemble(
+    *,
+    db: Database,
+    catalog: Catalog,
+    provider: PaymentProvider,
+    clock: Clock | None = None,
+) -> Runtime:
+    runtime = Runtime(db=db, catalog=catalog, provider=provider, clock=clock or SystemClock())
+    runtime.outcomes = outcome_handlers()
+    projection.install(runtime)
+    return runtime
