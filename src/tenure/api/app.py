@@ -41,8 +41,7 @@ from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.migrations import upgrade
 from tenure.observability import exposition
-from tenure.payments.ratelimit import limited
-from tenure.payments.sandbox import SandboxProvider
+from tenure.payments.selection import build_provider
 from tenure.settings import Settings
 from tenure.workers.loop import run_forever
 
@@ -75,7 +74,7 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     return Runtime(
         db=database,
         catalog=catalog,
-        provider=limited(SandboxProvider(database), settings.provider_rate),
+        provider=build_provider(database, settings),
         clock=clock or SystemClock(),
     )
 

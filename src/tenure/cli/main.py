@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -54,13 +55,11 @@ def serve(
     from granian import Granian
     from granian.constants import Interfaces
 
-    settings = Settings.from_env()
-    settings = Settings(
+    settings = dataclasses.replace(
+        Settings.from_env(),
         database_url=database_url,
         catalog_path=str(catalog) if catalog else None,
-        api_key=settings.api_key,
         embedded_worker=embedded_worker,
-        worker_interval=settings.worker_interval,
         migrate=True,
     )
     _check_catalog(settings)
@@ -111,11 +110,11 @@ def worker(
     interval: Annotated[float, typer.Option(envvar="TENURE_WORKER_INTERVAL")] = 1.0,
 ) -> None:
     """Run the worker loop (renewals, expiries, payment recovery, event sequencing)."""
-    settings = Settings(
+    settings = dataclasses.replace(
+        Settings.from_env(),  # provider, credentials, TENURE_PROVIDER_RATE, TENURE_REDIS_URL
         database_url=database_url,
         catalog_path=str(catalog) if catalog else None,
         migrate=False,
-        provider_rate=Settings.from_env().provider_rate,  # TENURE_PROVIDER_RATE
     )
     _check_catalog(settings)
     asyncio.run(_work(settings, once=once, interval=interval))

@@ -18,6 +18,9 @@ from tenure.payments.methods import refuse_card_numbers
 class AttachPaymentMethod(msgspec.Struct, forbid_unknown_fields=True):
     payment_method: str
     default: bool = False
+    # The customer at the provider when the token is one you already hold: Stripe ``cus_…`` or
+    # Adyen ``shopperReference``. Omitted: Tenure creates (Stripe) or uses its own id (Adyen).
+    provider_customer: str | None = msgspec.field(default=None)
 
 
 async def no_card_numbers(request: Request[Any, Any, Any]) -> None:
@@ -59,6 +62,7 @@ class PaymentMethodController(Controller):
             token=data.payment_method,
             default=data.default,
             actor=actor_of(request),
+            provider_customer=data.provider_customer,
         )
         return _with_retry(result.method, result.retry)
 
