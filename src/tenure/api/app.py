@@ -42,6 +42,7 @@ from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.migrations import upgrade
 from tenure.observability import exposition
+from tenure.payments.router import close_provider
 from tenure.payments.selection import build_provider
 from tenure.settings import Settings
 from tenure.workers.loop import run_forever
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             if worker is not None:
                 await worker
             ready.clear()
+            await close_provider(runtime.provider)
             await runtime.db.dispose()
 
     app = Litestar(

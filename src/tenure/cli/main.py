@@ -16,6 +16,7 @@ from tenure.api.app import bootstrap_key, build_runtime
 from tenure.catalog.loader import CatalogError, load_catalog
 from tenure.db.engine import Database
 from tenure.migrations import upgrade
+from tenure.payments.router import close_provider
 from tenure.settings import Settings
 from tenure.workers.loop import run_forever, run_once
 
@@ -90,6 +91,7 @@ async def _prepare(settings: Settings) -> None:
     try:
         await bootstrap_key(runtime, settings)
     finally:
+        await close_provider(runtime.provider)
         await runtime.db.dispose()
 
 
@@ -133,6 +135,7 @@ async def _work(settings: Settings, *, once: bool, interval: float) -> None:
             loop.add_signal_handler(sig, stop.set)
         await run_forever(runtime, interval=interval, stop=stop)
     finally:
+        await close_provider(runtime.provider)
         await runtime.db.dispose()
 
 

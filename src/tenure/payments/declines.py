@@ -75,12 +75,25 @@ STRIPE_ADVICE: Final[Mapping[str, DeclineClass]] = {
 }
 
 
+# Lost, stolen, expired, invalid, fraud, revoked: hard whatever the advice says.
+STRIPE_NEVER_RETRY: Final = frozenset(
+    {
+        "expired_card", "lost_card", "stolen_card", "pickup_card", "fraudulent",
+        "merchant_blacklist", "invalid_account", "incorrect_number", "invalid_number",
+        "invalid_expiry_month", "invalid_expiry_year", "revocation_of_all_authorizations",
+        "revocation_of_authorization", "stop_payment_order",
+    }
+)  # fmt: skip
+
+
 def classify_stripe(
     code: str | None, decline_code: str | None, advice_code: str | None = None
 ) -> DeclineClass:
     key = decline_code or code or ""
     if "authentication_required" in (code, decline_code):
         return ACTION
+    if key in STRIPE_NEVER_RETRY:
+        return HARD
     if advice_code is not None and advice_code in STRIPE_ADVICE:
         return STRIPE_ADVICE[advice_code]
     return STRIPE_DECLINES.get(key, HARD)
@@ -140,7 +153,9 @@ def classify_adyen(
     if inferred_reason and "3d secure" in inferred_reason.lower():
         return "authentication_required", ACTION
     advice = (merchant_advice or "").strip()[:2]
-    if klass is not ACTION and advice in ADYEN_ADVICE:
+    # The issuer's advice may stop retries of a soft refusal, or allow them for the generic
+    # "Refused"; it never revives a blocked, expired, invalid, fraud or revoked card.
+    if advice in ADYEN_ADVICE and (klass is SOFT or refusal_code == "2"):
         klass = ADYEN_ADVICE[advice]
     return decline_code, klass
 

@@ -197,6 +197,12 @@ class RateLimitedProvider:
     def accepts(self, payment_method: str) -> bool:
         return self.inner.accepts(payment_method)
 
+    async def aclose(self) -> None:
+        for part in (self.inner, self.bucket):
+            close = getattr(part, "aclose", None)
+            if close is not None:
+                await close()
+
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         await self.bucket.acquire()
         return await self.inner.charge(request)

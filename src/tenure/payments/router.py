@@ -51,6 +51,9 @@ class ProviderRouter:
         self.name = default
         self.journal = Journal(database)
 
+    async def aclose(self) -> None:
+        await close_provider(*self.providers.values())
+
     def accepts(self, payment_method: str) -> bool:
         return any(p.accepts(payment_method) for p in self.providers.values())
 
@@ -114,3 +117,11 @@ class ProviderRouter:
     async def lookup_refund(self, idempotency_key: str) -> RefundResult | None:
         provider = await self._by_key(idempotency_key, "refund")
         return None if provider is None else await provider.lookup_refund(idempotency_key)
+
+
+async def close_provider(*providers: object) -> None:
+    """Close the HTTP clients of providers that have one (the sandbox has none)."""
+    for provider in providers:
+        close = getattr(provider, "aclose", None)
+        if close is not None:
+            await close()

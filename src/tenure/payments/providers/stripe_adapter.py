@@ -63,12 +63,16 @@ class StripeProvider:
 
     def __init__(self, database: Database, config: StripeConfig) -> None:
         self.journal = Journal(database)
+        self._http = stripe.HTTPXClient(timeout=bounded_timeout(config.timeout))
         self._client = stripe.StripeClient(
             config.secret_key,
             base_addresses={"api": config.api_base.rstrip("/")},
-            http_client=stripe.HTTPXClient(timeout=bounded_timeout(config.timeout)),
+            http_client=self._http,
             max_network_retries=0,  # Tenure decides: an unknown outcome is looked up first
         )
+
+    async def aclose(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]
 
     def accepts(self, payment_method: str) -> bool:
         return payment_method.startswith(TOKEN_PREFIX) and len(payment_method) <= 64
