@@ -69,6 +69,12 @@ SANDBOX_NAMES: Final[dict[str, str]] = {
     "pm_card_expired": "stored_refused_6",
     "pm_card_lost": "stored_refused_5",
 }
+SANDBOX_PASSING: Final = frozenset(
+    {
+        "pm_card_visa", "pm_card_mastercard", "pm_card_recovers_on_retry",
+        "pm_card_fails_after_first", "pm_card_timeout_after_charge",
+    }
+)  # fmt: skip
 _REFUSED = re.compile(r"^stored_refused_(\d+)(?:_mac(\d\d))?$")
 
 
@@ -298,7 +304,7 @@ class AdyenFake:
 
     def _stored(self, query: dict[str, Any]) -> Response:
         shopper = str(query.get("shopperReference") or "")
-        tokens = {"8415000000000001", "pm_card_visa", "stored_challenge", *SANDBOX_NAMES}
+        tokens = {"8415000000000001", "stored_challenge", *SANDBOX_NAMES, *SANDBOX_PASSING}
         tokens |= {p["token"] for p in self.payments.values()}
         methods = [
             {
