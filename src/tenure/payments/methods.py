@@ -83,9 +83,15 @@ _UNKNOWN_CARD: Final = CardDetails("unknown", "0000", 1, 2099)
 _PAN: Final = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
 
 
+# Adyen's storedPaymentMethodId: 16 digits starting with 8, written without separators. Major
+# industry identifier 8 (ISO/IEC 7812) is not a card network's, so this shape is a token, not a
+# card number; every other 13-19 digit run (grouped or not) is still refused.
+_ADYEN_TOKEN: Final = re.compile(r"8[0-9]{15}")
+
+
 def looks_like_card_number(text: str) -> bool:
     """Whether ``text`` carries something shaped like a full card number, Luhn-valid or not."""
-    return _PAN.search(text) is not None
+    return any(_ADYEN_TOKEN.fullmatch(m.group()) is None for m in _PAN.finditer(text))
 
 
 class CardNumberRefused(InvalidRequest):
