@@ -32,6 +32,7 @@ from tenure.api.routes.event_types import get_event_type, list_event_types
 from tenure.api.routes.households import HouseholdController, accept_invite
 from tenure.api.routes.payment_methods import PaymentMethodController
 from tenure.api.routes.promotions import PromoCodeController
+from tenure.api.routes.providers import WebhookSecrets, adyen_notifications, stripe_webhook
 from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.api.routes.webhooks import WebhookEndpointController
 from tenure.catalog.loader import default_catalog_path, load_catalog
@@ -41,8 +42,8 @@ from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.migrations import upgrade
 from tenure.observability import exposition
-from tenure.payments.ratelimit import limited
-from tenure.payments.sandbox import SandboxProvider
+from tenure.payments.router import close_provider
+from tenure.payments.selection import build_provider
 from tenure.settings import Settings
 from tenure.workers.loop import run_forever
 
@@ -74,7 +75,7 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     return assemble(
         db=database,
         catalog=catalog,
-        provider=limited(SandboxProvider(database), settings.provider_rate),
+        provider=build_provider(database, settings),
         clock=clock or SystemClock(),
     )
 
@@ -101,6 +102,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         runtime = await build_runtime(settings, clock)
         await bootstrap_key(runtime, settings)
         app.state.runtime = runtime
+        app.state.provider_webhooks = WebhookSecrets(
+            stripe=settings.stripe_webhook_secrets,
+            stripe_tolerance=settings.stripe_webhook_tolerance,
+            adyen=settings.adyen_hmac_keys,
+        )
         holder["gate"] = GateState(runtime.db, KeyRing(runtime.db))
         ready["fast"] = (holder["gate"], runtime)
         stop = asyncio.Event()
@@ -117,6 +123,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             if worker is not None:
                 await worker
             ready.clear()
+            await close_provider(runtime.provider)
             await runtime.db.dispose()
 
     app = Litestar(
@@ -142,6 +149,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             list_event_types,
             get_event_type,
             WebhookEndpointController,
+            stripe_webhook,
+            adyen_notifications,
         ],
         dependencies={"runtime": Provide(provide_runtime)},
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -15,6 +16,7 @@ from tenure.api.app import bootstrap_key, build_runtime
 from tenure.catalog.loader import CatalogError, load_catalog
 from tenure.db.engine import Database
 from tenure.migrations import upgrade
+from tenure.payments.router import close_provider
 from tenure.settings import Settings
 from tenure.workers.loop import run_forever, run_once
 
@@ -54,13 +56,11 @@ def serve(
     from granian import Granian
     from granian.constants import Interfaces
 
-    settings = Settings.from_env()
-    settings = Settings(
+    settings = dataclasses.replace(
+        Settings.from_env(),
         database_url=database_url,
         catalog_path=str(catalog) if catalog else None,
-        api_key=settings.api_key,
         embedded_worker=embedded_worker,
-        worker_interval=settings.worker_interval,
         migrate=True,
     )
     _check_catalog(settings)
@@ -91,6 +91,7 @@ async def _prepare(settings: Settings) -> None:
     try:
         await bootstrap_key(runtime, settings)
     finally:
+        await close_provider(runtime.provider)
         await runtime.db.dispose()
 
 
@@ -111,11 +112,11 @@ def worker(
     interval: Annotated[float, typer.Option(envvar="TENURE_WORKER_INTERVAL")] = 1.0,
 ) -> None:
     """Run the worker loop (renewals, expiries, payment recovery, event sequencing)."""
-    settings = Settings(
+    settings = dataclasses.replace(
+        Settings.from_env(),  # provider, credentials, TENURE_PROVIDER_RATE, TENURE_REDIS_URL
         database_url=database_url,
         catalog_path=str(catalog) if catalog else None,
         migrate=False,
-        provider_rate=Settings.from_env().provider_rate,  # TENURE_PROVIDER_RATE
     )
     _check_catalog(settings)
     asyncio.run(_work(settings, once=once, interval=interval))
@@ -134,6 +135,7 @@ async def _work(settings: Settings, *, once: bool, interval: float) -> None:
             loop.add_signal_handler(sig, stop.set)
         await run_forever(runtime, interval=interval, stop=stop)
     finally:
+        await close_provider(runtime.provider)
         await runtime.db.dispose()
 
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from tenure.events.sequencer import sequence_pending
-from tenure.flows import grants
+from tenure.flows import grants, provider_events
 from tenure.flows.collect import recover_stale
 from tenure.flows.due import BATCH_SIZE, run_due
 from tenure.flows.refunds import recover_refunds
@@ -55,6 +55,7 @@ async def run_once(runtime: Runtime, *, batch_size: int = BATCH_SIZE) -> int:
             lambda: grants.end_due(runtime, test_clock_id=None, now=runtime.clock.now()),
         ),
         ("refund_recovery", lambda: recover_refunds(runtime)),
+        ("provider_events", lambda: provider_events.process_pending(runtime)),
         ("event_sequencing", lambda: sequence_events(runtime)),
     ]
     handled = 0
