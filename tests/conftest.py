@@ -33,9 +33,11 @@ settings.register_profile("deep", max_examples=300, stateful_step_count=40, dead
 
 POSTGRES_URL = os.environ.get("TENURE_TEST_POSTGRES_URL")
 NATS_URL = os.environ.get("TENURE_TEST_NATS_URL")
+REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 BACKENDS = ["sqlite", "postgres"]
 _postgres_passed = 0
+_redis_passed = 0
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,12 +45,16 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("CI=true but TENURE_TEST_POSTGRES_URL is not set")
     if IN_CI and not NATS_URL:
         raise pytest.UsageError("CI=true but TENURE_TEST_NATS_URL is not set")
+    if IN_CI and not REDIS_URL:
+        raise pytest.UsageError("CI=true but TENURE_TEST_REDIS_URL is not set")
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    global _postgres_passed
+    global _postgres_passed, _redis_passed
     if report.when == "call" and report.passed and "[postgres" in report.nodeid:
         _postgres_passed += 1
+    if report.when == "call" and report.passed and "redis" in report.keywords:
+        _redis_passed += 1
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -57,6 +63,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ran = IN_CI and not is_worker and exitstatus == 0 and session.testscollected
     if ran and _postgres_passed == 0:
         print("\nCI=true but no PostgreSQL test passed", flush=True)  # noqa: T201
+        session.exitstatus = 1
+    if ran and _redis_passed == 0:
+        print("\nCI=true but no Redis test passed", flush=True)  # noqa: T201
         session.exitstatus = 1
 
 
@@ -141,6 +150,14 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_url)
     yield db
     await db.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The machine's Redis; tests use their own key prefix, so parallel runs don't collide."""
+    if not REDIS_URL:
+        pytest.skip("TENURE_TEST_REDIS_URL not set")
+    return REDIS_URL
 
 
 @pytest.fixture

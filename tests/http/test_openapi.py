@@ -44,6 +44,10 @@ def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+# Receivers whose answer a third party's protocol fixes (Adyen expects the text "[accepted]").
+PLAIN_TEXT = {"POST /v1/providers/adyen/notifications"}
+
+
 def test_every_operation_answers_a_typed_body(document: dict[str, Any]) -> None:
     assert len(list(operations(document))) >= 50
     for method, path, operation in operations(document):
@@ -52,6 +56,9 @@ def test_every_operation_answers_a_typed_body(document: dict[str, Any]) -> None:
         assert successes, where
         for code, response in successes.items():
             if code in ("204", "304"):
+                continue
+            if where in PLAIN_TEXT:
+                assert response["content"]["text/plain"]["schema"] == {"type": "string"}
                 continue
             schema = response["content"]["application/json"]["schema"]
             assert "$ref" in schema, f"{where} {code}: {schema}"

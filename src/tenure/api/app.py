@@ -32,6 +32,7 @@ from tenure.api.routes.event_types import get_event_type, list_event_types
 from tenure.api.routes.households import HouseholdController, accept_invite
 from tenure.api.routes.payment_methods import PaymentMethodController
 from tenure.api.routes.promotions import PromoCodeController
+from tenure.api.routes.providers import WebhookSecrets, adyen_notifications, stripe_webhook
 from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.api.routes.webhooks import WebhookEndpointController
 from tenure.catalog.loader import default_catalog_path, load_catalog
@@ -44,8 +45,8 @@ from tenure.observability import logs, tracing
 from tenure.observability.http import observed
 from tenure.ops.gauges import SLOT, BusinessGauges
 from tenure.payments.instrumented import instrumented
-from tenure.payments.ratelimit import limited
-from tenure.payments.sandbox import SandboxProvider
+from tenure.payments.router import close_provider
+from tenure.payments.selection import build_provider
 from tenure.settings import Settings
 from tenure.workers.loop import run_forever
 
@@ -66,7 +67,7 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     return assemble(
         db=database,
         catalog=catalog,
-        provider=instrumented(limited(SandboxProvider(database), settings.provider_rate)),
+        provider=instrumented(build_provider(database, settings)),
         clock=clock or SystemClock(),
     )
 
@@ -96,6 +97,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         await bootstrap_key(runtime, settings)
         app.state.runtime = runtime
         app.state.gauges = SLOT.current = BusinessGauges()
+        app.state.provider_webhooks = WebhookSecrets(
+            stripe=settings.stripe_webhook_secrets,
+            stripe_tolerance=settings.stripe_webhook_tolerance,
+            adyen=settings.adyen_hmac_keys,
+        )
         holder["gate"] = GateState(runtime.db, KeyRing(runtime.db))
         ready["fast"] = (holder["gate"], runtime)
         stop = asyncio.Event()
@@ -112,6 +118,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             if worker is not None:
                 await worker
             ready.clear()
+            await close_provider(runtime.provider)
             await runtime.db.dispose()
 
     app = Litestar(
@@ -136,6 +143,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             list_event_types,
             get_event_type,
             WebhookEndpointController,
+            stripe_webhook,
+            adyen_notifications,
         ],
         dependencies={"runtime": Provide(provide_runtime)},
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),

@@ -28,7 +28,16 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-PUBLIC_PATHS: Final = ("/healthz", "/livez", "/readyz", "/metrics", "/openapi.json", "/docs")
+# Provider webhooks authenticate with the provider's signature, checked by their routes.
+PUBLIC_PATHS: Final = (
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/v1/providers/",
+)
 # A first request still "in progress" after this long crashed; a retry may take it over.
 STALE_IN_PROGRESS: Final = timedelta(minutes=5)
 MAX_KEY_LENGTH: Final = 255

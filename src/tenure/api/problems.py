@@ -86,10 +86,14 @@ def _response(body: dict[str, Any], request: Request[Any, Any, Any]) -> Response
 
 
 def domain_error(request: Request[Any, Any, Any], error: DomainError) -> Response[Any]:
-    return _response(
+    response = _response(
         problem_body(error.http_status, error.code, error.title, error.message, error.extra),
         request,
     )
+    retry_after = error.extra.get("retry_after")
+    if error.http_status == 503 and isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def validation_error(request: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:

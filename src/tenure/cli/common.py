@@ -4,6 +4,7 @@ one readable line with a non-zero exit code instead of a traceback."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -21,6 +22,7 @@ from tenure.db.engine import Database
 from tenure.flows.runtime import Runtime
 from tenure.kernel.errors import DomainError
 from tenure.observability.redact import Scrubber
+from tenure.payments.router import close_provider
 from tenure.settings import Settings
 
 console = Console(stderr=True, highlight=False)
@@ -82,12 +84,13 @@ def check_catalog(catalog: Path | None) -> None:
 
 
 def settings_for(database_url: str, catalog: Path | None) -> Settings:
-    env = Settings.from_env()
-    return Settings(
+    """The environment's settings (provider, credentials, rate limit, Redis) with the
+    command's database and catalog; never migrates."""
+    return dataclasses.replace(
+        Settings.from_env(),
         database_url=database_url,
         catalog_path=str(catalog) if catalog else None,
         migrate=False,
-        provider_rate=env.provider_rate,
     )
 
 
@@ -102,6 +105,7 @@ def with_runtime(
         try:
             return await work(runtime)
         finally:
+            await close_provider(runtime.provider)
             await runtime.db.dispose()
 
     return run(_go())

@@ -8,6 +8,7 @@ prints one line and exits non-zero.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import multiprocessing
 import os
 import shutil
@@ -38,6 +39,7 @@ from tenure.flows.runtime import Runtime
 from tenure.migrations import upgrade
 from tenure.observability import logs, tracing
 from tenure.ops.readiness import schema_checks
+from tenure.payments.router import close_provider
 from tenure.settings import Settings
 from tenure.workers.loop import run_forever, run_pass
 from tenure.workers.relay import relay_forever
@@ -119,15 +121,12 @@ def serve(
     from granian.constants import Interfaces
     from granian.log import LogLevels
 
-    env = Settings.from_env()
-    settings = Settings(
+    settings = dataclasses.replace(
+        Settings.from_env(),  # provider, credentials, TENURE_PROVIDER_RATE, TENURE_REDIS_URL
         database_url=database_url,
         catalog_path=str(catalog) if catalog else None,
-        api_key=env.api_key,
         embedded_worker=embedded_worker,
-        worker_interval=env.worker_interval,
         migrate=migrate_first,
-        provider_rate=env.provider_rate,
     )
     check_catalog(catalog)
     run(_prepare(settings))
@@ -169,6 +168,7 @@ async def _prepare(settings: Settings) -> None:
     try:
         await bootstrap_key(runtime, settings)
     finally:
+        await close_provider(runtime.provider)
         await runtime.db.dispose()
 
 
@@ -227,6 +227,7 @@ def relay_command(
             _serve_metrics(metrics_port)
             await relay_forever(runtime, stop=_stop_on_signals(), interval=interval)
         finally:
+            await close_provider(runtime.provider)
             await runtime.db.dispose()
 
     run(_relay())
@@ -273,6 +274,7 @@ async def _work(
         await run_forever(runtime, interval=interval, stop=_stop_on_signals(), relay=relay)
         return 0
     finally:
+        await close_provider(runtime.provider)
         await runtime.db.dispose()
 
 

@@ -379,6 +379,11 @@ CATALOG: Final[tuple[EventType, ...]] = (
             ("payment_method.attached", "A payment method was stored for a customer."),
             ("payment_method.default_changed", "A payment method became the default."),
             ("payment_method.detached", "A payment method was removed."),
+            (
+                "payment_method.updated",
+                "The card network's account updater changed a stored card (brand, last 4 or "
+                "expiry), reported by the payment provider.",
+            ),
         )
     ),
     EventType(

@@ -26,6 +26,7 @@ from tenure.kernel.errors import Conflict, InvalidRequest
 from tenure.kernel.ids import is_valid_id
 from tenure.payments import attempts, methods
 from tenure.payments.methods import PaymentMethod
+from tenure.payments.ports import StoredCard
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription
 from tenure.subscriptions.state import DUNNING_STATUSES, LIVE_STATUSES
@@ -58,12 +59,14 @@ class MethodResult:
     retry: Outcome | None  # the immediate retry of an invoice in dunning, if one was made
 
 
-async def _live_sub(session: AsyncSession, customer_id: str) -> subs.Sub | None:
+async def _live_sub(
+    session: AsyncSession, customer_id: str, *, for_update: bool = True
+) -> subs.Sub | None:
     found = await subs.load(
         session,
         Subscription.customer_id == customer_id,
         Subscription.status.in_([status.value for status in LIVE_STATUSES]),
-        for_update=True,
+        for_update=for_update,
     )
     return found[0] if found else None
 
@@ -78,6 +81,23 @@ def check_token(runtime: Runtime, token: str) -> None:
         )
 
 
+async def store_with_provider(
+    runtime: Runtime, *, customer_id: str, token: str, provider_customer: str | None = None
+) -> StoredCard | None:
+    """Let a real provider store ``token`` for the customer (creating its customer there on
+    first use) and tell the card's brand, last 4 and expiry. Outside any transaction: it calls
+    the provider. None for the sandbox, whose test cards are stored as they are."""
+    store: Any = getattr(runtime.provider, "store_method", None)
+    if store is None:
+        return None
+    async with runtime.db.read() as session:
+        await customers.get(session, customer_id)  # 404 before anything reaches the provider
+    stored: StoredCard | None = await store(
+        customer_id=customer_id, token=token, provider_customer=provider_customer
+    )
+    return stored
+
+
 async def resolve(
     runtime: Runtime,
     session: AsyncSession,
@@ -85,6 +105,7 @@ async def resolve(
     customer_id: str,
     payment_method: str | None,
     make_default: bool,
+    stored: StoredCard | None = None,
 ) -> PaymentMethod:
     """A stored method for ``payment_method``: a stored id, a provider token (stored now), or
     the customer's default when ``None``."""
@@ -103,7 +124,7 @@ async def resolve(
     else:
         check_token(runtime, payment_method)
         method = await methods.attach(
-            session, customer_id=customer_id, token=payment_method, at=now
+            session, customer_id=customer_id, token=payment_method, at=now, stored=stored
         )
         await record_events(session, [_event("payment_method.attached", method, now)])
     if make_default and not method.is_default:
@@ -113,12 +134,26 @@ async def resolve(
 
 
 async def attach(
-    runtime: Runtime, *, customer_id: str, token: str, default: bool, actor: str
+    runtime: Runtime,
+    *,
+    customer_id: str,
+    token: str,
+    default: bool,
+    actor: str,
+    provider_customer: str | None = None,
 ) -> MethodResult:
     check_token(runtime, token)
+    stored = await store_with_provider(
+        runtime, customer_id=customer_id, token=token, provider_customer=provider_customer
+    )
     async with runtime.db.transaction() as session:
         method = await resolve(
-            runtime, session, customer_id=customer_id, payment_method=token, make_default=False
+            runtime,
+            session,
+            customer_id=customer_id,
+            payment_method=token,
+            make_default=False,
+            stored=stored,
         )
     if default:
         return await set_default(runtime, customer_id=customer_id, method_id=method.id, actor=actor)
@@ -210,8 +245,15 @@ async def token_for_subscribe(
 ) -> str:
     """What ``POST /v1/subscriptions`` charges: a raw sandbox token (kept for compatibility)
     is stored as a method and becomes the default; ``None`` means the current default."""
+    stored = None
     if payment_method is not None and not is_valid_id(payment_method, "pm"):
         check_token(runtime, payment_method)
+        async with runtime.db.read() as session:
+            live = await _live_sub(session, customer_id, for_update=False)
+        if live is None:
+            stored = await store_with_provider(
+                runtime, customer_id=customer_id, token=payment_method
+            )
     async with runtime.db.transaction() as session:
         if payment_method is not None and await _live_sub(session, customer_id) is not None:
             return payment_method  # subscribe refuses a second live subscription; attach nothing
@@ -221,5 +263,6 @@ async def token_for_subscribe(
             customer_id=customer_id,
             payment_method=payment_method,
             make_default=True,
+            stored=stored,
         )
         return method.provider_token

@@ -80,6 +80,12 @@ class InstrumentedProvider:
     async def lookup_refund(self, idempotency_key: str) -> RefundResult | None:
         return await self._call("lookup_refund", lambda: self.inner.lookup_refund(idempotency_key))
 
+    async def aclose(self) -> None:
+        """Close what the wrapped provider holds (HTTP clients, a Redis limiter)."""
+        close = getattr(self.inner, "aclose", None)
+        if close is not None:
+            await close()
+
 
 def instrumented(provider: PaymentProvider) -> PaymentProvider:
     return InstrumentedProvider(provider)

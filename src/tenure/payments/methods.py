@@ -19,6 +19,7 @@ from tenure.db.base import Base, UTCDateTime
 from tenure.db.engine import is_postgres
 from tenure.kernel.errors import InvalidRequest, NotFound
 from tenure.kernel.ids import new_id
+from tenure.payments.ports import StoredCard
 
 
 class PaymentMethod(Base):
@@ -26,6 +27,10 @@ class PaymentMethod(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(40))
+    # The provider that holds the token, and the customer it belongs to there (Stripe
+    # ``cus_…``, Adyen ``shopperReference``; None for the sandbox).
+    provider: Mapped[str] = mapped_column(String(16), default="sandbox")
+    provider_customer: Mapped[str | None] = mapped_column(String(256))
     provider_token: Mapped[str] = mapped_column(String(64))
     brand: Mapped[str] = mapped_column(String(24))
     last4: Mapped[str] = mapped_column(String(4))
@@ -34,9 +39,13 @@ class PaymentMethod(Base):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     detached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The provider's time of the card details shown (an account-updater event older than this
+    # changes nothing); None: as fetched when attached.
+    details_as_of: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ix_payment_methods_customer", "customer_id", "id"),
+        Index("ix_payment_methods_token", "provider", "provider_token"),
         # At most one default per customer is a constraint, not a check.
         Index(
             "uq_payment_methods_one_default",
@@ -74,9 +83,15 @@ _UNKNOWN_CARD: Final = CardDetails("unknown", "0000", 1, 2099)
 _PAN: Final = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
 
 
+# Adyen's storedPaymentMethodId: 16 digits starting with 8, written without separators. Major
+# industry identifier 8 (ISO/IEC 7812) is not a card network's, so this shape is a token, not a
+# card number; every other 13-19 digit run (grouped or not) is still refused.
+_ADYEN_TOKEN: Final = re.compile(r"8[0-9]{15}")
+
+
 def looks_like_card_number(text: str) -> bool:
     """Whether ``text`` carries something shaped like a full card number, Luhn-valid or not."""
-    return _PAN.search(text) is not None
+    return any(_ADYEN_TOKEN.fullmatch(m.group()) is None for m in _PAN.finditer(text))
 
 
 class CardNumberRefused(InvalidRequest):
@@ -144,13 +159,26 @@ async def default_for(
 
 
 async def attach(
-    session: AsyncSession, *, customer_id: str, token: str, at: datetime
+    session: AsyncSession,
+    *,
+    customer_id: str,
+    token: str,
+    at: datetime,
+    stored: StoredCard | None = None,
 ) -> PaymentMethod:
-    details = card_details(token)
+    """Store a method: the sandbox's test card, or a card the provider stored (``stored``,
+    fetched from the provider before this transaction)."""
+    details = (
+        card_details(token)
+        if stored is None
+        else CardDetails(stored.brand, stored.last4, stored.exp_month, stored.exp_year)
+    )
     method = PaymentMethod(
         id=new_id("pm"),
         customer_id=customer_id,
-        provider_token=token,
+        provider="sandbox" if stored is None else stored.provider,
+        provider_customer=None if stored is None else stored.provider_customer,
+        provider_token=token if stored is None else stored.token,
         brand=details.brand,
         last4=details.last4,
         exp_month=details.exp_month,
@@ -158,6 +186,7 @@ async def attach(
         is_default=False,
         created_at=at,
         detached_at=None,
+        details_as_of=None,
     )
     session.add(method)
     await session.flush()
@@ -183,3 +212,26 @@ async def detach(session: AsyncSession, method: PaymentMethod, *, at: datetime) 
     method.detached_at = at
     method.is_default = False
     await session.flush()
+
+
+async def by_token(session: AsyncSession, provider: str, token: str) -> list[PaymentMethod]:
+    """Every stored (not detached) method holding this provider token."""
+    rows = await session.scalars(
+        select(PaymentMethod).where(
+            PaymentMethod.provider == provider,
+            PaymentMethod.provider_token == token,
+            PaymentMethod.detached_at.is_(None),
+        )
+    )
+    return list(rows.all())
+
+
+async def provider_of(session: AsyncSession, customer_id: str, token: str) -> str | None:
+    """Which provider holds ``token`` for this customer (None: no such stored method)."""
+    found = await session.scalar(
+        select(PaymentMethod.provider)
+        .where(PaymentMethod.customer_id == customer_id, PaymentMethod.provider_token == token)
+        .order_by(PaymentMethod.created_at.desc())
+        .limit(1)
+    )
+    return None if found is None else str(found)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from tenure.events.sequencer import sequence_pending
-from tenure.flows import grants
+from tenure.flows import grants, provider_events
 from tenure.flows.collect import recover_stale
 from tenure.flows.due import BATCH_SIZE, run_due
 from tenure.flows.refunds import recover_refunds
@@ -76,6 +76,7 @@ async def run_pass(
             lambda: grants.end_due(runtime, test_clock_id=None, now=runtime.clock.now()),
         ),
         ("refund_recovery", lambda: recover_refunds(runtime)),
+        ("provider_events", lambda: provider_events.process_pending(runtime)),
         ("event_sequencing", lambda: sequence_events(runtime)),
     ]
     result = Pass()

@@ -27,6 +27,9 @@ _NOT_FOUND = (404, "customer_not_found payment_method_not_found")
 class AttachPaymentMethod(msgspec.Struct, forbid_unknown_fields=True):
     payment_method: str
     default: bool = False
+    # The customer at the provider when the token is one you already hold: Stripe ``cus_…`` or
+    # Adyen ``shopperReference``. Omitted: Tenure creates (Stripe) or uses its own id (Adyen).
+    provider_customer: str | None = msgspec.field(default=None)
 
 
 async def no_card_numbers(request: Request[Any, Any, Any]) -> None:
@@ -65,6 +68,7 @@ class PaymentMethodController(Controller):
             token=data.payment_method,
             default=data.default,
             actor=actor_of(request),
+            provider_customer=data.provider_customer,
         )
         return attached_of(result.method, result.retry)
 

@@ -1,0 +1,1 @@
+"""Adapters for real payment providers behind the port (payments/ports.py)."""
