@@ -36,7 +36,7 @@ async def test_a_request_id_is_taken_or_made_returned_and_bound_to_logs_and_even
         made = await api.client.get("/v1/plans", params={"market": "SE"}, headers=AUTH)
     assert given.status_code == 201
     assert given.headers["x-request-id"] == "checkout-7f3a"
-    assert re.fullmatch(r"req_[0-9a-f]{24}", made.headers["x-request-id"])
+    assert re.fullmatch(r"req_[a-z]{14}_[0-9a-f]+", made.headers["x-request-id"])
 
     [access] = [
         line for line in _lines(captured, "http.request") if line["request_id"] == "checkout-7f3a"

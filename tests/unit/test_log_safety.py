@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 
@@ -53,9 +54,11 @@ def test_request_ids(offered: str, accepted: bool) -> None:
     assert (accept_request_id(offered) == offered) is accepted
 
 
-def test_generated_request_ids_are_unique() -> None:
-    ids = {new_request_id() for _ in range(1000)}
-    assert len(ids) == 1000 and all(i.startswith("req_") for i in ids)
+def test_generated_request_ids_are_unique_and_never_look_like_card_numbers() -> None:
+    ids = {new_request_id() for _ in range(100_000)}
+    assert len(ids) == 100_000 and all(i.startswith("req_") for i in ids)
+    assert not any(re.search(r"\d{9}", i) or has_card_number(i) for i in ids)
+    assert all(accept_request_id(i) == i for i in list(ids)[:100])  # and are reused as given
 
 
 def _record(**fields: object) -> dict[str, object]:
@@ -112,6 +115,6 @@ def test_the_log_scanner_passes_clean_lines() -> None:
     line = (
         '{"timestamp":"2026-12-01T17:09:45.983648Z","level":"info","event":"http.request",'
         '"method":"GET","route":"/v1/plans","status":200,"duration_ms":0.5127601869999125,'
-        '"request_id":"req_5f1c0e9a2b3d4c7e00000012"}'
+        '"request_id":"req_qkvzrnbtwplmxd_12"}'
     )
     assert findings(line) == []

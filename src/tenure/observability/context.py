@@ -30,14 +30,16 @@ _ids: dict[int, tuple[str, itertools.count[int]]] = {}
 
 
 def new_request_id() -> str:
-    """``req_`` + a random per-process prefix + a counter: unique across processes and cheap
-    (no system call per request; ids need not be unpredictable, only unique)."""
+    """``req_`` + a random per-process prefix of letters + ``_`` + a hex counter: unique across
+    processes and cheap (no system call per request; ids need not be unpredictable, only
+    unique). No long run of digits, so an id never looks like a card number."""
     pid = os.getpid()
     found = _ids.get(pid)
     if found is None:  # first id in this process (a forked child gets its own prefix)
-        found = _ids[pid] = (os.urandom(8).hex(), itertools.count(1))
+        letters = "".join(chr(97 + byte % 26) for byte in os.urandom(14))
+        found = _ids[pid] = (letters, itertools.count(1))
     prefix, counter = found
-    return f"req_{prefix}{next(counter):08x}"
+    return f"req_{prefix}_{next(counter):x}"
 
 
 def accept_request_id(value: str | None) -> str | None:
