@@ -57,6 +57,13 @@ class SubscriptionData(_Payload, kw_only=True):
     intro_periods_remaining: int = 0
     pending_change: PendingChangeData | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
+    channel: Annotated[
+        str,
+        msgspec.Meta(
+            description="where it was bought and who bills it: web (Tenure), app_store or "
+            "google_play (the store; its notifications move the subscription)"
+        ),
+    ] = "web"
 
 
 class SubscriptionCanceled(SubscriptionData, kw_only=True):
