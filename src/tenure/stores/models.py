@@ -119,7 +119,5 @@ class StoreAccountToken(Base):
     __tablename__ = "store_account_tokens"
 
     token: Mapped[str] = mapped_column(String(64), primary_key=True)
-    customer_id: Mapped[str] = mapped_column(
-        String(40), ForeignKey("customers.id"), unique=True
-    )
+    customer_id: Mapped[str] = mapped_column(String(40), ForeignKey("customers.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -134,9 +134,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("pk", name=op.f("pk_store_notifications")),
         sa.UniqueConstraint("channel", "notification_id", name="uq_store_notifications_id"),
     )
-    op.create_index(
-        "ix_store_notifications_status", "store_notifications", ["status", "signed_at"]
-    )
+    op.create_index("ix_store_notifications_status", "store_notifications", ["status", "signed_at"])
     op.create_index("ix_store_notifications_key", "store_notifications", ["channel", "store_key"])
     op.create_table(
         "store_account_tokens",
@@ -167,9 +165,7 @@ def downgrade() -> None:
         table_name="store_purchase_tokens",
     )
     op.drop_table("store_purchase_tokens")
-    op.drop_index(
-        op.f("ix_store_subscriptions_subscription_id"), table_name="store_subscriptions"
-    )
+    op.drop_index(op.f("ix_store_subscriptions_subscription_id"), table_name="store_subscriptions")
     op.drop_index("ix_store_subscriptions_ack", table_name="store_subscriptions")
     op.drop_index("ix_store_subscriptions_check", table_name="store_subscriptions")
     op.drop_table("store_subscriptions")
