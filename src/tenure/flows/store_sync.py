@@ -271,7 +271,12 @@ async def _chain(
 
 async def _process_google(runtime: Runtime, pk: int, notice: GoogleNotice) -> None:
     play = runtime.stores.play
-    if play is None or notice.purchase_token is None:
+    if notice.kind not in ("subscription", "voided") or notice.purchase_token is None:
+        async with runtime.db.transaction() as session:
+            note = f"{google_type(notice)} does not change a subscription"
+            await records.finish_notice(session, pk, status=IGNORED, note=note, at=wall_now())
+        return
+    if play is None:
         await _retry_later(runtime, pk, "the Play Developer API is not configured")
         return
     try:

@@ -27,6 +27,7 @@ from appstoreserverlibrary.models.JWSTransactionDecodedPayload import (
 )
 from appstoreserverlibrary.signed_data_verifier import SignedDataVerifier, VerificationException
 
+from tenure.store_settings import UNSIGNED_ENVIRONMENTS, StoreConfigError, StoreSettings
 from tenure.stores.facts import (
     Happened,
     PriceConsent,
@@ -35,7 +36,6 @@ from tenure.stores.facts import (
     StoreTxn,
     from_milliunits,
 )
-from tenure.stores.settings import UNSIGNED_ENVIRONMENTS, StoreConfigError, StoreSettings
 from tenure.subscriptions.channels import Channel
 from tenure.subscriptions.state import Status
 

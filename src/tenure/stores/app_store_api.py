@@ -23,8 +23,8 @@ from appstoreserverlibrary.models.TransactionHistoryRequest import (
     TransactionHistoryRequest,
 )
 
+from tenure.store_settings import UNSIGNED_ENVIRONMENTS, StoreConfigError, StoreSettings
 from tenure.stores.errors import PurchaseNotFound, StoreUnavailable
-from tenure.stores.settings import UNSIGNED_ENVIRONMENTS, StoreConfigError, StoreSettings
 
 MAX_HISTORY_PAGES: Final = 20
 

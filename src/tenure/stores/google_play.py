@@ -24,9 +24,9 @@ import httpx
 import jwt
 import msgspec
 
+from tenure.store_settings import StoreSettings
 from tenure.stores.facts import Happened, PriceConsent, StoreFacts, StoreMoney, StoreTxn
 from tenure.stores.facts import from_units_nanos as to_minor
-from tenure.stores.settings import StoreSettings
 from tenure.subscriptions.channels import Channel
 from tenure.subscriptions.state import Status
 

@@ -18,8 +18,8 @@ from urllib.parse import quote
 import httpx
 import jwt
 
+from tenure.store_settings import StoreConfigError, StoreSettings
 from tenure.stores.errors import PurchaseNotFound, StoreUnavailable
-from tenure.stores.settings import StoreConfigError, StoreSettings
 
 SCOPE: Final = "https://www.googleapis.com/auth/androidpublisher"
 GRANT: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"

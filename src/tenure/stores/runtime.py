@@ -10,12 +10,12 @@ import httpx
 import structlog
 
 from tenure.catalog.model import Catalog
+from tenure.store_settings import StoreSettings
 from tenure.stores.app_store import AppStoreVerifier
 from tenure.stores.app_store_api import AppStoreApi
 from tenure.stores.google_play import PushAuth
 from tenure.stores.play_api import PlayApi
 from tenure.stores.products import ProductMap, load_products
-from tenure.stores.settings import StoreSettings
 
 log = structlog.get_logger(__name__)
 
