@@ -1,5 +1,6 @@
-"""Store configuration from ``TENURE_APP_STORE_*`` and ``TENURE_GOOGLE_PLAY_*`` (docs/stores.md); beside
-``tenure.settings``, which every process reads, so that it stays outside the module layers.
+"""Store configuration from ``TENURE_APP_STORE_*`` and ``TENURE_GOOGLE_PLAY_*`` (docs/stores.md).
+
+Beside ``tenure.settings`` (which every process reads), outside the module layers.
 
 A store is enabled when its identity is set (``TENURE_APP_STORE_BUNDLE_ID``,
 ``TENURE_GOOGLE_PLAY_PACKAGE_NAME``); its notification route answers 503 until then. Keys and
