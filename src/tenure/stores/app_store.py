@@ -13,6 +13,7 @@ same mapping reads the App Store Server API's status answers (:func:`facts_of_st
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -260,7 +261,6 @@ def txn_facts(txn: AppleTxn) -> StoreTxn:
         price=price,
         free_trial=_free_trial(txn),
         family_shared=txn.ownership == "FAMILY_SHARED",
-        upgrade=txn.is_upgraded,
         revoked_at=_ms(txn.revocation_date),
         refund_share=refund_share(txn),
     )
@@ -353,7 +353,9 @@ def _renewal_status(notice: AppleNotice, txn: AppleTxn) -> StoreFacts:
 
 def _renewal_pref(notice: AppleNotice, txn: AppleTxn) -> StoreFacts:
     if notice.subtype == "UPGRADE":
-        return _facts(notice, txn, Happened.UPGRADED)
+        # The new product's transaction (Apple marks the replaced one ``isUpgraded``).
+        bought = replace(txn_facts(txn), upgrade=True)
+        return _facts(notice, txn, Happened.UPGRADED, transactions=(bought,))
     offer = notice.type == "OFFER_REDEEMED" and notice.subtype != "DOWNGRADE"
     return _facts(notice, txn, Happened.OFFER_REDEEMED if offer else Happened.RENEWAL_PREF_CHANGED)
 
