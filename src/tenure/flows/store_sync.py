@@ -42,6 +42,7 @@ from tenure.stores.google_play import (
 )
 from tenure.stores.records import Link
 from tenure.subscriptions.channels import Channel
+from tenure.subscriptions.state import Status
 
 log = structlog.get_logger(__name__)
 
@@ -318,6 +319,8 @@ async def apply_google(
     if not isinstance(facts, str):
         if voided_order:
             facts = replace(facts, refunds=(voided_order,), happened=Happened.REFUNDED)
+            if facts.status is Status.EXPIRED:  # refunded and revoked: ended now, not at expiry
+                facts = replace(facts, status=Status.CANCELED, ended_reason="refunded")
         if superseded:
             # An older token of an upgraded or resubscribed chain: its money still counts, its
             # state does not (the newer token says where the subscription is).
