@@ -8,16 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.stores import (  # noqa: F401 - fixtures
+from tests.support.stores import (
     ANNUAL,
     MONTHLY,
     STUDENT,
     T0,
     Stores,
-    chain,
-    fakes,
     month,
-    stores,
 )
 
 
@@ -78,7 +75,9 @@ async def test_subscribe_renew_grace_hold_recover_cancel_refund_expire(stores: S
         isInBillingRetryPeriod=True,
     )
     await s.apple_ok(
-        notice("DID_FAIL_TO_RENEW", "GRACE_PERIOD", "1001", month(T0), month(T0, 2), renewal=renewal)
+        notice(
+            "DID_FAIL_TO_RENEW", "GRACE_PERIOD", "1001", month(T0), month(T0, 2), renewal=renewal
+        )
     )
     sub = await s.subscription_of(customer, "app_store")
     assert sub["status"] == "past_due"
@@ -117,9 +116,7 @@ async def test_subscribe_renew_grace_hold_recover_cancel_refund_expire(stores: S
         revocationDate=int(refunded_at.timestamp() * 1000), revocationReason=0,
         revocationType="REFUND_FULL",
     )  # fmt: skip
-    await s.apple_ok(
-        notice("REFUND", None, "1002", recovered, refunded_at, txn=txn, status=5)
-    )
+    await s.apple_ok(notice("REFUND", None, "1002", recovered, refunded_at, txn=txn, status=5))
     sub = await s.subscription_of(customer, "app_store")
     assert (sub["status"], sub["ended_reason"]) == ("canceled", "refunded")
     assert (await s.entitlements(customer))["product"] == "free"
@@ -206,9 +203,9 @@ async def test_every_expired_subtype_ends_with_its_reason(
     assert (sub["status"], sub["ended_reason"]) == ("expired", reason)
     actions = [h["action"] for h in await stores.history(sub["id"])]
     # billing retry ran out: through a hold (no access), as a web subscription's dunning
-    expected = ["hold", "dunning_exhausted"] if subtype == "BILLING_RETRY" else [
-        "period_ended_canceled"
-    ]
+    expected = (
+        ["hold", "dunning_exhausted"] if subtype == "BILLING_RETRY" else ["period_ended_canceled"]
+    )
     assert actions[2:] == expected
 
 
@@ -286,7 +283,9 @@ async def test_offer_price_increase_extension_and_family_revoke(stores: Stores) 
     await s.apple_ok(notice("PRICE_INCREASE", "PENDING", T0 + timedelta(days=2), renewal=renewal))
     await s.apple_ok(notice("PRICE_INCREASE", "ACCEPTED", T0 + timedelta(days=3)))
     await s.apple_ok(
-        notice("RENEWAL_EXTENDED", None, T0 + timedelta(days=4), expires=month(T0) + timedelta(days=7))
+        notice(
+            "RENEWAL_EXTENDED", None, T0 + timedelta(days=4), expires=month(T0) + timedelta(days=7)
+        )
     )
     sub = await s.subscription_of(customer, "app_store")
     assert sub["current_period_end"] == "2026-04-07T12:00:00Z"

@@ -8,15 +8,12 @@ from typing import Any
 
 from tenure.storefakes.apple import ms
 from tenure.storefakes.google import purchase, push_body
-from tests.support.stores import (  # noqa: F401 - fixtures
+from tests.support.stores import (
     AUDIENCE,
     PUSH_TOKEN,
     T0,
     Stores,
-    chain,
-    fakes,
     month,
-    stores,
 )
 
 ISO = "%Y-%m-%dT%H:%M:%S.000Z"
@@ -212,10 +209,15 @@ async def test_push_authentication(stores: Stores) -> None:
         await s.post_google(body, oidc=s.fakes.play.push_token(AUDIENCE, expires_in=-60)),
         await s.post_google(body, token="wrong-token"),
         await s.post_google(
-            push_body(message_id="auth-2", package="com.other.app", event_ms=ms(T0),
-                      notification_type=4, token="tok-a"),
+            push_body(
+                message_id="auth-2",
+                package="com.other.app",
+                event_ms=ms(T0),
+                notification_type=4,
+                token="tok-a",
+            ),
             token=PUSH_TOKEN,
-        ),  # fmt: skip
+        ),
     ]
     for response in refused:
         assert response.status_code == 401, response.text

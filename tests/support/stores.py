@@ -3,6 +3,7 @@ a fake App Store Server API and a fake Play Developer API on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -103,6 +104,16 @@ class Stores:
     @property
     def apple(self) -> AppleApp:
         return self.fakes.apple
+
+    async def run_worker(self) -> int:
+        """One worker pass, on the app's event loop (its pools and clients live there)."""
+        from tenure.workers.loop import run_once
+
+        runtime = self.api.client.app.state.runtime
+        portal = self.api.client.blocking_portal
+        assert portal is not None
+        done: int = await asyncio.to_thread(portal.call, run_once, runtime)
+        return done
 
     async def account_token(self, customer: str) -> str:
         body = await self.api.ok("POST", f"/v1/customers/{customer}/store_account_token")

@@ -204,7 +204,11 @@ def purchase(
         "expiryTime": expiry,
         "autoRenewingPlan": {
             "autoRenewEnabled": auto_renew,
-            "recurringPrice": {"currencyCode": currency, "units": price_units, "nanos": price_nanos},
+            "recurringPrice": {
+                "currencyCode": currency,
+                "units": price_units,
+                "nanos": price_nanos,
+            },
         },
         "offerDetails": {"basePlanId": base_plan, "offerTags": []},
         "offerPhase": {"freeTrial": {}} if free_trial else {"basePrice": {}},
