@@ -30,6 +30,7 @@ from tests.integration.test_charge_crashes import (
     _subscriber,
 )
 from tests.support.fakes import (
+    HOLD,
     adyen_provider,
     fault,
     new_adyen_fake,
@@ -152,7 +153,7 @@ async def test_a_timeout_after_the_provider_charged_is_looked_up_not_charged_aga
     kind, fake, server = world
     clock, customer = await _subscriber(runtime, "pm_card_visa")
     path = "/v1/payment_intents" if kind == "stripe" else "/v71/payments"
-    fault(server, fault="timeout_after_charge", delay=2.0, path=path)
+    fault(server, fault="timeout_after_charge", delay=HOLD, path=path)
     await time_travel.advance(runtime, clock_id=clock, to=FEB)
     assert (await _tenure_side(runtime, customer))[0] == ["pending", "succeeded"]
     await _rerun_worker(runtime)

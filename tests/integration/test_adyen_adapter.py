@@ -23,7 +23,7 @@ from tenure.payments.ports import (
     RefundRequest,
 )
 from tenure.payments.providers.adyen_adapter import AdyenProvider
-from tests.support.fakes import adyen_provider, fault, new_adyen_fake, running
+from tests.support.fakes import HOLD, adyen_provider, fault, new_adyen_fake, running
 
 CUSTOMER = "cus_01JD3K6ZQ8N0V5X2T9E4M7B1CA"
 
@@ -131,7 +131,7 @@ async def test_received_is_pending_and_the_notification_settles_the_lookup(
 async def test_a_timeout_after_adyen_charged_is_resolved_by_replaying_the_key(
     provider: AdyenProvider, server: FakeServer, fake: AdyenFake
 ) -> None:
-    fault(server, fault="timeout_after_charge", delay=2.0)
+    fault(server, fault="timeout_after_charge", delay=HOLD)
     with pytest.raises(ProviderUnavailable):
         await provider.charge(_request("in_2:attempt:1", "8415000000000001"))
     assert len(fake.payments) == 1

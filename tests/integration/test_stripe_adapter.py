@@ -20,7 +20,7 @@ from tenure.payments.ports import (
     RefundRequest,
 )
 from tenure.payments.providers.stripe_adapter import StripeProvider
-from tests.support.fakes import fault, new_stripe_fake, running, stripe_provider
+from tests.support.fakes import HOLD, fault, new_stripe_fake, running, stripe_provider
 
 CUSTOMER = "cus_01JD3K6ZQ8N0V5X2T9E4M7B1CA"
 
@@ -149,7 +149,7 @@ async def test_a_timeout_after_stripe_charged_is_resolved_by_lookup_not_a_second
     provider: StripeProvider, server: FakeServer, fake: StripeFake
 ) -> None:
     await provider.store_method(customer_id=CUSTOMER, token="pm_card_visa", provider_customer=None)
-    fault(server, fault="timeout_after_charge", delay=2.0)
+    fault(server, fault="timeout_after_charge", delay=HOLD)
     with pytest.raises(ProviderUnavailable):
         await provider.charge(_request("in_2:attempt:1", "pm_card_visa"))
     assert len(fake.charges) == 1  # Stripe charged; Tenure does not know yet

@@ -19,8 +19,10 @@ STRIPE_KEY = "sk_test_fake"
 ADYEN_KEY = "adyen_test_key"
 MERCHANT = "TenureTestECOM"
 HMAC_KEY = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF"
-# Shorter than the fakes' "timeout_after_charge" hold (2 s): the adapter times out.
-TIMEOUT = 0.5
+# Shorter than the fakes' "timeout_after_charge" hold (HOLD): the adapter times out. Generous
+# enough that a normal answer on a busy CI machine (load 10 on 2 cores) never times out.
+TIMEOUT = 2.0
+HOLD = 6.0
 
 
 @contextmanager
