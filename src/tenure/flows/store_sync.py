@@ -216,8 +216,13 @@ async def process(runtime: Runtime, pk: int) -> None:
     except StoreUnavailable as error:
         await _retry_later(runtime, pk, str(error))
     except Exception as error:
-        log.exception("store_notification.failed", pk=pk)
+        # No traceback: its frames hold purchase tokens, which never reach a log line.
+        log.error("store_notification.failed", pk=pk, error=_described(error))
         await _retry_later(runtime, pk, f"failed: {type(error).__name__}")
+
+
+def _described(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error)[:200]}"
 
 
 async def _retry_later(runtime: Runtime, pk: int, note: str) -> None:
