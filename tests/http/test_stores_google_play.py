@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from tenure.storefakes.apple import ms
 from tenure.storefakes.google import purchase, push_body
 from tests.support.stores import (
@@ -41,7 +43,9 @@ async def _buy(s: Stores, token: str = "tok-1", **kw: Any) -> str:
     return customer
 
 
-async def test_every_subscription_state_moves_the_subscription(stores: Stores) -> None:
+async def test_every_subscription_state_moves_the_subscription(
+    stores: Stores, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     s = stores
     play = s.fakes.play
     customer = await _buy(s)
@@ -106,6 +110,8 @@ async def test_every_subscription_state_moves_the_subscription(stores: Stores) -
     ]
     invoices = await s.api.invoices(customer)
     assert len(invoices) == 4 and {i["total"] for i in invoices} == {999}
+    logged = capsys.readouterr()
+    assert "tok-1" not in logged.out + logged.err + caplog.text  # tokens never reach a log
 
 
 async def test_pending_purchase_then_canceled(stores: Stores) -> None:

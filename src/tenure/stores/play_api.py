@@ -11,6 +11,7 @@ them at the fake (:mod:`tenure.stores.fakes`).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any, Final
 from urllib.parse import quote
@@ -39,6 +40,9 @@ class PlayApi:
                 "TENURE_GOOGLE_PLAY_SERVICE_ACCOUNT is not a service account JSON key "
                 "(client_email, private_key, token_uri)"
             ) from None
+        # httpx logs every request URL at INFO, and Google's URLs carry the purchase token:
+        # no token may reach a log line.
+        logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
         self._package = str(settings.google_play_package_name)
         self._base = settings.google_play_api_url.rstrip("/")
         self._http = http
