@@ -31,7 +31,16 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Provider webhooks authenticate with the provider's signature, checked by their routes.
-PUBLIC_PATHS: Final = ("/healthz", "/metrics", "/openapi.json", "/docs", "/v1/providers/")
+PUBLIC_PATHS: Final = (
+    "/healthz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/v1/providers/",
+    # The stores' notifications authenticate with their own signatures (routes/stores.py).
+    "/v1/stores/app_store/notifications",
+    "/v1/stores/google_play/notifications",
+)
 # A first request still "in progress" after this long crashed; a retry may take it over.
 STALE_IN_PROGRESS: Final = timedelta(minutes=5)
 MAX_KEY_LENGTH: Final = 255

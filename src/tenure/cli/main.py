@@ -14,6 +14,7 @@ from rich.console import Console
 
 from tenure.api.app import bootstrap_key, build_runtime
 from tenure.catalog.loader import CatalogError, load_catalog
+from tenure.cli.stores import stores_app
 from tenure.db.engine import Database
 from tenure.migrations import upgrade
 from tenure.payments.router import close_provider
@@ -23,6 +24,7 @@ from tenure.workers.loop import run_forever, run_once
 app = typer.Typer(help="Tenure: the subscription-lifecycle backend.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Work with catalog files.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(stores_app, name="stores")
 console = Console(stderr=True)
 
 DatabaseOption = Annotated[
