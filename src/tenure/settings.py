@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tenure.store_settings import StoreSettings
+
 
 def _flag(name: str, default: bool) -> bool:
     value = os.environ.get(name)
@@ -77,6 +79,8 @@ class Settings:
     adyen_checkout_url: str = "https://checkout-test.adyen.com/v71"
     adyen_hmac_keys: tuple[str, ...] = field(default=(), repr=False)
     adyen_return_url: str = "https://localhost/tenure/adyen/return"
+    # App Store and Google Play (docs/stores.md): TENURE_APP_STORE_*, TENURE_GOOGLE_PLAY_*.
+    stores: StoreSettings = field(default_factory=StoreSettings)
 
     def __post_init__(self) -> None:
         for name in (self.payment_provider, *self.provider_markets.values()):
@@ -114,4 +118,5 @@ class Settings:
             adyen_hmac_keys=_list(secret("TENURE_ADYEN_HMAC_KEY")),
             adyen_return_url=env.get("TENURE_ADYEN_RETURN_URL") or cls.adyen_return_url,
             access_log=_flag("TENURE_ACCESS_LOG", True),
+            stores=StoreSettings.from_env(),
         )

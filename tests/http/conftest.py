@@ -8,6 +8,7 @@ from litestar.testing import AsyncTestClient
 from tenure.api.app import create_app
 from tenure.settings import Settings
 from tests.support.api import API_KEY, Api
+from tests.support.stores import chain, fakes, stores  # noqa: F401 - fixtures
 
 
 @pytest.fixture

@@ -58,8 +58,10 @@ EXPECTED: dict[str, tuple[Machine[Any, Any], dict[tuple[Any, Any], Any], set[Any
         {
             (CreditNoteStatus.PENDING, CreditNoteAction.CONFIRM): CreditNoteStatus.SUCCEEDED,
             (CreditNoteStatus.PENDING, CreditNoteAction.FAIL): CreditNoteStatus.FAILED,
+            # an app store reversed the refund (App Store REFUND_REVERSED)
+            (CreditNoteStatus.SUCCEEDED, CreditNoteAction.REVERSE): CreditNoteStatus.REVERSED,
         },
-        {CreditNoteStatus.SUCCEEDED, CreditNoteStatus.FAILED},
+        {CreditNoteStatus.REVERSED, CreditNoteStatus.FAILED},
     ),
     "dunning case": (
         CASE,

@@ -60,7 +60,29 @@ EXPECTED: dict[tuple[Status, Action], Status] = {
     (Status.ON_HOLD, Action.CANCEL_NOW): Status.CANCELED,
     (Status.ON_HOLD, Action.PERIOD_ENDED_CANCELED): Status.EXPIRED,
     (Status.ON_HOLD, Action.DUNNING_EXHAUSTED): Status.EXPIRED,
-    # incomplete_expired, canceled, expired: terminal, no edges at all
+    # store-only actions (App Store, Google Play): what the store reports, legal only here
+    # hold: a renewal failed and the store gives no grace (or grace ended early in the store)
+    (Status.TRIALING, Action.HOLD): Status.ON_HOLD,
+    (Status.ACTIVE, Action.HOLD): Status.ON_HOLD,
+    (Status.PAST_DUE, Action.HOLD): Status.ON_HOLD,
+    (Status.PAUSED, Action.HOLD): Status.ON_HOLD,
+    # paused (Google Play): only from active; resumes to active, or fails into dunning
+    (Status.ACTIVE, Action.PAUSE): Status.PAUSED,
+    (Status.PAUSED, Action.RESUME): Status.ACTIVE,
+    (Status.PAUSED, Action.PAYMENT_FAILED): Status.PAST_DUE,
+    (Status.PAUSED, Action.SCHEDULE_CANCEL): Status.PAUSED,
+    (Status.PAUSED, Action.REACTIVATE): Status.PAUSED,
+    (Status.PAUSED, Action.CANCEL_NOW): Status.CANCELED,
+    (Status.PAUSED, Action.PERIOD_ENDED_CANCELED): Status.EXPIRED,
+    # revoke: refunded or taken back by the store; ends every started subscription at once
+    (Status.TRIALING, Action.REVOKE): Status.CANCELED,
+    (Status.ACTIVE, Action.REVOKE): Status.CANCELED,
+    (Status.PAST_DUE, Action.REVOKE): Status.CANCELED,
+    (Status.ON_HOLD, Action.REVOKE): Status.CANCELED,
+    (Status.PAUSED, Action.REVOKE): Status.CANCELED,
+    # reinstate: the store reversed that refund; the only edge out of an end
+    (Status.CANCELED, Action.REINSTATE): Status.ACTIVE,
+    # incomplete_expired and expired: terminal, no edges at all
 }
 
 ALL_PAIRS = list(itertools.product(Status, Action))
@@ -71,11 +93,11 @@ def _pair_id(pair: tuple[Status, Action]) -> str:
 
 
 def test_product_covers_every_status_and_action_pair() -> None:
-    # 8 statuses x 12 actions = 96 pairs; guards against an enum member being added unnoticed.
-    assert len(Status) == 8
-    assert len(Action) == 12
-    assert len(ALL_PAIRS) == 96
-    assert len(EXPECTED) == 28
+    # 9 statuses x 17 actions = 153 pairs; guards against an enum member being added unnoticed.
+    assert len(Status) == 9
+    assert len(Action) == 17
+    assert len(ALL_PAIRS) == 153
+    assert len(EXPECTED) == 45
 
 
 @pytest.mark.parametrize("pair", ALL_PAIRS, ids=[_pair_id(p) for p in ALL_PAIRS])
@@ -110,11 +132,23 @@ def test_illegal_transition_message_names_status_and_action_in_words() -> None:
 
 
 @pytest.mark.parametrize("status", sorted(TERMINAL_STATUSES))
-def test_terminal_status_has_no_outgoing_edge(status: Status) -> None:
-    assert [a for (s, a) in TRANSITIONS if s is status] == []
+def test_terminal_status_has_no_outgoing_edge_but_a_store_reinstatement(status: Status) -> None:
+    # A store can reverse the refund that revoked a subscription (App Store REFUND_REVERSED);
+    # nothing Tenure does on its own ever leaves an end.
+    allowed = [Action.REINSTATE] if status is Status.CANCELED else []
+    assert [a for (s, a) in TRANSITIONS if s is status] == allowed
     for action in Action:
+        if action in allowed:
+            continue
         with pytest.raises(IllegalTransition):
             transition(status, action)
+
+
+def test_store_only_actions_are_the_only_ones_touching_paused() -> None:
+    store_only = {Action.HOLD, Action.PAUSE, Action.RESUME, Action.REVOKE, Action.REINSTATE}
+    into = {a for (s, a), d in TRANSITIONS.items() if d is Status.PAUSED and s is not d}
+    assert into == {Action.PAUSE}
+    assert store_only <= {a for (_, a) in TRANSITIONS}
 
 
 def test_terminal_statuses_are_exactly_incomplete_expired_canceled_expired() -> None:
@@ -169,9 +203,15 @@ def test_on_hold_is_live_but_not_entitled_and_is_dunning() -> None:
     assert frozenset({Status.PAST_DUE, Status.ON_HOLD}) == DUNNING_STATUSES
 
 
-def test_on_hold_is_reached_only_from_past_due_and_leaves_to_active_or_an_end() -> None:
+def test_on_hold_is_reached_from_dunning_or_a_store_hold_and_leaves_to_active_or_an_end() -> None:
     into = {s for (s, a), d in TRANSITIONS.items() if d is Status.ON_HOLD and s is not d}
-    assert into == {Status.PAST_DUE}
+    assert into == {Status.PAST_DUE, Status.TRIALING, Status.ACTIVE, Status.PAUSED}
+    web_into = {
+        s
+        for (s, a), d in TRANSITIONS.items()
+        if d is Status.ON_HOLD and s is not d and a is not Action.HOLD
+    }
+    assert web_into == {Status.PAST_DUE}
     out = {d for (s, a), d in TRANSITIONS.items() if s is Status.ON_HOLD and d is not s}
     assert out == {Status.ACTIVE, Status.CANCELED, Status.EXPIRED}
 

@@ -33,6 +33,7 @@ from tenure.api.routes.households import HouseholdController, accept_invite
 from tenure.api.routes.payment_methods import PaymentMethodController
 from tenure.api.routes.promotions import PromoCodeController
 from tenure.api.routes.providers import WebhookSecrets, adyen_notifications, stripe_webhook
+from tenure.api.routes.stores import ROUTES as STORE_ROUTES
 from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.api.routes.webhooks import WebhookEndpointController
 from tenure.catalog.loader import default_catalog_path, load_catalog
@@ -48,6 +49,7 @@ from tenure.payments.instrumented import instrumented
 from tenure.payments.router import close_provider
 from tenure.payments.selection import build_provider
 from tenure.settings import Settings
+from tenure.stores.runtime import build_stores
 from tenure.workers.loop import run_forever
 
 log = structlog.get_logger(__name__)
@@ -64,12 +66,14 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     if settings.migrate:
         await upgrade(database)
     catalog = load_catalog(settings.catalog_path or default_catalog_path())
-    return assemble(
+    runtime = assemble(
         db=database,
         catalog=catalog,
         provider=instrumented(build_provider(database, settings)),
         clock=clock or SystemClock(),
     )
+    runtime.stores = build_stores(settings.stores, catalog)
+    return runtime
 
 
 async def bootstrap_key(runtime: Runtime, settings: Settings) -> None:
@@ -119,6 +123,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 await worker
             ready.clear()
             await close_provider(runtime.provider)
+            await runtime.stores.close()
             await runtime.db.dispose()
 
     app = Litestar(
@@ -145,6 +150,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             WebhookEndpointController,
             stripe_webhook,
             adyen_notifications,
+            *STORE_ROUTES,
         ],
         dependencies={"runtime": Provide(provide_runtime)},
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),

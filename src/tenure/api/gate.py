@@ -37,6 +37,9 @@ PUBLIC_PATHS: Final = (
     "/openapi.json",
     "/docs",
     "/v1/providers/",
+    # The stores' notifications authenticate with their own signatures (routes/stores.py).
+    "/v1/stores/app_store/notifications",
+    "/v1/stores/google_play/notifications",
 )
 # A first request still "in progress" after this long crashed; a retry may take it over.
 STALE_IN_PROGRESS: Final = timedelta(minutes=5)

@@ -191,6 +191,14 @@ def record_refund(invoice: InvoiceRecord, amount: int) -> int:
     return 0
 
 
+def reverse_refund(invoice: InvoiceRecord, amount: int) -> None:
+    """A refund was taken back (an app store reversed it after a dispute): that cash counts as
+    captured again. Only store refunds are ever reversed; their invoices use no credit."""
+    if amount <= 0 or amount > invoice.amount_refunded:
+        raise ValueError(f"cannot reverse {amount} of {invoice.amount_refunded} refunded")
+    invoice.amount_refunded -= amount
+
+
 def _return_credit(invoice: InvoiceRecord) -> int:
     owed_back = invoice.credit_applied - invoice.credit_returned
     invoice.credit_returned += owed_back
@@ -204,11 +212,13 @@ class CreditNoteStatus(StrEnum):
     PENDING = "pending"  # stored, the provider is being (or will be) asked
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    REVERSED = "reversed"  # the refund was taken back (an app store reversed it)
 
 
 class CreditNoteAction(StrEnum):
     CONFIRM = "confirm"
     FAIL = "fail"
+    REVERSE = "reverse"
 
 
 CREDIT_NOTE: Final = Machine(
@@ -218,6 +228,7 @@ CREDIT_NOTE: Final = Machine(
     {
         (CreditNoteStatus.PENDING, CreditNoteAction.CONFIRM): CreditNoteStatus.SUCCEEDED,
         (CreditNoteStatus.PENDING, CreditNoteAction.FAIL): CreditNoteStatus.FAILED,
+        (CreditNoteStatus.SUCCEEDED, CreditNoteAction.REVERSE): CreditNoteStatus.REVERSED,
     },
     code="credit_note_illegal_transition",
 )

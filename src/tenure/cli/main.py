@@ -34,6 +34,7 @@ from tenure.cli.common import (
     run,
     settings_for,
 )
+from tenure.cli.stores import stores_app
 from tenure.db.engine import Database
 from tenure.flows.runtime import Runtime
 from tenure.migrations import upgrade
@@ -52,6 +53,7 @@ app.add_typer(customer.app, name="customer", no_args_is_help=True)
 app.add_typer(events.app, name="events", no_args_is_help=True)
 app.add_typer(subscription.app, name="subscription", no_args_is_help=True)
 app.command("check")(check_command.check)
+app.add_typer(stores_app, name="stores")
 console = Console(stderr=True)
 log = structlog.get_logger("tenure.cli")
 MetricsPortOption = Annotated[

@@ -9,7 +9,9 @@ to, any number of grants, and always Free. Precedence:
    number), and at least one feature is granted better or in addition. So a paid subscription
    wins over a grant of the same or a lesser product, and a grant of Premium Family shows over a
    Premium Individual subscription.
-3. Among grants, the better product wins, then the later end, then the lower id.
+3. Among sources of one rank (a customer's web and store subscriptions, several grants), the
+   better product wins (strictly covers); with equal products, the one without a billing
+   issue, then the later end, then the lower id.
 """
 
 from __future__ import annotations
@@ -106,7 +108,9 @@ def decide(catalog: Catalog, candidates: Iterable[Candidate]) -> Projected:
     )
 
 
-def _order(candidate: Candidate) -> tuple[int, float, str]:
-    # Rank first; among grants the later end first, so an equal product keeps the longest.
+def _order(candidate: Candidate) -> tuple[int, bool, float, str]:
+    # Rank first; then a source without a billing issue (a customer with a healthy web
+    # subscription and a store one in grace is not asked to fix a card); then the later end
+    # first, so an equal product keeps the longest.
     end = candidate.valid_until.timestamp() if candidate.valid_until else 0.0
-    return (_RANK[candidate.source], -end, candidate.ref_id)
+    return (_RANK[candidate.source], candidate.billing_issue, -end, candidate.ref_id)

@@ -23,12 +23,14 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     Currency,
     CustomerData,
     CustomerUpdated,
+    DuplicateSubscription,
     EntitlementsChanged,
     GrantData,
     HouseholdData,
     InvoiceData,
     InvoicePaymentFailed,
     InvoiceRefunded,
+    InvoiceRefundReversed,
     InvoiceUpdated,
     MinorUnits,
     Money,
@@ -43,8 +45,10 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     SubscriptionPlanChangeCanceled,
     SubscriptionPlanChanged,
     SubscriptionPlanChangeScheduled,
+    SubscriptionPriceIncrease,
     SubscriptionPromoCodeApplied,
     SubscriptionRecovered,
+    SubscriptionRef,
     SubscriptionUpdated,
     Timestamp,
     WebhookEndpointDisabled,
@@ -152,6 +156,34 @@ CATALOG: Final[tuple[EventType, ...]] = (
             changed=["metadata"],
         ),
     ),
+    EventType(
+        "customer.duplicate_subscription",
+        1,
+        DuplicateSubscription,
+        "A customer now holds more than one live subscription (for example web and App Store): "
+        "entitlements take the best of them; support may want to help them cancel one.",
+        DuplicateSubscription(
+            customer=_SUB.customer,
+            subscription="sub_01JD3K6ZQ8N0V5X2T9E4M7B1CK",
+            channel="app_store",
+            subscriptions=[
+                SubscriptionRef(
+                    subscription=_SUB.subscription,
+                    channel="web",
+                    status="active",
+                    plan=_SUB.plan,
+                    product=_SUB.product,
+                ),
+                SubscriptionRef(
+                    subscription="sub_01JD3K6ZQ8N0V5X2T9E4M7B1CK",
+                    channel="app_store",
+                    status="active",
+                    plan=_SUB.plan,
+                    product=_SUB.product,
+                ),
+            ],
+        ),
+    ),
     _sub_event(
         "subscription.created",
         "A subscription started: trialing, or incomplete until its first payment succeeds.",
@@ -242,6 +274,35 @@ CATALOG: Final[tuple[EventType, ...]] = (
         "A subscription's metadata changed.",
         SubscriptionUpdated(
             **{**_SUB_FIELDS, "metadata": {"campaign": "spring"}}, changed=["metadata"]
+        ),
+    ),
+    _sub_event(
+        "subscription.paused",
+        "A store paused the subscription (Google Play): no access until it resumes.",
+        status="paused",
+        channel="google_play",
+    ),
+    _sub_event(
+        "subscription.resumed",
+        "A paused subscription resumed and was renewed by the store.",
+        channel="google_play",
+    ),
+    _sub_event(
+        "subscription.reinstated",
+        "A store reversed the refund that had ended the subscription; access is back.",
+        channel="app_store",
+    ),
+    EventType(
+        "subscription.price_increase",
+        1,
+        SubscriptionPriceIncrease,
+        "A store subscription's price goes up: the store asked the customer (pending) or the "
+        "customer agreed (accepted, billed from the next renewal).",
+        SubscriptionPriceIncrease(
+            **{**_SUB_FIELDS, "channel": "app_store"},
+            consent="accepted",
+            new_price=Money(amount=14900, currency="SEK"),
+            effective_at="2025-03-31T10:00:00Z",
         ),
     ),
     _sub_event(
@@ -357,6 +418,17 @@ CATALOG: Final[tuple[EventType, ...]] = (
             amount_refunded=2900,
             refund_amount=2900,
             reason="goodwill: outage on 3 March",
+        ),
+    ),
+    EventType(
+        "invoice.refund_reversed",
+        1,
+        InvoiceRefundReversed,
+        "A store reversed a refund (App Store REFUND_REVERSED): the cash counts as paid again.",
+        InvoiceRefundReversed(
+            **{**_INVOICE_FIELDS, "status": "paid", "amount_paid": 12900},
+            amount_refunded=0,
+            reversed_amount=12900,
         ),
     ),
     *(

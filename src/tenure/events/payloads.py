@@ -57,6 +57,13 @@ class SubscriptionData(_Payload, kw_only=True):
     intro_periods_remaining: int = 0
     pending_change: PendingChangeData | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
+    channel: Annotated[
+        str,
+        msgspec.Meta(
+            description="where it was bought and who bills it: web (Tenure), app_store or "
+            "google_play (the store; its notifications move the subscription)"
+        ),
+    ] = "web"
 
 
 class SubscriptionCanceled(SubscriptionData, kw_only=True):
@@ -111,6 +118,27 @@ class SubscriptionPromoCodeApplied(SubscriptionData, kw_only=True):
     periods: int | None
 
 
+class SubscriptionPriceIncrease(SubscriptionData, kw_only=True):
+    consent: str  # pending (the store asked the customer) | accepted
+    new_price: Money | None
+    effective_at: Timestamp | None  # the renewal that bills it (accepted)
+
+
+class SubscriptionRef(_Payload, kw_only=True):
+    subscription: str
+    channel: str
+    status: str
+    plan: str
+    product: str
+
+
+class DuplicateSubscription(_Payload, kw_only=True):
+    customer: str
+    subscription: str  # the one that just started
+    channel: str
+    subscriptions: list[SubscriptionRef]  # every live subscription of the customer
+
+
 class InvoiceData(_Payload, kw_only=True):
     invoice: str
     customer: str
@@ -144,6 +172,11 @@ class InvoiceRefunded(InvoiceData, kw_only=True):
         int,
         msgspec.Meta(description="credit this refund gave back to the customer's balance"),
     ] = 0
+
+
+class InvoiceRefundReversed(InvoiceData, kw_only=True):
+    amount_refunded: MinorUnits
+    reversed_amount: MinorUnits
 
 
 class CardData(_Payload, kw_only=True):

@@ -37,6 +37,7 @@ from tenure.kernel.errors import Conflict, InvalidRequest, NotFound, PaymentRequ
 from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
+from tenure.subscriptions.channels import require_web
 from tenure.subscriptions.state import Status
 
 
@@ -141,6 +142,7 @@ async def _load(session: AsyncSession, subscription_id: str, *, for_update: bool
     sub = await subs.load_one(session, subscription_id, for_update=for_update)
     if sub is None:
         raise SubscriptionNotFound(f"no subscription {subscription_id!r}")
+    require_web(sub, "change the plan of")
     return sub
 
 

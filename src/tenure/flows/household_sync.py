@@ -17,6 +17,7 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.catalog.model import Catalog
 from tenure.db.base import table_of
 from tenure.flows.runtime import Runtime
 from tenure.households import service as households
@@ -47,19 +48,21 @@ async def _reconcile(
 ) -> None:
     catalog = runtime.catalog
     rows = await session.execute(
-        select(_subs.c.id, _subs.c.customer_id, _subs.c.product_id, _subs.c.test_clock_id).where(
-            _subs.c.customer_id.in_(sorted(customer_ids)), _subs.c.status.in_(_OWNS_HOUSEHOLD)
-        )
+        select(_subs.c.id, _subs.c.customer_id, _subs.c.product_id, _subs.c.test_clock_id)
+        .where(_subs.c.customer_id.in_(sorted(customer_ids)), _subs.c.status.in_(_OWNS_HOUSEHOLD))
+        .order_by(_subs.c.customer_id, _subs.c.id)
     )
-    live = {row.customer_id: row for row in rows}
-    owning = {
-        cid: row
-        for cid, row in live.items()
-        if row.product_id in catalog.products and catalog.products[row.product_id].accounts > 1
-    }
+    live: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:  # a customer may hold a web and a store subscription at once
+        live[row.customer_id].append(row)
     managed = {
         h.manager_customer_id: h
         for h in await households.active_managed_by(session, sorted(customer_ids))
+    }
+    owning = {
+        cid: row
+        for cid, found in live.items()
+        if (row := _owner(catalog, found, managed.get(cid))) is not None
     }
     if not owning and not managed:
         return
@@ -74,8 +77,8 @@ async def _reconcile(
         sub, household = owning.get(customer_id), managed.get(customer_id)
         if household is not None and (sub is None or household.subscription_id != sub.id):
             at = times[household.test_clock_id]
-            still = live.get(customer_id)
-            why = "plan_change" if still and still.id == household.subscription_id else "ended"
+            still = {row.id for row in live.get(customer_id, [])}
+            why = "plan_change" if household.subscription_id in still else "ended"
             await _end(session, household, seats_of[household.id], why, at=at, events=events)
             household = None
         if sub is None:
@@ -102,6 +105,21 @@ async def _reconcile(
                 )
                 for seat in excess
             ]
+
+
+def _owner(catalog: Catalog, rows: Sequence[Any], household: HouseholdRecord | None) -> Any:
+    """Which of a customer's live subscriptions owns their household: the one that already
+    does while it still has seats, else the one with the most accounts (then the oldest)."""
+    seated = [
+        row
+        for row in rows
+        if row.product_id in catalog.products and catalog.products[row.product_id].accounts > 1
+    ]
+    for row in seated:
+        if household is not None and row.id == household.subscription_id:
+            return row
+    ranked = sorted(seated, key=lambda row: (-catalog.products[row.product_id].accounts, row.id))
+    return ranked[0] if ranked else None
 
 
 async def _end(

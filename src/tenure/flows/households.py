@@ -191,6 +191,7 @@ async def _cancel_own_subscription(
     found = await subs.load(
         uow.session,
         Subscription.customer_id == customer_id,
+        Subscription.channel == "web",  # Tenure cannot cancel a store subscription
         Subscription.status.in_([s.value for s in LIVE_STATUSES]),
         for_update=True,
     )

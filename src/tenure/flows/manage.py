@@ -23,6 +23,7 @@ from tenure.payments import attempts
 from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
+from tenure.subscriptions.channels import require_web, require_web_invoice
 from tenure.subscriptions.state import Action, Status
 
 
@@ -47,6 +48,7 @@ async def cancel(
     """
     async with runtime.db.transaction() as session:
         sub = await _locked(session, subscription_id)
+        require_web(sub, "cancel")
         now = await runtime.now_for(session, sub.test_clock_id)
         uow = UnitOfWork(runtime, session, actor)
         uow.track(sub)
@@ -98,6 +100,7 @@ async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> N
     """Undo a cancel-at-period-end before the period ends. Effects: ``subscription.reactivated``."""
     async with runtime.db.transaction() as session:
         sub = await _locked(session, subscription_id)
+        require_web(sub, "reactivate")
         now = await runtime.now_for(session, sub.test_clock_id)
         if not sub.cancel_at_period_end:
             raise Conflict(
@@ -134,6 +137,7 @@ async def _open_invoice_of(
 ) -> tuple[InvoiceRecord, subs.Sub | None]:
     """The invoice locked (subscription first), refused unless open with nothing in flight."""
     unlocked = await invoices.get(session, invoice_id)
+    await require_web_invoice(session, unlocked.subscription_id, "collect or void its invoices")
     sub = await _locked(session, unlocked.subscription_id) if unlocked.subscription_id else None
     invoice = await invoices.get(session, invoice_id, for_update=True)
     if invoice.status is not InvoiceStatus.OPEN:

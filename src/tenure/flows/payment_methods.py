@@ -65,6 +65,7 @@ async def _live_sub(
     found = await subs.load(
         session,
         Subscription.customer_id == customer_id,
+        Subscription.channel == "web",  # store subscriptions are paid in the store
         Subscription.status.in_([status.value for status in LIVE_STATUSES]),
         for_update=for_update,
     )

@@ -14,6 +14,7 @@ from tenure.flows.runtime import Runtime
 from tenure.kernel.errors import InvalidRequest
 from tenure.kernel.money import UnknownCurrency, minor_units
 from tenure.subscriptions import record as subs
+from tenure.subscriptions.channels import require_web
 from tenure.subscriptions.state import ENTITLED_STATUSES
 
 
@@ -87,6 +88,7 @@ async def apply_to_subscription(
         sub = await subs.load_one(session, subscription_id, for_update=True)
         if sub is None:
             raise SubscriptionNotFound(f"no subscription {subscription_id!r}")
+        require_web(sub, "apply a promo code to")
         if sub.state not in ENTITLED_STATUSES:
             raise InvalidRequest(
                 f"{sub.id} is {sub.status}; promo codes apply to running subscriptions",

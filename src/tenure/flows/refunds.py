@@ -33,6 +33,7 @@ from tenure.kernel.ids import new_id
 from tenure.payments import attempts
 from tenure.payments.ports import ProviderUnavailable, RefundRequest, RefundResult
 from tenure.subscriptions import record as subs
+from tenure.subscriptions.channels import require_web_invoice
 
 STALE: Final = timedelta(seconds=30)
 
@@ -81,6 +82,7 @@ async def _open_note(
     runtime: Runtime, session: AsyncSession, invoice_id: str, amount: int | None, reason: str
 ) -> CreditNoteRecord:
     invoice = await invoices.get(session, invoice_id, for_update=True)
+    await require_web_invoice(session, invoice.subscription_id, "refund its invoices")
     if invoice.status is not InvoiceStatus.PAID:
         raise Conflict(
             f"invoice {invoice_id} is {invoice.status.value}; only paid invoices refund",

@@ -15,6 +15,7 @@ from tenure.entitlements.read import EntitlementReader
 from tenure.flows.outcomes import OutcomeHandlers
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.payments.ports import PaymentProvider
+from tenure.stores.runtime import Stores
 from tenure.testclocks import service as testclocks
 
 
@@ -24,6 +25,8 @@ class Runtime:
     catalog: Catalog
     provider: PaymentProvider
     clock: Clock = field(default_factory=SystemClock)
+    # App Store / Google Play verifiers and clients (tenure.stores); none configured by default.
+    stores: Stores = field(default_factory=Stores)
     entitlements: EntitlementReader = field(init=False)
     # Set by the assembly: who reacts to a payment outcome, by billing reason.
     outcomes: OutcomeHandlers = field(init=False)

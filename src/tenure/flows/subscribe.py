@@ -246,6 +246,7 @@ async def _refuse_second_live(session: AsyncSession, customer_id: str) -> None:
     live = await session.scalar(
         select(Subscription.id).where(
             Subscription.customer_id == customer_id,
+            Subscription.channel == "web",  # a store subscription may run beside it
             Subscription.status.in_([status.value for status in LIVE_STATUSES]),
         )
     )

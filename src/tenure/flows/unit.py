@@ -25,7 +25,7 @@ from tenure.billing.records import CreditNoteRecord, CreditNoteStatus, InvoiceRe
 from tenure.dunning import cases
 from tenure.dunning.cases import Case
 from tenure.events.record import record as record_events
-from tenure.flows import household_sync
+from tenure.flows import duplicates, household_sync
 from tenure.flows.runtime import Runtime
 from tenure.kernel.ids import new_id
 from tenure.payments import attempts
@@ -187,6 +187,8 @@ class UnitOfWork:
             await household_sync.follow(self.runtime, session, [sub.customer_id for sub in saved])
         )
         await subs.add_history(session, self.history)
+        # A new subscription beside another live one (web and a store): support should know.
+        self.events.extend(await duplicates.events_for(session, self.new_subs))
         await record_events(session, self.events)
         self._clear()
 

@@ -11,6 +11,7 @@ from tenure.events import models as event_models
 from tenure.households import models as household_models
 from tenure.payments import methods as payment_method_models
 from tenure.payments import models as payment_models
+from tenure.stores import models as store_models
 from tenure.subscriptions import models as subscription_models
 from tenure.testclocks import models as clock_models
 from tenure.webhooks import models as webhook_models
@@ -25,6 +26,7 @@ MODULES = (
     household_models,
     payment_method_models,
     payment_models,
+    store_models,
     subscription_models,
     clock_models,
     delivery_models,

@@ -10,6 +10,9 @@ from tenure.db.base import Base, BigIntPK, JSONType, UTCDateTime
 from tenure.subscriptions.state import LIVE_STATUSES
 
 _LIVE_SQL = "status IN (" + ", ".join(f"'{status}'" for status in sorted(LIVE_STATUSES)) + ")"
+# Only web subscriptions are Tenure's to refuse: a store subscription exists because the store
+# says so, and is unique by its store identity (tenure.stores.models) instead.
+_LIVE_WEB_SQL = f"channel = 'web' AND {_LIVE_SQL}"
 
 
 class Subscription(Base):
@@ -52,15 +55,17 @@ class Subscription(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Your own key/value pairs (Stripe's limits), returned everywhere and carried in events.
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSONType, default=dict)
+    # web | app_store | google_play (migration 0009): who bills it and moves its periods.
+    channel: Mapped[str] = mapped_column(String(16), default="web", server_default="web")
 
     __table_args__ = (
-        # "At most one live subscription per customer" is a constraint, not a check.
+        # "At most one live web subscription per customer" is a constraint, not a check.
         Index(
             "uq_subscriptions_one_live_per_customer",
             "customer_id",
             unique=True,
-            postgresql_where=text(_LIVE_SQL),
-            sqlite_where=text(_LIVE_SQL),
+            postgresql_where=text(_LIVE_WEB_SQL),
+            sqlite_where=text(_LIVE_WEB_SQL),
         ),
         Index("ix_subscriptions_customer", "customer_id", "created_at"),
         Index("ix_subscriptions_due", "test_clock_id", "next_action_at"),

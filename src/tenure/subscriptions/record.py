@@ -62,6 +62,8 @@ class Sub:
     hold_ends_at: datetime | None = None
     next_retry_at: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # web (Tenure bills it), app_store or google_play (the store bills it; tenure.stores).
+    channel: str = "web"
     # Not a column: the pending rows of ``scheduled_changes``, loaded with the subscription.
     pending: dict[ChangeKind, PendingChange] = field(default_factory=dict)
 
@@ -95,6 +97,7 @@ class Sub:
             grace_ends_at=self.grace_ends_at,
             hold_ends_at=self.hold_ends_at,
             next_retry_at=self.next_retry_at,
+            store_managed=self.channel != "web",
         )
 
     def reschedule(self, at: datetime) -> None:
@@ -172,6 +175,7 @@ def payload(sub: Sub) -> dict[str, Any]:
         "ended_at": ts(sub.ended_at),
         "ended_reason": sub.ended_reason,
         "metadata": dict(sub.metadata),
+        "channel": sub.channel,
     }
 
 
@@ -213,7 +217,9 @@ async def insert_new(session: AsyncSession, sub: Sub) -> None:
     touch_customers(session, [sub.customer_id])  # entitlements follow in the same transaction
 
 
-_MUTABLE = tuple(name for name in _FIELDS if name not in ("id", "customer_id", "created_at"))
+_MUTABLE = tuple(
+    name for name in _FIELDS if name not in ("id", "customer_id", "created_at", "channel")
+)
 _SAVE = (
     update(_table)
     .where(_table.c.id == bindparam("b_id"))

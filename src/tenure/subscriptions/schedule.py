@@ -44,6 +44,9 @@ class Timeline:
     # the next ladder retry is due (None: none left, or waiting for a new payment method).
     hold_ends_at: datetime | None = None
     next_retry_at: datetime | None = None
+    # An App Store or Google Play subscription: the store renews, retries and ends it, and
+    # its notifications move it; nothing ever falls due for it in Tenure.
+    store_managed: bool = False
 
 
 def _trial_notice_at(t: Timeline) -> datetime | None:
@@ -53,6 +56,8 @@ def _trial_notice_at(t: Timeline) -> datetime | None:
 
 
 def next_action_at(t: Timeline) -> datetime | None:
+    if t.store_managed:
+        return None
     if t.status is Status.INCOMPLETE:
         return t.incomplete_expires_at
     if t.status is Status.TRIALING:
@@ -84,6 +89,8 @@ def _dunning_end(t: Timeline) -> datetime:
 
 def due_action(t: Timeline, now: datetime) -> Due | None:
     """What is due at ``now``, the most urgent first; ``None`` when nothing is."""
+    if t.store_managed:
+        return None
     if t.status is Status.INCOMPLETE:
         expires = t.incomplete_expires_at
         return Due.INCOMPLETE_EXPIRY if expires is not None and now >= expires else None

@@ -20,6 +20,7 @@ class Status(StrEnum):
     ACTIVE = "active"
     PAST_DUE = "past_due"  # a renewal payment failed; access kept during grace
     ON_HOLD = "on_hold"  # grace is over and still unpaid: no access, retries go on
+    PAUSED = "paused"  # paused in the store (Google Play): no access, resumes by itself
     CANCELED = "canceled"  # ended at once on request
     EXPIRED = "expired"  # ended at the end of a period (canceled) or when dunning ran out
 
@@ -37,6 +38,12 @@ class Action(StrEnum):
     PERIOD_ENDED_CANCELED = "period_ended_canceled"
     GRACE_EXPIRED = "grace_expired"  # past_due -> on_hold
     DUNNING_EXHAUSTED = "dunning_exhausted"  # the hold (or a policy without one) ran out
+    # Taken only from store notifications (tenure.flows.stores): the store decides these.
+    HOLD = "hold"  # a renewal failed with no grace period: no access while the store retries
+    PAUSE = "pause"  # a store pause took effect
+    RESUME = "resume"  # the pause ended and the store renewed the subscription
+    REVOKE = "revoke"  # the store refunded the purchase or revoked it (Family Sharing)
+    REINSTATE = "reinstate"  # the store reversed the refund that revoked it
 
 
 S, A = Status, Action
@@ -70,15 +77,34 @@ TRANSITIONS: Final[Mapping[tuple[Status, Action], Status]] = {
     (S.ON_HOLD, A.CANCEL_NOW): S.CANCELED,
     (S.ON_HOLD, A.PERIOD_ENDED_CANCELED): S.EXPIRED,
     (S.ON_HOLD, A.DUNNING_EXHAUSTED): S.EXPIRED,
+    # Store subscriptions: the store reports what happened, the table still decides legality.
+    (S.TRIALING, A.HOLD): S.ON_HOLD,
+    (S.ACTIVE, A.HOLD): S.ON_HOLD,
+    (S.PAST_DUE, A.HOLD): S.ON_HOLD,  # not the grace end Tenure scheduled: the store's word
+    (S.PAUSED, A.HOLD): S.ON_HOLD,
+    (S.ACTIVE, A.PAUSE): S.PAUSED,
+    (S.PAUSED, A.RESUME): S.ACTIVE,
+    (S.PAUSED, A.PAYMENT_FAILED): S.PAST_DUE,  # the renewal at the end of the pause failed
+    (S.PAUSED, A.SCHEDULE_CANCEL): S.PAUSED,
+    (S.PAUSED, A.REACTIVATE): S.PAUSED,
+    (S.PAUSED, A.CANCEL_NOW): S.CANCELED,
+    (S.PAUSED, A.PERIOD_ENDED_CANCELED): S.EXPIRED,
+    (S.TRIALING, A.REVOKE): S.CANCELED,
+    (S.ACTIVE, A.REVOKE): S.CANCELED,
+    (S.PAST_DUE, A.REVOKE): S.CANCELED,
+    (S.ON_HOLD, A.REVOKE): S.CANCELED,
+    (S.PAUSED, A.REVOKE): S.CANCELED,
+    # The one way out of an end: a store reversed the refund that ended the subscription.
+    (S.CANCELED, A.REINSTATE): S.ACTIVE,
 }
 
 # Statuses in which the customer has a subscription that still runs (and blocks a second one).
 LIVE_STATUSES: Final[frozenset[Status]] = frozenset(
-    {S.INCOMPLETE, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.ON_HOLD}
+    {S.INCOMPLETE, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.ON_HOLD, S.PAUSED}
 )
 # Statuses in which a renewal is unpaid and the dunning policy runs.
 DUNNING_STATUSES: Final[frozenset[Status]] = frozenset({S.PAST_DUE, S.ON_HOLD})
-# Statuses that grant the plan's features (on_hold falls back to Free).
+# Statuses that grant the plan's features (on_hold and paused fall back to Free).
 ENTITLED_STATUSES: Final[frozenset[Status]] = frozenset({S.TRIALING, S.ACTIVE, S.PAST_DUE})
 TERMINAL_STATUSES: Final[frozenset[Status]] = frozenset(
     {S.INCOMPLETE_EXPIRED, S.CANCELED, S.EXPIRED}

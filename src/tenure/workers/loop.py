@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from tenure.events.sequencer import sequence_pending
-from tenure.flows import grants, provider_events
+from tenure.flows import grants, provider_events, store_reconcile
 from tenure.flows.collect import recover_stale
 from tenure.flows.due import BATCH_SIZE, run_due
 from tenure.flows.refunds import recover_refunds
@@ -77,6 +77,9 @@ async def run_pass(
         ),
         ("refund_recovery", lambda: recover_refunds(runtime)),
         ("provider_events", lambda: provider_events.process_pending(runtime)),
+        ("store_notifications", lambda: store_reconcile.process_pending(runtime)),
+        ("store_acknowledgements", lambda: store_reconcile.acknowledge_pending(runtime)),
+        ("store_missed_notifications", lambda: store_reconcile.check_missed(runtime)),
         ("event_sequencing", lambda: sequence_events(runtime)),
     ]
     result = Pass()

@@ -55,6 +55,9 @@ class Subscription(Resource):
     test_clock: str | None
     created: str
     metadata: dict[str, str]
+    # web (Tenure bills it), app_store or google_play (the store bills it: billing actions
+    # answer 409 managed_by_store; docs/stores.md).
+    channel: str
 
 
 class SubscriptionDetail(Subscription):
@@ -165,6 +168,7 @@ def subscription_of(sub: Sub) -> Subscription:
         test_clock=sub.test_clock_id,
         created=at(sub.created_at),
         metadata=metadata_of(sub),
+        channel=sub.channel,
     )
 
 

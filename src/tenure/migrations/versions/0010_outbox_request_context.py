@@ -1,7 +1,7 @@
 """outbox events remember the request that recorded them: request id and trace context
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010_outbox_request_context
+Revises: 0009_stores
 Create Date: 2026-12-01 18:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0010_outbox_request_context"
+down_revision: str | None = "0009_stores"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
