@@ -161,8 +161,8 @@ async def test_metrics_content_type_and_business_gauges(api: Api) -> None:
     assert response.headers.get_list("content-type") == ["text/plain; version=0.0.4; charset=utf-8"]
     body = response.text
     assert re.search(
-        r'tenure_subscriptions\{market="SE",mode="test",product="premium_individual",'
-        r'status="active"\} 1\.0',
+        r'tenure_subscriptions\{channel="web",market="SE",mode="test",'
+        r'product="premium_individual",status="active"\} 1\.0',
         body,
     )
     assert re.search(r'tenure_mrr_minor_units\{currency="SEK",mode="test"\} 12900\.0', body)

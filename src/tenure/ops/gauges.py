@@ -63,7 +63,7 @@ def _ttl(name: str, default: float) -> float:
 
 @dataclass
 class Snapshot:
-    subscriptions: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    subscriptions: dict[tuple[str, str, str, str, str], int] = field(default_factory=dict)
     mrr: dict[tuple[str, str], float] = field(default_factory=dict)
     unsequenced: int = 0
     unsequenced_age: float = 0.0
@@ -143,17 +143,18 @@ class BusinessGauges(Collector):
                 s.product_id,
                 s.market,
                 mode,
+                s.channel,
                 s.plan_id,
                 s.currency,
                 func.count(),
                 func.sum(s.price_amount),
             )
             .where(s.status.in_(sorted(LIVE_STATUSES)))
-            .group_by(s.status, s.product_id, s.market, mode, s.plan_id, s.currency)
+            .group_by(s.status, s.product_id, s.market, mode, s.channel, s.plan_id, s.currency)
         )
         mrr: dict[tuple[str, str], Fraction] = {}
-        for status, product, market, kind, plan_id, currency, count, amount in rows:
-            key = (status, product, market, kind)
+        for status, product, market, kind, channel, plan_id, currency, count, amount in rows:
+            key = (status, product, market, kind, channel)
             snap.subscriptions[key] = snap.subscriptions.get(key, 0) + int(count)
             plan = catalog.plans.get(plan_id)
             if status in PAYING and plan is not None:
@@ -214,8 +215,9 @@ class BusinessGauges(Collector):
         snap = self.snapshot
         subs = GaugeMetricFamily(
             "tenure_subscriptions",
-            "Live subscriptions (incomplete, trialing, active, past_due, on_hold)",
-            labels=["status", "product", "market", "mode"],
+            "Live subscriptions (incomplete, trialing, active, past_due, on_hold), by channel "
+            "(web, app_store, google_play)",
+            labels=["status", "product", "market", "mode", "channel"],
         )
         for labels, count in sorted(snap.subscriptions.items()):
             subs.add_metric(list(labels), count)

@@ -28,6 +28,7 @@ from tenure.payments.models import PaymentAttempt, SandboxCharge
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
 from tenure.subscriptions.state import LIVE_STATUSES, Action
 
+WEB: Final = "web"  # subscriptions Tenure bills itself (the others: app_store, google_play)
 MAX_LISTED: Final = 100  # violations kept per check (all are counted)
 CHUNK: Final = 500
 PERIOD_BILLS: Final = ("subscription_create", "subscription_cycle", "trial_end")
@@ -93,6 +94,7 @@ class Check:
 @dataclass(frozen=True, slots=True)
 class InvoiceMoney:
     id: str
+    channel: str  # the subscription's: web invoices are charged by Tenure, store ones are not
     status: str
     total: int
     credit_applied: int
@@ -127,12 +129,16 @@ def _settled_in_full(i: InvoiceMoney) -> str | None:
 
 
 def _attempts_match_cash(i: InvoiceMoney) -> str | None:
+    if i.channel != WEB:
+        return None  # the store captured it; there are no payment attempts
     if i.succeeded_amount != cash_captured(i):
         return f"successful attempts sum to {i.succeeded_amount}, cash recorded {cash_captured(i)}"
     return None
 
 
 def _one_success_when_charged(i: InvoiceMoney) -> str | None:
+    if i.channel != WEB:
+        return None
     expected = 1 if cash_captured(i) > 0 else 0
     if i.succeeded_attempts != expected:
         return f"{i.succeeded_attempts} successful attempts, expected {expected}"
@@ -189,9 +195,11 @@ async def invoice_money(ctx: Context) -> list[InvoiceMoney]:
         .group_by(n.invoice_id)
         .subquery()
     )
+    s = Subscription
     statement = (
         select(
             i.id,
+            func.coalesce(s.channel, WEB),
             i.status,
             i.total,
             i.credit_applied,
@@ -203,12 +211,13 @@ async def invoice_money(ctx: Context) -> list[InvoiceMoney]:
         )
         .outerjoin(attempts, attempts.c.invoice_id == i.id)
         .outerjoin(notes, notes.c.invoice_id == i.id)
+        .outerjoin(s, s.id == i.subscription_id)
         .where(i.status != "draft")
         .order_by(i.id)
     )
     async with ctx.read() as session:
         rows = await session.execute(statement)
-        return [InvoiceMoney(*(row[0], row[1]), *(int(v) for v in row[2:])) for row in rows]
+        return [InvoiceMoney(row[0], row[1], row[2], *(int(v) for v in row[3:])) for row in rows]
 
 
 def _invoice_check(name: str) -> CheckFn:
@@ -298,11 +307,12 @@ async def provider_ledger_agrees(ctx: Context) -> list[Violation]:
 
 
 async def one_live_subscription_per_customer(ctx: Context) -> list[Violation]:
+    """Web subscriptions (a store subscription may run beside one: the stores bill it)."""
     s = Subscription
     async with ctx.read() as session:
         rows = await session.execute(
             select(s.customer_id, func.count())
-            .where(s.status.in_(sorted(LIVE_STATUSES)))
+            .where(s.status.in_(sorted(LIVE_STATUSES)), s.channel == WEB)
             .group_by(s.customer_id)
             .having(func.count() > 1)
         )
@@ -331,8 +341,9 @@ async def periods_tile(ctx: Context) -> list[Violation]:
         rows = (
             await session.execute(
                 select(i.subscription_id, i.id, i.period_start, i.period_end)
+                .join(Subscription, Subscription.id == i.subscription_id)
                 .where(
-                    i.subscription_id.is_not(None),
+                    Subscription.channel == WEB,  # a store's periods are the store's
                     i.billing_reason.in_(PERIOD_BILLS),
                     i.status != "void",
                 )
