@@ -24,6 +24,9 @@ from tenure.db.engine import Database, normalize_url
 from tenure.migrations import upgrade
 from tenure.migrations.metadata import metadata
 
+# Every log line of the run is kept and scanned for secrets, card numbers and bodies.
+pytest_plugins = ["tests.support.logscan"]
+
 # `pytest --hypothesis-profile=deep` runs the long property searches (the money state machine
 # in tests/http/test_money_property.py reads this budget); the default keeps `make test` short.
 settings.register_profile("deep", max_examples=300, stateful_step_count=40, deadline=None)

@@ -61,6 +61,8 @@ class Settings:
     migrate: bool = True
     # Calls per second to the payment provider (charges and lookups); 0 means no limit.
     provider_rate: float = 0.0
+    # One ``http.request`` log line per request (TENURE_ACCESS_LOG); probes and scrapes excluded.
+    access_log: bool = True
     # Where the rate limit is shared between processes (Redis); None: PostgreSQL if the
     # database is PostgreSQL, else in-process.
     redis_url: str | None = field(default=None, repr=False)
@@ -115,5 +117,6 @@ class Settings:
             adyen_checkout_url=env.get("TENURE_ADYEN_CHECKOUT_URL") or cls.adyen_checkout_url,
             adyen_hmac_keys=_list(secret("TENURE_ADYEN_HMAC_KEY")),
             adyen_return_url=env.get("TENURE_ADYEN_RETURN_URL") or cls.adyen_return_url,
+            access_log=_flag("TENURE_ACCESS_LOG", True),
             stores=StoreSettings.from_env(),
         )

@@ -17,13 +17,13 @@ import structlog
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.di import Provide
 
-from tenure import __version__
 from tenure.access.keys import KeyRing, any_key_exists, ensure_key, generate_secret
 from tenure.api import openapi, routes
 from tenure.api.deps import provide_runtime
 from tenure.api.docs import SwaggerPage, assets_router
 from tenure.api.fastpath import fast_entitlements
 from tenure.api.gate import GateState, gate
+from tenure.api.health import ROUTES as HEALTH_ROUTES
 from tenure.api.problems import EXCEPTION_HANDLERS
 from tenure.api.routes import entitlements as entitlement_routes
 from tenure.api.routes.accounts import CustomerController, TestClockController
@@ -42,7 +42,10 @@ from tenure.flows.assembly import assemble
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.migrations import upgrade
-from tenure.observability import exposition
+from tenure.observability import logs, tracing
+from tenure.observability.http import observed
+from tenure.ops.gauges import SLOT, BusinessGauges
+from tenure.payments.instrumented import instrumented
 from tenure.payments.router import close_provider
 from tenure.payments.selection import build_provider
 from tenure.settings import Settings
@@ -51,17 +54,6 @@ from tenure.workers.loop import run_forever
 
 log = structlog.get_logger(__name__)
 _ = routes
-
-
-@get("/healthz", include_in_schema=False)
-async def healthz() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
-
-
-@get("/metrics", include_in_schema=False)
-async def metrics() -> Response[bytes]:
-    body, content_type = exposition()
-    return Response(content=body, media_type=content_type)
 
 
 @get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
@@ -77,7 +69,7 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     runtime = assemble(
         db=database,
         catalog=catalog,
-        provider=build_provider(database, settings),
+        provider=instrumented(build_provider(database, settings)),
         clock=clock or SystemClock(),
     )
     runtime.stores = build_stores(settings.stores, catalog)
@@ -98,6 +90,8 @@ async def bootstrap_key(runtime: Runtime, settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    logs.configure()  # once per process; a no-op when the CLI or a test configured it
+    tracing.setup_from_env("api")
     holder: dict[str, GateState] = {}
     ready: dict[str, tuple[GateState, Runtime]] = {}
 
@@ -106,6 +100,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         runtime = await build_runtime(settings, clock)
         await bootstrap_key(runtime, settings)
         app.state.runtime = runtime
+        app.state.gauges = SLOT.current = BusinessGauges()
         app.state.provider_webhooks = WebhookSecrets(
             stripe=settings.stripe_webhook_secrets,
             stripe_tolerance=settings.stripe_webhook_tolerance,
@@ -133,8 +128,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     app = Litestar(
         route_handlers=[
-            healthz,
-            metrics,
+            *HEALTH_ROUTES,
             openapi_json,
             assets_router(),
             TestClockController,
@@ -164,10 +158,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         openapi_config=openapi.config([SwaggerPage()]),
         middleware=[cast(Any, lambda app: gate(app, lambda: holder.get("gate")))],
         debug=False,
+        logging_config=None,  # logs go through tenure.observability.logs, like every process
     )
     # The hot entitlement read is answered from memory before Litestar when it can be
-    # (api/fastpath.py); everything else, and every miss, takes the full path.
-    app.asgi_handler = cast(
-        Any, fast_entitlements(cast(Any, app.asgi_handler), lambda: ready.get("fast"))
-    )
+    # (api/fastpath.py); everything else, and every miss, takes the full path. Outside both:
+    # request id, access log and HTTP metrics (observability/http.py), and the request span.
+    fast = fast_entitlements(cast(Any, app.asgi_handler), lambda: ready.get("fast"))
+    app.asgi_handler = cast(Any, tracing.asgi(observed(fast, access_log=settings.access_log)))
     return app

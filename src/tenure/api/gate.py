@@ -9,7 +9,6 @@ so a retry after a crash runs again (the flows underneath are idempotent by cons
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -22,7 +21,6 @@ from tenure.access.keys import KeyRing
 from tenure.access.models import IdempotencyRecord
 from tenure.api.problems import PROBLEM_JSON, problem_bytes
 from tenure.db.engine import Database
-from tenure.observability import HTTP_LATENCY, HTTP_REQUESTS
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,6 +31,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Provider webhooks authenticate with the provider's signature, checked by their routes.
 PUBLIC_PATHS: Final = (
     "/healthz",
+    "/livez",
+    "/readyz",
     "/metrics",
     "/openapi.json",
     "/docs",
@@ -82,26 +82,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
-    async def measured(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await middleware(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = {"code": 500}
-
-        async def send_and_note(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await middleware(scope, receive, send_and_note)
-        finally:
-            route = scope.get("path_template") or "unmatched"
-            method = scope.get("method", "")
-            HTTP_REQUESTS.labels(method, route, str(status["code"])).inc()
-            HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
-
+    # HTTP metrics, the access log and the request id are recorded outside Litestar, for every
+    # request (observability/http.py).
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] != "http" or path.startswith(PUBLIC_PATHS) or path == "/":
@@ -139,7 +121,7 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
             return
         await app(scope, receive, send)
 
-    return measured
+    return middleware
 
 
 async def _authenticate(scope: Scope, state: GateState) -> str | None:

@@ -20,6 +20,7 @@ from litestar.exceptions import (
 )
 
 from tenure.kernel.errors import DomainError
+from tenure.observability.context import current_request_id
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +52,8 @@ class Problem(msgspec.Struct, kw_only=True):
     subscription: str | msgspec.UnsetType = msgspec.UNSET
     invoice: str | msgspec.UnsetType = msgspec.UNSET  # declines: the invoice charged
     retryable: bool | msgspec.UnsetType = msgspec.UNSET  # declines: may the same card succeed
+    # The X-Request-Id of the request (every problem answered while serving one carries it).
+    request_id: str | msgspec.UnsetType = msgspec.UNSET
 
 
 def problem_body(
@@ -65,6 +68,9 @@ def problem_body(
     }
     # Extra members never override the standard ones (a "status" extra would break clients).
     body.update({key: value for key, value in (extra or {}).items() if key not in body})
+    request_id = current_request_id()
+    if request_id is not None:
+        body["request_id"] = request_id  # the same as the X-Request-Id response header
     return body
 
 
@@ -131,7 +137,9 @@ def _is_body_decoding(error: HTTPException) -> bool:
 
 
 def internal_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
-    log.exception("request.failed", path=request.url.path, method=request.method)
+    # One line: exception type, message (scrubbed) and a short traceback of frames, never
+    # local variables, headers or the body (observability/logs.py).
+    log.error("request.failed", exc_info=error, method=request.method, path=request.url.path)
     return _response(
         problem_body(
             500,

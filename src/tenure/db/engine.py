@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from tenure.observability import tracing
+
 _READONLY = "tenure_readonly"
 
 # Runs inside every write transaction after its body and before COMMIT (projections kept in
@@ -64,12 +66,15 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
-        options: dict[str, Any] = {"echo": echo}
+        # Statement parameters never appear in exception messages (and so in logs): they hold
+        # customers' data.
+        options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.dialect == "postgresql":
             options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
         self.engine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
+        tracing.instrument_engine(self.engine.sync_engine)  # SQL spans, when tracing is on
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # For hot read paths that use Core on a bare connection (never takes SQLite's write lock).
         self.read_engine = self.engine.execution_options(**{_READONLY: True})

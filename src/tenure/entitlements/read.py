@@ -24,11 +24,14 @@ from tenure.db.engine import Database
 from tenure.entitlements.projection import VALUE_COLUMNS, projected_of, table
 from tenure.entitlements.rules import Projected, enabled
 from tenure.kernel.clock import rfc3339
+from tenure.observability.metrics import ENTITLEMENT_CACHE
 
 CACHE_TTL: Final = 1.0  # seconds an entry is served without asking the database
 MAX_AGE: Final = 5  # Cache-Control max-age advertised to callers
 MAX_ENTRIES: Final = 100_000
 BATCH_LIMIT: Final = 500
+_HITS: Final = ENTITLEMENT_CACHE.labels("hit")
+_MISSES: Final = ENTITLEMENT_CACHE.labels("miss")
 
 _COLUMNS = [table.c.customer_id, table.c.external_id, table.c.test_clock_id, table.c.version] + [
     table.c[name] for name in VALUE_COLUMNS
@@ -156,7 +159,9 @@ class EntitlementReader:
         key = customer_id if customer_id is not None else self._by_external.get(external_id or "")
         hit = self._cached(key)
         if hit is not None:
+            _HITS.inc()
             return hit
+        _MISSES.inc()
         statement = BY_CUSTOMER if customer_id is not None else BY_EXTERNAL
         async with self.db.read_engine.connect() as connection:
             row = (await connection.execute(statement, {"key": customer_id or external_id})).first()
@@ -177,6 +182,8 @@ class EntitlementReader:
                 found[key] = hit
             else:
                 misses.append(key)
+        _HITS.inc(len(found))
+        _MISSES.inc(len(misses))
         if misses:
             statement = MANY_BY_EXTERNAL if by_external else MANY_BY_CUSTOMER
             async with self.db.read_engine.connect() as connection:

@@ -31,6 +31,10 @@ class OutboxEvent(Base):
     subscription_id: Mapped[str | None] = mapped_column(String(40))
     sequence: Mapped[int | None] = mapped_column(Integer)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # Operators' context, outside the payload: the API request that recorded the event (its
+    # X-Request-Id) and its W3C traceparent, carried into webhook and NATS headers.
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    traceparent: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         UniqueConstraint("subscription_id", "sequence", name="uq_outbox_events_subscription_seq"),

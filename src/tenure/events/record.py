@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenure.events import catalog
 from tenure.events.models import OutboxEvent
 from tenure.kernel.ids import new_id
+from tenure.observability import tracing
+from tenure.observability.context import current_request_id
 
 
 def event_row(
@@ -39,6 +41,8 @@ def event_row(
         "subscription_id": subscription_id,
         "sequence": sequence,
         "data": data,
+        "request_id": current_request_id(),
+        "traceparent": tracing.traceparent(),
     }
 
 

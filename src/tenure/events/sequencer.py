@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.db.engine import is_postgres
 from tenure.events.models import OutboxEvent
+from tenure.observability.metrics import count_events
 
 _LOCK_KEY = 7_364_021_001  # arbitrary, fixed: "the outbox sequencer"
 
@@ -23,8 +24,8 @@ async def sequence_pending(session: AsyncSession, *, limit: int = 10_000) -> int
         if not locked:
             return 0
     pending = (
-        await session.scalars(
-            select(OutboxEvent.pk)
+        await session.execute(
+            select(OutboxEvent.pk, OutboxEvent.type)
             .where(OutboxEvent.position.is_(None))
             .order_by(OutboxEvent.pk)
             .limit(limit)
@@ -36,8 +37,9 @@ async def sequence_pending(session: AsyncSession, *, limit: int = 10_000) -> int
     base = int(last or 0)
     await session.execute(
         update(OutboxEvent),
-        [{"pk": pk, "position": base + offset} for offset, pk in enumerate(pending, start=1)],
+        [{"pk": pk, "position": base + offset} for offset, (pk, _) in enumerate(pending, start=1)],
     )
+    count_events([kind for _, kind in pending])  # each event is numbered exactly once
     return len(pending)
 
 

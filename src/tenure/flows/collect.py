@@ -32,6 +32,7 @@ from tenure.flows.outcomes import Settlement
 from tenure.flows.runtime import Runtime
 from tenure.flows.unit import UnitOfWork
 from tenure.observability import PAYMENTS
+from tenure.observability.metrics import count_charge
 from tenure.payments import attempts
 from tenure.payments.attempts import Attempt
 from tenure.payments.ports import ChargeResult, ChargeStatus, ProviderUnavailable
@@ -137,6 +138,7 @@ def _record_money(uow: UnitOfWork, item: Settlement) -> bool:
     assert attempt is not None and result is not None
     attempt.finish(result, at=item.at)
     uow.attempt_finished(attempt)
+    count_charge(str(invoice.billing_reason), result.status.value, result.retryable)
     if item.sub is not None:
         uow.track(item.sub)  # its event sequence moves with every event below
     if result.status is not ChargeStatus.SUCCEEDED:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,14 +49,34 @@ async def run_due(
     now: datetime,
     actor: str,
     limit: int = BATCH_SIZE,
+    only: str | None = None,
 ) -> int:
-    """Process one batch and collect its payments; returns how many subscriptions it handled."""
+    """Process one batch and collect its payments; returns how many subscriptions it handled.
+
+    ``only``: just this subscription, if it is due (``tenure subscription rerun``).
+    """
     async with runtime.db.transaction() as session:
         batch = await process_batch(
-            runtime, session, test_clock_id=test_clock_id, now=now, actor=actor, limit=limit
+            runtime,
+            session,
+            test_clock_id=test_clock_id,
+            now=now,
+            actor=actor,
+            limit=limit,
+            only=only,
         )
     await collect(runtime, batch.attempt_ids, actor=actor)
     return batch.processed
+
+
+def _scope(test_clock_id: str | None, only: str | None) -> Any:
+    """Real time or one test clock; ``only`` narrows it to one subscription."""
+    scope = (
+        Subscription.test_clock_id.is_(None)
+        if test_clock_id is None
+        else Subscription.test_clock_id == test_clock_id
+    )
+    return scope if only is None else scope & (Subscription.id == only)
 
 
 async def process_batch(
@@ -67,15 +87,11 @@ async def process_batch(
     now: datetime,
     actor: str,
     limit: int,
+    only: str | None = None,
 ) -> BatchResult:
-    scope = (
-        Subscription.test_clock_id.is_(None)
-        if test_clock_id is None
-        else Subscription.test_clock_id == test_clock_id
-    )
     claimed = await subs.load(
         session,
-        scope,
+        _scope(test_clock_id, only),
         Subscription.next_action_at <= now,
         for_update=True,
         skip_locked=True,

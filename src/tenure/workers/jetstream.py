@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.events.deliveries import Attempt, Claimed, EventRef, delivery_row
 from tenure.events.retry import BROKER, RetryPolicy
+from tenure.observability import tracing
 
 log = structlog.get_logger(__name__)
 
@@ -106,11 +107,13 @@ class JetStreamSink:
         attempts: dict[int, Attempt] = {}
         for item in claimed:  # in position order: one connection keeps publish order
             try:
+                headers = {"Nats-Msg-Id": item.event["id"]}
+                tracing.inject(headers, item.event.get("traceparent"))
                 futures[item.pk] = await js.publish_async(
                     f"{self.subject_prefix}.{item.event['type']}",
                     bodies[item.pk],
                     wait_stall=self.ack_timeout,
-                    headers={"Nats-Msg-Id": item.event["id"]},
+                    headers=headers,
                 )
             except Exception as error:  # a broken connection fails this attempt only
                 attempts[item.pk] = _failed(f"publish failed: {error!r}")

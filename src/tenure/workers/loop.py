@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -19,30 +21,49 @@ from tenure.flows.collect import recover_stale
 from tenure.flows.due import BATCH_SIZE, run_due
 from tenure.flows.refunds import recover_refunds
 from tenure.flows.runtime import Runtime
-from tenure.observability import WORKER_FAILURES, WORKER_ITEMS
+from tenure.observability import WORKER_FAILURES, WORKER_ITEMS, WORKER_STEP_SECONDS, tracing
+from tenure.observability.metrics import BATCH_SECONDS
 from tenure.workers.relay import relay_forever
 
 log = structlog.get_logger(__name__)
 
 
-async def run_once(runtime: Runtime, *, batch_size: int = BATCH_SIZE) -> int:
-    """One pass over all due work in real time; returns how many items it handled.
+@dataclass
+class Pass:
+    handled: int = 0
+    failed: list[str] = field(default_factory=list)  # names of the steps that raised
 
-    Each step runs on its own: a failure in one (logged) does not hold back the others.
+
+async def run_once(runtime: Runtime, *, batch_size: int = BATCH_SIZE) -> int:
+    """One pass over all due work in real time; returns how many items it handled."""
+    return (await run_pass(runtime, batch_size=batch_size)).handled
+
+
+async def run_pass(
+    runtime: Runtime, *, batch_size: int = BATCH_SIZE, stop: asyncio.Event | None = None
+) -> Pass:
+    """One pass over all due work in real time.
+
+    Each step runs on its own: a failure in one (logged as one line) does not hold back the
+    others. Once ``stop`` is set no new batch or step starts; the batch in progress finishes.
     """
 
     async def renewals() -> int:
         handled = 0
         while True:
-            processed = await run_due(
-                runtime,
-                test_clock_id=None,
-                now=runtime.clock.now(),
-                actor="worker",
-                limit=batch_size,
-            )
+            started = time.perf_counter()
+            with tracing.span("worker.due_batch") as span:
+                processed = await run_due(
+                    runtime,
+                    test_clock_id=None,
+                    now=runtime.clock.now(),
+                    actor="worker",
+                    limit=batch_size,
+                )
+                span.set_attribute("tenure.handled", processed)
+            BATCH_SECONDS.labels("due_work").observe(time.perf_counter() - started)
             handled += processed
-            if processed < batch_size:
+            if processed < batch_size or (stop is not None and stop.is_set()):
                 return handled
 
     # Payments whose outcome is unknown are resolved first: after an outage, a subscription
@@ -61,17 +82,26 @@ async def run_once(runtime: Runtime, *, batch_size: int = BATCH_SIZE) -> int:
         ("store_missed_notifications", lambda: store_reconcile.check_missed(runtime)),
         ("event_sequencing", lambda: sequence_events(runtime)),
     ]
-    handled = 0
+    result = Pass()
     for name, step in steps:
-        try:
-            done = await step()
-        except Exception:
-            WORKER_FAILURES.labels(name).inc()
-            log.exception("worker.step_failed", step=name)
-            continue
+        if stop is not None and stop.is_set():
+            break
+        started = time.perf_counter()
+        with tracing.poll(f"worker.{name}") as span:
+            try:
+                done = await step()
+            except Exception as error:
+                WORKER_FAILURES.labels(name).inc()
+                log.error("worker.step_failed", step=name, exc_info=error)
+                tracing.failed(span, error)
+                result.failed.append(name)
+                continue
+            finally:
+                WORKER_STEP_SECONDS.labels(name).observe(time.perf_counter() - started)
+            tracing.mark(span, done)
         WORKER_ITEMS.labels(name).inc(done)
-        handled += done
-    return handled
+        result.handled += done
+    return result
 
 
 async def sequence_events(runtime: Runtime) -> int:
@@ -84,18 +114,24 @@ async def sequence_events(runtime: Runtime) -> int:
             return total
 
 
-async def run_forever(runtime: Runtime, *, interval: float, stop: asyncio.Event) -> None:
-    log.info("worker.started", interval=interval)
-    # The relay (NATS, webhooks) runs beside due work so slow receivers never delay renewals.
-    relay = asyncio.create_task(relay_forever(runtime, stop=stop, interval=interval))
+async def run_forever(
+    runtime: Runtime, *, interval: float, stop: asyncio.Event, relay: bool = True
+) -> None:
+    log.info("worker.started", interval=interval, relay=relay)
+    # The relay (NATS, webhooks) runs beside due work so slow receivers never delay renewals;
+    # ``tenure worker --no-relay`` leaves it to ``tenure relay`` processes.
+    relaying = (
+        asyncio.create_task(relay_forever(runtime, stop=stop, interval=interval)) if relay else None
+    )
     while not stop.is_set():
         try:
-            handled = await run_once(runtime)
-        except Exception:  # a failed pass is retried on the next one; the loop must survive
-            log.exception("worker.pass_failed")
+            handled = (await run_pass(runtime, stop=stop)).handled
+        except Exception as error:  # a failed pass is retried on the next one
+            log.error("worker.pass_failed", exc_info=error)
             handled = 0
         if handled == 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-    await relay
+    if relaying is not None:
+        await relaying
     log.info("worker.stopped")

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import random
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from tenure.events.retry import RetryPolicy
 from tenure.events.sequencer import sequence_pending
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import rfc3339
+from tenure.observability import tracing
+from tenure.observability.metrics import BATCH_SECONDS, RELAY_OUTCOMES
 from tenure.webhooks.egress import allow_private_from_env
 from tenure.workers.jetstream import JetStreamSink
 from tenure.workers.webhook_sink import WebhookSink
@@ -189,6 +192,17 @@ class Relay:
             await sink.prepare(session, claimed)
         if not claimed:
             return 0
+        started = time.perf_counter()
+        with tracing.span(
+            "relay.drain", attributes={"tenure.kind": sink.kind, "tenure.claimed": len(claimed)}
+        ):
+            await self._deliver(sink, claimed, external, token)
+        BATCH_SECONDS.labels(f"relay_{sink.kind}").observe(time.perf_counter() - started)
+        return len(claimed)
+
+    async def _deliver(
+        self, sink: Sink, claimed: list[Claimed], external: dict[str, str], token: str
+    ) -> None:
         bodies = {
             c.pk: envelope(c.event, external.get(c.event["customer_id"] or "")) for c in claimed
         }
@@ -203,7 +217,10 @@ class Relay:
         async with self.runtime.db.transaction() as session:
             await deliveries.finish(session, token, results, released)
             await sink.settle(session, claimed, attempts, now)
-        return len(claimed)
+        for result in results:
+            RELAY_OUTCOMES.labels(sink.kind, result.status).inc()
+        if released:
+            RELAY_OUTCOMES.labels(sink.kind, "released").inc(len(released))
 
     async def close(self) -> None:
         for sink in self.sinks:
@@ -221,8 +238,10 @@ async def _external_ids(session: AsyncSession, claimed: Sequence[Claimed]) -> di
     return {customer_id: external_id for customer_id, external_id in rows}
 
 
-def build(runtime: Runtime, config: RelayConfig) -> Relay:
-    sinks: list[Sink] = [WebhookSink(runtime.clock, allow_private=config.allow_private)]
+def build(runtime: Runtime, config: RelayConfig, stop: asyncio.Event | None = None) -> Relay:
+    webhooks = WebhookSink(runtime.clock, allow_private=config.allow_private)
+    webhooks.stop = stop
+    sinks: list[Sink] = [webhooks]
     if config.nats_url:
         sinks.append(
             JetStreamSink(
@@ -241,15 +260,19 @@ async def relay_forever(
     interval: float,
     config: RelayConfig | None = None,
 ) -> None:
-    relay = build(runtime, config or RelayConfig.from_env())
+    relay = build(runtime, config or RelayConfig.from_env(), stop)
     log.info("relay.started", sinks=[sink.kind for sink in relay.sinks])
     try:
         while not stop.is_set():
-            try:
-                handled = await relay.run_once()
-            except Exception:  # a failed pass is retried on the next one; the relay must live
-                log.exception("relay.pass_failed")
-                handled = 0
+            with tracing.poll("relay.pass") as span:
+                try:
+                    handled = await relay.run_once()
+                except Exception as error:  # a failed pass is retried on the next one
+                    log.error("relay.pass_failed", exc_info=error)
+                    tracing.failed(span, error)
+                    handled = -1
+                tracing.mark(span, handled)
+            handled = max(handled, 0)
             if handled == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -8,6 +8,7 @@ before it, and the first failure stops the chain so nothing overtakes it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -20,6 +21,8 @@ from tenure.events.deliveries import Attempt, Claimed, EventRef, delivery_row
 from tenure.events.delivery_models import PAUSED, PENDING
 from tenure.events.retry import WEBHOOKS, RetryPolicy
 from tenure.kernel.clock import Clock, SystemClock
+from tenure.observability import tracing
+from tenure.observability.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from tenure.webhooks import sender, service, signing
 from tenure.webhooks.models import ENABLED, KIND, WebhookEndpoint
 
@@ -56,6 +59,8 @@ class WebhookSink:
             timeout=timeout, follow_redirects=False, transport=transport
         )
         self._endpoints: dict[str, WebhookEndpoint] = {}
+        # Set on shutdown: chains stop before their next delivery, the rest is released.
+        self.stop: asyncio.Event | None = None
 
     async def route(
         self, session: AsyncSession, events: Sequence[EventRef], now: datetime
@@ -87,23 +92,39 @@ class WebhookSink:
             endpoint = self._endpoints.get(item.destination)
             if endpoint is None or endpoint.status != ENABLED:
                 return  # deleted or disabled meanwhile: release the rest
+            if self.stop is not None and self.stop.is_set():
+                return  # shutting down: what was not sent yet is released, not half-done
             async with self._slots:
-                attempt = await self._post(endpoint, item.event["id"], bodies[item.pk])
+                attempt = await self._post(endpoint, item.event, bodies[item.pk])
             attempts[item.pk] = attempt
             if not attempt.ok:
                 return
 
-    async def _post(self, endpoint: WebhookEndpoint, msg_id: str, body: bytes) -> Attempt:
+    async def _post(self, endpoint: WebhookEndpoint, event: dict[str, Any], body: bytes) -> Attempt:
         secrets = service.live_secrets(endpoint, self.clock.now())
-        headers = signing.headers(msg_id, int(self.wall.now().timestamp()), body, secrets)
-        return await sender.post(
-            self._client,
-            endpoint.url,
-            body,
-            headers,
-            allow_private=self.allow_private,
-            limit_s=self.timeout,
-        )
+        headers = signing.headers(event["id"], int(self.wall.now().timestamp()), body, secrets)
+        origin = event.get("traceparent")
+        started = time.perf_counter()
+        with tracing.span(
+            "webhook.deliver",
+            kind=tracing.SpanKind.PRODUCER,
+            attributes={"tenure.endpoint": endpoint.id, "tenure.event_type": event["type"]},
+            links=tracing.link_to(origin),
+        ) as span:
+            tracing.inject(headers, origin)  # the consumer joins the recording request's trace
+            attempt = await sender.post(
+                self._client,
+                endpoint.url,
+                body,
+                headers,
+                allow_private=self.allow_private,
+                limit_s=self.timeout,
+            )
+            if not attempt.ok:
+                span.set_attribute("tenure.error", attempt.error or "failed")
+        WEBHOOK_LATENCY.labels(endpoint.id).observe(time.perf_counter() - started)
+        WEBHOOK_DELIVERIES.labels(endpoint.id, "delivered" if attempt.ok else "failed").inc()
+        return attempt
 
     async def prepare(self, session: AsyncSession, claimed: Sequence[Claimed]) -> None:
         ids = sorted({c.destination for c in claimed})
