@@ -24,6 +24,7 @@ from tenure.api.docs import SwaggerPage, assets_router
 from tenure.api.fastpath import fast_entitlements
 from tenure.api.gate import GateState, gate
 from tenure.api.health import ROUTES as HEALTH_ROUTES
+from tenure.api.limits import limited
 from tenure.api.problems import EXCEPTION_HANDLERS
 from tenure.api.routes import entitlements as entitlement_routes
 from tenure.api.routes.accounts import CustomerController, TestClockController
@@ -164,5 +165,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # (api/fastpath.py); everything else, and every miss, takes the full path. Outside both:
     # request id, access log and HTTP metrics (observability/http.py), and the request span.
     fast = fast_entitlements(cast(Any, app.asgi_handler), lambda: ready.get("fast"))
+    # Limits (path, headers, body size and JSON depth) come first: nothing reads past them.
+    fast = limited(fast, settings.faults)
     app.asgi_handler = cast(Any, tracing.asgi(observed(fast, access_log=settings.access_log)))
     return app
