@@ -25,7 +25,7 @@ from tenure.api.fastpath import fast_entitlements
 from tenure.api.gate import GateState, gate
 from tenure.api.health import ROUTES as HEALTH_ROUTES
 from tenure.api.limits import limited
-from tenure.api.problems import EXCEPTION_HANDLERS
+from tenure.api.problems import EXCEPTION_HANDLERS, RETRY_AFTER
 from tenure.api.routes import entitlements as entitlement_routes
 from tenure.api.routes.accounts import CustomerController, TestClockController
 from tenure.api.routes.billing import InvoiceController, list_events, list_plans
@@ -38,7 +38,7 @@ from tenure.api.routes.stores import ROUTES as STORE_ROUTES
 from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.api.routes.webhooks import WebhookEndpointController
 from tenure.catalog.loader import default_catalog_path, load_catalog
-from tenure.db.engine import Database
+from tenure.db.engine import Database, Timeouts
 from tenure.flows.assembly import assemble
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import Clock, SystemClock
@@ -63,7 +63,15 @@ async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
-    database = Database(settings.database_url)
+    faults = settings.faults
+    database = Database(
+        settings.database_url,
+        timeouts=Timeouts(
+            connect=faults.db_connect_timeout,
+            statement=faults.db_statement_timeout,
+            pool=faults.db_pool_timeout,
+        ),
+    )
     if settings.migrate:
         await upgrade(database)
     catalog = load_catalog(settings.catalog_path or default_catalog_path())
@@ -74,6 +82,7 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
         clock=clock or SystemClock(),
     )
     runtime.stores = build_stores(settings.stores, catalog)
+    runtime.entitlements.stale_for = faults.entitlements_stale_for
     return runtime
 
 
@@ -93,6 +102,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings or Settings.from_env()
     logs.configure()  # once per process; a no-op when the CLI or a test configured it
     tracing.setup_from_env("api")
+    RETRY_AFTER["seconds"] = settings.faults.retry_after
     holder: dict[str, GateState] = {}
     ready: dict[str, tuple[GateState, Runtime]] = {}
 
