@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy import exc
 
 from tenure.db.errors import classify
@@ -34,7 +32,7 @@ def test_a_database_that_does_not_answer_is_unavailable() -> None:
         exc.OperationalError("SELECT 1", {}, _Orig("canceling statement due to timeout")),
         exc.TimeoutError("QueuePool limit reached, connection timed out"),
         ConnectionRefusedError(111, "Connection refused"),
-        asyncio.TimeoutError(),
+        TimeoutError(),
         exc.InterfaceError("SELECT 1", {}, _Orig("connection is closed")),
     ):
         failure = classify(error)

@@ -8,6 +8,10 @@
 - JSON nested deeper than the limit answers 400 ``json_too_deep`` before any decoder recurses
   into it (a thousand levels raised ``RecursionError``: a 500).
 - A body that ends early (the client went away, or malformed chunked encoding) answers 400.
+- A card number (13 to 19 digits, Luhn-valid, grouped with spaces or dashes or not) anywhere
+  in an API request's body, query or Idempotency-Key answers 422 ``card_number_not_accepted``:
+  no free-text field, metadata value or stored header ever holds one (they used to be stored
+  and echoed, and reach the outbox). Signed provider and store notifications are exempt.
 
 The body read here is handed on unchanged, so signed provider notifications still verify.
 """
@@ -18,6 +22,7 @@ import contextlib
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
+from urllib.parse import unquote_plus
 
 from tenure.api.problems import PROBLEM_JSON, problem_bytes
 from tenure.fault_settings import FaultSettings
@@ -29,9 +34,36 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Notifications signed by a payment provider or a store: their bytes are theirs to choose.
+_SIGNED: Final = ("/v1/providers/", "/v1/stores/app_store/", "/v1/stores/google_play/")
+_CARD: Final = re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?!\d)")
+# Adyen's storedPaymentMethodId: 16 digits starting with 8, no separators (a token, not a card;
+# major industry identifier 8 is no card network's).
+_ADYEN_TOKEN: Final = re.compile(r"8\d{15}")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
 _PAIR = re.compile(rb"\[\]|\{\}")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def has_card_number(text: str) -> bool:
+    """Whether ``text`` holds a Luhn-valid 13-19 digit number, optionally grouped."""
+    for match in _CARD.finditer(text):
+        candidate = match.group(0)
+        if _ADYEN_TOKEN.fullmatch(candidate):
+            continue
+        if _luhn(candidate.replace(" ", "").replace("-", "")):
+            return True
+    return False
 
 
 def too_deep(body: bytes, limit: int) -> bool:
@@ -101,11 +133,18 @@ def limited(app: ASGIApp, limits: FaultSettings) -> ASGIApp:
                 path,
             )
             return
+        scanned = path.startswith("/v1/") and not path.startswith(_SIGNED)
+        if scanned and _card_outside_body(scope):
+            await _refuse_card(send, path)
+            return
         if scope.get("method") not in WITH_BODY:
             await app(scope, receive, send)
             return
         body = await _read(scope, receive, send, limits, path)
         if body is None:
+            return
+        if scanned and body and has_card_number(body.decode("utf-8", "replace")):
+            await _refuse_card(send, path)
             return
         if too_deep(body, limits.max_json_depth):
             await _refuse(
@@ -130,6 +169,28 @@ def limited(app: ASGIApp, limits: FaultSettings) -> ASGIApp:
         await app(scope, replay, send)
 
     return handler
+
+
+def _card_outside_body(scope: Scope) -> bool:
+    query = scope.get("query_string", b"")
+    if query and has_card_number(unquote_plus(query.decode("latin-1"))):
+        return True
+    return any(
+        key.lower() == b"idempotency-key" and has_card_number(value.decode("latin-1"))
+        for key, value in scope.get("headers", ())
+    )
+
+
+async def _refuse_card(send: Send, path: str) -> None:
+    await _refuse(
+        send,
+        422,
+        "card_number_not_accepted",
+        "Card number not accepted",
+        "the request carries what looks like a full card number; Tenure never accepts or "
+        "stores card numbers. Collect the card with your payment provider and send its token",
+        path,
+    )
 
 
 async def _read(
