@@ -21,7 +21,6 @@ from tenure.api.resources.webhooks import (
     endpoint_of,
     endpoint_with_secret_of,
 )
-from tenure.api.schemas import Int32
 from tenure.events import deliveries
 from tenure.events.delivery_models import STATUSES
 from tenure.flows import webhooks as flows
@@ -52,7 +51,7 @@ class UpdateWebhookEndpoint(_Body):
 
 class RotateSecret(_Body):
     # How long the previous secret keeps signing too (a second signature in the header).
-    overlap_seconds: Int32 = 86_400
+    overlap_seconds: int = 86_400
 
 
 class Replay(_Body):
