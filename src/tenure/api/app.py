@@ -25,6 +25,7 @@ from tenure.api.fastpath import fast_entitlements
 from tenure.api.gate import GateState, gate
 from tenure.api.health import ROUTES as HEALTH_ROUTES
 from tenure.api.limits import limited
+from tenure.api.parent import exit_with_parent, wanted
 from tenure.api.problems import EXCEPTION_HANDLERS, RETRY_AFTER
 from tenure.api.routes import entitlements as entitlement_routes
 from tenure.api.routes.accounts import CustomerController, TestClockController
@@ -125,10 +126,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             worker = asyncio.create_task(
                 run_forever(runtime, interval=settings.worker_interval, stop=stop)
             )
+
+        async def orphaned() -> None:
+            stop.set()
+            if worker is not None:
+                await worker
+            await runtime.db.dispose()
+
+        # A worker process of `tenure serve` stops when the server's main process is gone.
+        orphan_watch = asyncio.create_task(exit_with_parent(orphaned)) if wanted() else None
         log.info("tenure.started", database=runtime.db.dialect, catalog=runtime.catalog.source)
         try:
             yield
         finally:
+            if orphan_watch is not None:
+                orphan_watch.cancel()
             stop.set()
             if worker is not None:
                 await worker
