@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tenure.fault_settings import FaultSettings
 from tenure.store_settings import StoreSettings
 
 
@@ -81,6 +82,8 @@ class Settings:
     adyen_return_url: str = "https://localhost/tenure/adyen/return"
     # App Store and Google Play (docs/stores.md): TENURE_APP_STORE_*, TENURE_GOOGLE_PLAY_*.
     stores: StoreSettings = field(default_factory=StoreSettings)
+    # Request limits and timeouts (issue 10; docs/operations.md).
+    faults: FaultSettings = field(default_factory=FaultSettings)
 
     def __post_init__(self) -> None:
         for name in (self.payment_provider, *self.provider_markets.values()):
@@ -119,4 +122,5 @@ class Settings:
             adyen_return_url=env.get("TENURE_ADYEN_RETURN_URL") or cls.adyen_return_url,
             access_log=_flag("TENURE_ACCESS_LOG", True),
             stores=StoreSettings.from_env(),
+            faults=FaultSettings.from_env(),
         )

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tenure.access.models import ApiKey
 from tenure.db.engine import Database
+from tenure.db.errors import classify
 from tenure.kernel.ids import new_id
 
 
@@ -110,6 +111,7 @@ class KeyRing:
     seconds, so a revoked key stops working everywhere within that time."""
 
     TTL: Final = 60.0
+    STALE: Final = 900.0  # past TTL, while the database cannot be asked
 
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -127,10 +129,21 @@ class KeyRing:
         found = self._known.get(digest)
         if found is not None and found[1] >= time.monotonic():
             return found[0]
-        async with self._db.read() as session:
-            key_id = await session.scalar(
-                select(ApiKey.id).where(ApiKey.secret_hash == digest, ApiKey.revoked_at.is_(None))
-            )
+        try:
+            async with self._db.read() as session:
+                key_id = await session.scalar(
+                    select(ApiKey.id).where(
+                        ApiKey.secret_hash == digest, ApiKey.revoked_at.is_(None)
+                    )
+                )
+        except Exception as error:
+            # The database is unavailable: a key this process knew recently stays known (for
+            # at most STALE), so entitlement reads keep answering through an outage.
+            failure = classify(error)
+            unavailable = failure is not None and failure.kind == "unavailable"
+            if unavailable and found is not None and time.monotonic() - found[1] <= self.STALE:
+                return found[0]
+            raise
         if key_id is not None:
             self._known[digest] = (key_id, time.monotonic() + self.TTL)
         else:

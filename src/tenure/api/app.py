@@ -24,7 +24,9 @@ from tenure.api.docs import SwaggerPage, assets_router
 from tenure.api.fastpath import fast_entitlements
 from tenure.api.gate import GateState, gate
 from tenure.api.health import ROUTES as HEALTH_ROUTES
-from tenure.api.problems import EXCEPTION_HANDLERS
+from tenure.api.limits import limited
+from tenure.api.parent import exit_with_parent, wanted
+from tenure.api.problems import EXCEPTION_HANDLERS, RETRY_AFTER
 from tenure.api.routes import entitlements as entitlement_routes
 from tenure.api.routes.accounts import CustomerController, TestClockController
 from tenure.api.routes.billing import InvoiceController, list_events, list_plans
@@ -37,7 +39,7 @@ from tenure.api.routes.stores import ROUTES as STORE_ROUTES
 from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.api.routes.webhooks import WebhookEndpointController
 from tenure.catalog.loader import default_catalog_path, load_catalog
-from tenure.db.engine import Database
+from tenure.db.engine import Database, Timeouts
 from tenure.flows.assembly import assemble
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import Clock, SystemClock
@@ -62,7 +64,15 @@ async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
-    database = Database(settings.database_url)
+    faults = settings.faults
+    database = Database(
+        settings.database_url,
+        timeouts=Timeouts(
+            connect=faults.db_connect_timeout,
+            statement=faults.db_statement_timeout,
+            pool=faults.db_pool_timeout,
+        ),
+    )
     if settings.migrate:
         await upgrade(database)
     catalog = load_catalog(settings.catalog_path or default_catalog_path())
@@ -73,6 +83,7 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
         clock=clock or SystemClock(),
     )
     runtime.stores = build_stores(settings.stores, catalog)
+    runtime.entitlements.stale_for = faults.entitlements_stale_for
     return runtime
 
 
@@ -92,6 +103,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings or Settings.from_env()
     logs.configure()  # once per process; a no-op when the CLI or a test configured it
     tracing.setup_from_env("api")
+    RETRY_AFTER["seconds"] = settings.faults.retry_after
     holder: dict[str, GateState] = {}
     ready: dict[str, tuple[GateState, Runtime]] = {}
 
@@ -114,10 +126,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             worker = asyncio.create_task(
                 run_forever(runtime, interval=settings.worker_interval, stop=stop)
             )
+
+        async def orphaned() -> None:
+            stop.set()
+            if worker is not None:
+                await worker
+            await runtime.db.dispose()
+
+        # A worker process of `tenure serve` stops when the server's main process is gone.
+        orphan_watch = asyncio.create_task(exit_with_parent(orphaned)) if wanted() else None
         log.info("tenure.started", database=runtime.db.dialect, catalog=runtime.catalog.source)
         try:
             yield
         finally:
+            if orphan_watch is not None:
+                orphan_watch.cancel()
             stop.set()
             if worker is not None:
                 await worker
@@ -164,5 +187,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # (api/fastpath.py); everything else, and every miss, takes the full path. Outside both:
     # request id, access log and HTTP metrics (observability/http.py), and the request span.
     fast = fast_entitlements(cast(Any, app.asgi_handler), lambda: ready.get("fast"))
+    # Limits (path, headers, body size and JSON depth) come first: nothing reads past them.
+    fast = limited(fast, settings.faults)
     app.asgi_handler = cast(Any, tracing.asgi(observed(fast, access_log=settings.access_log)))
     return app

@@ -206,7 +206,7 @@ async def _claim(
                     api_key_id=key_id,
                     key=key,
                     method=scope["method"],
-                    path=scope["path"],
+                    path=scope["path"][:500],  # the column's size; the digest has all of it
                     request_hash=digest,
                     created_at=now,
                 )

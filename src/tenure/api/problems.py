@@ -19,6 +19,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from tenure.db.errors import classify
 from tenure.kernel.errors import DomainError
 from tenure.observability.context import current_request_id
 
@@ -136,7 +137,44 @@ def _is_body_decoding(error: HTTPException) -> bool:
     return any(word in text for word in ("malformed", "truncated", "json", "decode"))
 
 
+# Seconds a client should wait before retrying a 503 (TENURE_RETRY_AFTER; api/app.py sets it).
+RETRY_AFTER = {"seconds": 5}
+
+
+def failure_problem(error: BaseException) -> tuple[int, dict[str, Any]] | None:
+    """The problem for a dependency failure (database down, conflict, value out of range)."""
+    failure = classify(error)
+    if failure is None:
+        return None
+    if failure.kind == "unavailable":
+        return 503, problem_body(
+            503,
+            "database_unavailable",
+            "Service unavailable",
+            failure.detail,
+            {"retryable": True},
+        )
+    if failure.kind == "conflict":
+        return 409, problem_body(409, "conflict", "Conflict", failure.detail)
+    extra = {"field": failure.field} if failure.field else None
+    return 422, problem_body(422, "invalid_value", "Invalid value", failure.detail, extra)
+
+
 def internal_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    mapped = failure_problem(error)
+    if mapped is not None:
+        status, body = mapped
+        log.warning(
+            "request.dependency_failed",
+            status=status,
+            exc_type=type(error).__name__,
+            method=request.method,
+            path=request.url.path,
+        )
+        response = _response(body, request)
+        if status == 503:
+            response.headers["Retry-After"] = str(RETRY_AFTER["seconds"])
+        return response
     # One line: exception type, message (scrubbed) and a short traceback of frames, never
     # local variables, headers or the body (observability/logs.py).
     log.error("request.failed", exc_info=error, method=request.method, path=request.url.path)

@@ -23,6 +23,10 @@ MetadataKey = Annotated[
 ]
 MetadataValue = Annotated[str, msgspec.Meta(max_length=500, pattern=_PRINTABLE)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], msgspec.Meta(max_length=50)]
+# Integers carry the bounds of their columns, so an out-of-range value is a 422 naming the field
+# (it used to reach the driver and answer 500). Counts are 32-bit columns; money is 64-bit.
+Int32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class _Body(msgspec.Struct, forbid_unknown_fields=True):
@@ -93,21 +97,21 @@ class ChangePlan(_Body):
 
 class RefundInvoice(_Body):
     reason: Reason
-    amount: int | None = None  # minor units; the whole refundable amount when absent
+    amount: Int64 | None = None  # minor units; the whole refundable amount when absent
 
 
 class CreatePromoCode(_Body):
     code: Code
     percent_off: Short | None = None  # exact decimal text, "20" or "12.5"
-    amount_off: int | None = None  # minor units of ``currency``
+    amount_off: Int64 | None = None  # minor units of ``currency``
     currency: Short | None = None
     duration: Short = "once"  # once | repeating | forever
-    duration_periods: int | None = None
+    duration_periods: Int32 | None = None
     products: list[str] = msgspec.field(default_factory=list)
     markets: list[str] = msgspec.field(default_factory=list)
     valid_from: Timestamp | None = None
     valid_until: Timestamp | None = None
-    max_redemptions: int | None = None
+    max_redemptions: Int32 | None = None
 
 
 class ApplyPromoCode(_Body):
@@ -118,7 +122,7 @@ class CreateGrant(_Body):
     product: Id
     reason: Reason
     ends_at: Timestamp | None = None
-    days: int | None = None
+    days: Int32 | None = None
 
 
 class EntitlementBatch(_Body):
@@ -131,7 +135,7 @@ class HouseholdAddress(_Body):
 
 
 class CreateInvite(_Body):
-    expires_in_hours: int | None = None
+    expires_in_hours: Int32 | None = None
 
 
 class AcceptInvite(_Body):

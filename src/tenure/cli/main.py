@@ -140,6 +140,8 @@ def serve(
             "TENURE_EMBEDDED_WORKER": "true" if embedded_worker else "false",
             # Every worker writes its metrics here; a scrape of any worker sums them all.
             "PROMETHEUS_MULTIPROC_DIR": str(directory),
+            # HTTP workers stop when this process dies (api/parent.py).
+            "TENURE_EXIT_WITH_PARENT": "true",
         }
     )
     if catalog:

@@ -6,8 +6,10 @@ them works on the session they are given and never commits.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -40,7 +42,33 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds nothing waits longer than for the database (docs/operations.md).
+
+    ``connect``: opening a connection; ``statement``: one statement (PostgreSQL's
+    ``statement_timeout`` on the server plus a client-side bound a little later, for a network
+    that swallows packets; SQLite's ``busy_timeout`` for the write lock); ``pool``: waiting for
+    a pooled connection.
+    """
+
+    connect: float = 3.0
+    statement: float = 5.0
+    pool: float = 2.0
+
+    @classmethod
+    def from_env(cls) -> Timeouts:
+        env = os.environ
+        return cls(
+            connect=float(env.get("TENURE_DB_CONNECT_TIMEOUT") or 3.0),
+            statement=float(env.get("TENURE_DB_STATEMENT_TIMEOUT") or 5.0),
+            pool=float(env.get("TENURE_DB_POOL_TIMEOUT") or 2.0),
+        )
+
+
+def _configure_sqlite(engine: AsyncEngine, timeouts: Timeouts) -> None:
+    busy_ms = int(timeouts.statement * 1000)
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event decide how a transaction starts (see below).
@@ -48,7 +76,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -63,17 +91,42 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        echo: bool = False,
+        timeouts: Timeouts | None = None,
+    ) -> None:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
+        self.timeouts = timeouts = timeouts or Timeouts.from_env()
         # Statement parameters never appear in exception messages (and so in logs): they hold
         # customers' data.
         options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.dialect == "postgresql":
-            options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+            options.update(
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=False,
+                pool_timeout=timeouts.pool,
+                connect_args={
+                    "timeout": timeouts.connect,
+                    # The client gives up a second after the server would have cancelled: a
+                    # partitioned network never answers either.
+                    "command_timeout": timeouts.statement + 1.0,
+                    "server_settings": {
+                        "statement_timeout": str(int(timeouts.statement * 1000)),
+                        "lock_timeout": str(int(timeouts.statement * 1000)),
+                    },
+                },
+            )
+        else:
+            options.update(connect_args={"timeout": timeouts.statement})
         self.engine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, timeouts)
         tracing.instrument_engine(self.engine.sync_engine)  # SQL spans, when tracing is on
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # For hot read paths that use Core on a bare connection (never takes SQLite's write lock).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, select
 
 from tenure.catalog.model import Catalog
 from tenure.db.engine import Database
+from tenure.db.errors import classify
 from tenure.entitlements.projection import VALUE_COLUMNS, projected_of, table
 from tenure.entitlements.rules import Projected, enabled
 from tenure.kernel.clock import rfc3339
@@ -32,6 +33,7 @@ MAX_ENTRIES: Final = 100_000
 BATCH_LIMIT: Final = 500
 _HITS: Final = ENTITLEMENT_CACHE.labels("hit")
 _MISSES: Final = ENTITLEMENT_CACHE.labels("miss")
+_STALE: Final = ENTITLEMENT_CACHE.labels("stale")
 
 _COLUMNS = [table.c.customer_id, table.c.external_id, table.c.test_clock_id, table.c.version] + [
     table.c[name] for name in VALUE_COLUMNS
@@ -59,6 +61,9 @@ class View:
     etag: str
     body: dict[str, Any]
     encoded: bytes
+    # Set when the database could not be asked and this is the last value known to this
+    # process: seconds since it was read (the API says so in a header).
+    stale_age: float | None = None
 
 
 def catalog_tag(catalog: Catalog) -> str:
@@ -106,12 +111,25 @@ def render(
 
 
 class EntitlementReader:
-    def __init__(self, db: Database, catalog: Catalog, *, ttl: float = CACHE_TTL) -> None:
+    """Cached reads; during a database outage, the last value known to this process.
+
+    ``stale_for`` bounds how old a last known value may be when the database cannot be asked
+    (TENURE_ENTITLEMENTS_STALE_FOR); a customer this process never read, or read longer ago,
+    raises the database's error (the API answers 503).
+    """
+
+    def __init__(
+        self, db: Database, catalog: Catalog, *, ttl: float = CACHE_TTL, stale_for: float = 900.0
+    ) -> None:
         self.db = db
         self.catalog = catalog
         self.tag = catalog_tag(catalog)
         self.ttl = ttl
+        self.stale_for = stale_for
         self._entries: dict[str, tuple[float, View]] = {}
+        # The last value read per customer; kept when a change drops the cache entry, so an
+        # outage right after a write still has something to answer.
+        self._last: dict[str, tuple[float, View]] = {}
         self._by_external: dict[str, str] = {}  # external ids never change
 
     def invalidate(self, customer_ids: Iterable[str]) -> None:
@@ -138,8 +156,31 @@ class EntitlementReader:
             self._entries.pop(next(iter(self._entries)))  # the oldest insertion
             if len(self._by_external) >= MAX_ENTRIES:
                 self._by_external.clear()
-        self._entries[view.customer_id] = (time.monotonic(), view)
+        if len(self._last) >= MAX_ENTRIES:
+            self._last.pop(next(iter(self._last)))
+        read_at = time.monotonic()
+        self._entries[view.customer_id] = (read_at, view)
+        self._last.pop(view.customer_id, None)  # re-inserted last: eviction drops the oldest
+        self._last[view.customer_id] = (read_at, view)
         self._by_external[view.external_id] = view.customer_id
+
+    def last_known(self, customer_id: str | None) -> View | None:
+        """The last value read for the customer, marked stale, if within ``stale_for``."""
+        found = self._last.get(customer_id) if customer_id is not None else None
+        if found is None:
+            return None
+        age = time.monotonic() - found[0]
+        if age > self.stale_for:
+            return None
+        return replace(found[1], stale_age=age)
+
+    def _fallback(self, error: Exception, customer_id: str | None) -> View:
+        failure = classify(error)
+        view = self.last_known(customer_id) if failure and failure.kind == "unavailable" else None
+        if view is None:
+            raise error
+        _STALE.inc()
+        return view
 
     def _view(self, row: Any) -> View:
         return render(
@@ -163,8 +204,13 @@ class EntitlementReader:
             return hit
         _MISSES.inc()
         statement = BY_CUSTOMER if customer_id is not None else BY_EXTERNAL
-        async with self.db.read_engine.connect() as connection:
-            row = (await connection.execute(statement, {"key": customer_id or external_id})).first()
+        try:
+            async with self.db.read_engine.connect() as connection:
+                row = (
+                    await connection.execute(statement, {"key": customer_id or external_id})
+                ).first()
+        except Exception as error:
+            return self._fallback(error, key)
         if row is None:
             return None
         view = self._view(row)
@@ -186,8 +232,16 @@ class EntitlementReader:
         _MISSES.inc(len(misses))
         if misses:
             statement = MANY_BY_EXTERNAL if by_external else MANY_BY_CUSTOMER
-            async with self.db.read_engine.connect() as connection:
-                rows = (await connection.execute(statement, {"keys": misses})).all()
+            try:
+                async with self.db.read_engine.connect() as connection:
+                    rows = (await connection.execute(statement, {"keys": misses})).all()
+            except Exception as error:
+                # All or nothing: a batch answers only if every id has a last known value.
+                for key in misses:
+                    found[key] = self._fallback(
+                        error, self._by_external.get(key) if by_external else key
+                    )
+                return found
             for row in rows:
                 view = self._view(row)
                 self._keep(view)

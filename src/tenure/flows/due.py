@@ -11,13 +11,15 @@ commit (:mod:`collect`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import balance, promotions
 from tenure.billing import service as invoices
+from tenure.billing.models import Invoice
 from tenure.billing.records import void
 from tenure.dunning.cases import CaseAction
 from tenure.flows import dunning
@@ -26,14 +28,20 @@ from tenure.flows.opening import open_invoice
 from tenure.flows.renewal import Renewals, renewed
 from tenure.flows.runtime import Runtime
 from tenure.flows.unit import UnitOfWork
+from tenure.payments import attempts
+from tenure.payments.attempts import AttemptStatus
+from tenure.payments.models import PaymentAttempt
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
 from tenure.subscriptions.models import Subscription
 from tenure.subscriptions.record import Sub
 from tenure.subscriptions.schedule import Due, due_action
-from tenure.subscriptions.state import TERMINAL_STATUSES, Action
+from tenure.subscriptions.state import TERMINAL_STATUSES, Action, Status
 
 BATCH_SIZE: Final = 500
+# An incomplete subscription whose first payment is still pending (the provider could not be
+# asked) is looked at again this much later instead of expiring.
+RECHECK_PENDING: Final = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,7 @@ async def run_due(
 
     ``only``: just this subscription, if it is due (``tenure subscription rerun``).
     """
+    await _resolve_first_payments(runtime, test_clock_id, now, actor, limit, only)
     async with runtime.db.transaction() as session:
         batch = await process_batch(
             runtime,
@@ -67,6 +76,36 @@ async def run_due(
         )
     await collect(runtime, batch.attempt_ids, actor=actor)
     return batch.processed
+
+
+async def _resolve_first_payments(
+    runtime: Runtime,
+    test_clock_id: str | None,
+    now: datetime,
+    actor: str,
+    limit: int,
+    only: str | None,
+) -> None:
+    """Before an incomplete subscription expires, its pending first payment is resolved: the
+    provider is asked by the attempt's idempotency key (and the same request is repeated if it
+    never arrived), so a charge that went through activates the subscription instead of being
+    voided with it. Outside any transaction, like every provider call."""
+    async with runtime.db.read() as session:
+        ids = await session.scalars(
+            select(PaymentAttempt.id)
+            .join(Invoice, Invoice.id == PaymentAttempt.invoice_id)
+            .join(Subscription, Subscription.id == Invoice.subscription_id)
+            .where(
+                _scope(test_clock_id, only),
+                Subscription.status == Status.INCOMPLETE.value,
+                Subscription.next_action_at <= now,
+                PaymentAttempt.status == AttemptStatus.PENDING.value,
+            )
+            .limit(limit)
+        )
+        pending = list(ids.all())
+    if pending:
+        await collect(runtime, pending, actor=actor, recovering=True)
 
 
 def _scope(test_clock_id: str | None, only: str | None) -> Any:
@@ -100,6 +139,7 @@ async def process_batch(
     )
     uow = UnitOfWork(runtime, session, actor)
     renewals = Renewals(now, await promotions.active_for(session, [sub.id for sub in claimed]))
+    waiting = await _first_payment_pending(session, claimed, now)
     ended_void: list[Sub] = []
     ended_canceled: list[Sub] = []
     exhausted: list[Sub] = []
@@ -112,8 +152,7 @@ async def process_batch(
             sub.reschedule(now)
             uow.emit(sub.event("subscription.trial_will_end", at=now))
         elif due is Due.INCOMPLETE_EXPIRY:
-            _end(uow, sub, Action.INCOMPLETE_TIMED_OUT, "incomplete_expired", now, now)
-            ended_void.append(sub)
+            _expire_incomplete(uow, sub, now, waiting, ended_void)
         elif due is Due.END_CANCELED:
             _end(uow, sub, Action.PERIOD_ENDED_CANCELED, "canceled", sub.current_period_end, now)
             ended_canceled.append(sub)
@@ -157,6 +196,30 @@ async def process_batch(
     attempt_ids += [a.id for a in await dunning.retry_attempts(uow, retrying, now)]
     await uow.flush()
     return BatchResult(processed=len(claimed), attempt_ids=attempt_ids)
+
+
+def _expire_incomplete(
+    uow: UnitOfWork, sub: Sub, now: datetime, waiting: set[str], ended: list[Sub]
+) -> None:
+    if sub.id in waiting:
+        sub.next_action_at = now + RECHECK_PENDING  # the provider could not say yet
+        return
+    _end(uow, sub, Action.INCOMPLETE_TIMED_OUT, "incomplete_expired", now, now)
+    ended.append(sub)
+
+
+async def _first_payment_pending(
+    session: AsyncSession, claimed: list[Sub], now: datetime
+) -> set[str]:
+    """Subscriptions due to expire as incomplete whose open invoice has an attempt in flight."""
+    expiring = {
+        sub.id for sub in claimed if due_action(sub.timeline(), now) is Due.INCOMPLETE_EXPIRY
+    }
+    if not expiring:
+        return set()
+    rows = await invoices.open_for_subscriptions(session, list(expiring), for_update=False)
+    pending = await attempts.pending_invoices(session, [invoice.id for invoice in rows])
+    return {invoice.subscription_id or "" for invoice in rows if invoice.id in pending}
 
 
 def _end(

@@ -20,8 +20,8 @@ async def one(
     runtime: Runtime, *, customer_id: str | None = None, external_id: str | None = None
 ) -> View:
     view = await runtime.entitlements.one(customer_id=customer_id, external_id=external_id)
-    if view is not None and not stale(view, runtime.clock.now()):
-        return view
+    if view is not None and (view.stale_age is not None or not stale(view, runtime.clock.now())):
+        return view  # fresh, or the last known value while the database is unavailable
     async with runtime.db.read() as session:
         if customer_id is not None:
             customer = await customers.get(session, customer_id)
@@ -40,7 +40,11 @@ async def many(
     unique = list(dict.fromkeys(keys))
     found = await runtime.entitlements.many(by_external=by_external, keys=unique)
     now = runtime.clock.now()
-    redo = [key for key in unique if key not in found or stale(found[key], now)]
+    redo = [
+        key
+        for key in unique
+        if key not in found or (found[key].stale_age is None and stale(found[key], now))
+    ]
     if redo:
         column = Customer.external_id if by_external else Customer.id
         async with runtime.db.read() as session:

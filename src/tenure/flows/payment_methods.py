@@ -110,7 +110,11 @@ async def resolve(
 ) -> PaymentMethod:
     """A stored method for ``payment_method``: a stored id, a provider token (stored now), or
     the customer's default when ``None``."""
-    now = await runtime.now_for(session, (await customers.get(session, customer_id)).test_clock_id)
+    # Storing or switching the default locks the customer first: two requests racing for one
+    # customer queue here instead of one failing on uq_payment_methods_one_default.
+    locks = make_default or (payment_method is not None and not is_valid_id(payment_method, "pm"))
+    customer = await customers.get(session, customer_id, for_update=locks)
+    now = await runtime.now_for(session, customer.test_clock_id)
     if payment_method is None:
         default = (await methods.default_for(session, [customer_id])).get(customer_id)
         if default is None:

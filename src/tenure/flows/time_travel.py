@@ -26,7 +26,9 @@ async def advance(runtime: Runtime, *, clock_id: str, to: datetime) -> None:
     so work happens at the business time it would have in real life, in order.
     """
     async with runtime.db.transaction() as session:
-        current = await testclocks.begin_advance(session, clock_id, to)
+        current = await testclocks.begin_advance(
+            session, clock_id, to, wall_now=runtime.clock.now()
+        )
     actor = f"test_clock:{clock_id}"
     reached = False
     try:
@@ -37,7 +39,9 @@ async def advance(runtime: Runtime, *, clock_id: str, to: datetime) -> None:
                 break
             step = max(step, current)
             async with runtime.db.transaction() as session:
-                await testclocks.set_time(session, clock_id, step, done=False)
+                await testclocks.set_time(
+                    session, clock_id, step, done=False, wall_now=runtime.clock.now()
+                )
             current = step
             await run_due(runtime, test_clock_id=clock_id, now=step, actor=actor)
             await grant_flows.end_due(runtime, test_clock_id=clock_id, now=step)

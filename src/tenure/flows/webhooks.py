@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -28,6 +28,8 @@ class Changes:
 async def create_endpoint(
     runtime: Runtime, *, url: str, event_types: list[str], description: str | None
 ) -> WebhookEndpoint:
+    # Resolved before the transaction: DNS is never waited for while holding one.
+    url = await egress.check_destination(url, allow_private=egress.allow_private_from_env())
     async with runtime.db.transaction() as session:
         return await service.create(
             session,
@@ -40,6 +42,10 @@ async def create_endpoint(
 
 
 async def update_endpoint(runtime: Runtime, endpoint_id: str, changes: Changes) -> WebhookEndpoint:
+    if changes.url is not None:
+        allow = egress.allow_private_from_env()
+        checked = await egress.check_destination(changes.url, allow_private=allow)
+        changes = replace(changes, url=checked)
     async with runtime.db.transaction() as session:
         endpoint = await service.get(session, endpoint_id, for_update=True)
         now = runtime.clock.now()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import re
 import socket
 from typing import Final
 
@@ -41,11 +42,34 @@ def forbidden(address: IPAddress) -> bool:
     return not address.is_global or address.is_multicast
 
 
+# The shapes inet_aton (and so getaddrinfo, and so delivery) reads as an IPv4 address:
+# "2130706433", "0x7f000001", "127.1", "0177.0.0.1", "0".
+_LEGACY_IPV4: Final = re.compile(
+    r"(?:0[xX][0-9a-fA-F]*|[0-9]+)(?:\.(?:0[xX][0-9a-fA-F]*|[0-9]+)){0,3}"
+)
+# Seconds registration waits for DNS (delivery resolves again anyway).
+RESOLVE_TIMEOUT: Final = 2.0
+
+
+def normal_host(host: str) -> str:
+    """Lower case, without brackets or the trailing dot of a fully qualified name."""
+    return host.strip("[]").rstrip(".").lower()
+
+
 def _literal(host: str) -> IPAddress | None:
+    """The address ``host`` names literally, in every form the resolver accepts: dotted
+    quads, IPv6 (IPv4-mapped too), and the numeric, hexadecimal, octal and short IPv4 forms."""
+    host = normal_host(host)
     try:
-        return ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host)
     except ValueError:
-        return None
+        pass
+    if _LEGACY_IPV4.fullmatch(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 def check_url(url: str, *, allow_private: bool) -> str:
@@ -73,8 +97,9 @@ def check_url(url: str, *, allow_private: bool) -> str:
     if parsed.fragment:
         raise refuse("url must not have a #fragment")
     if not allow_private:
-        address = _literal(parsed.host)
-        local_name = parsed.host == "localhost" or parsed.host.endswith(".localhost")
+        host = normal_host(parsed.host)
+        address = _literal(host)
+        local_name = host == "localhost" or host.endswith(".localhost")
         if local_name or (address is not None and forbidden(address)):
             raise refuse(
                 f"{parsed.host} is not a public address; webhooks only go to the internet",
@@ -103,3 +128,29 @@ async def resolve(host: str, port: int, *, allow_private: bool) -> str:
         if bad:
             raise EgressRefused(f"{host} resolves to {bad[0]}, which is not a public address")
     return addresses[0]
+
+
+async def check_destination(url: str, *, allow_private: bool) -> str:
+    """:func:`check_url`, then the name resolved with the rules delivery applies: a name that
+    resolves to a loopback, private or other non-public address is refused at once. A name
+    that does not resolve (yet) is accepted; every delivery resolves and checks again."""
+    checked = check_url(url, allow_private=allow_private)
+    parsed = httpx.URL(checked)
+    host = parsed.host
+    if allow_private or _literal(host) is not None:
+        return checked
+    try:
+        await asyncio.wait_for(
+            resolve(host, parsed.port or 443, allow_private=False), RESOLVE_TIMEOUT
+        )
+    except EgressRefused as refused:
+        if "not a public address" in str(refused):
+            raise InvalidRequest(
+                f"{host} resolves to an address that is not public; webhooks only go to the "
+                "internet",
+                code="webhook_url_not_public",
+                field="url",
+            ) from None
+    except TimeoutError:
+        pass
+    return checked

@@ -40,8 +40,20 @@ _READ: Final = {
 }
 
 
+STALE_HEADER: Final = "Tenure-Stale"
+
+
+def stale_headers(views: list[View]) -> dict[str, str]:
+    """While the database is unavailable: ``Tenure-Stale: true`` and the ``Age`` in seconds
+    of the oldest last known value answered (docs/reliability.md)."""
+    ages = [view.stale_age for view in views if view.stale_age is not None]
+    if not ages:
+        return {}
+    return {STALE_HEADER: "true", "Age": str(int(max(ages))), "Cache-Control": "no-store"}
+
+
 def respond(request: Request[Any, Any, Any], view: View) -> Response[bytes]:
-    headers = {"ETag": view.etag, "Cache-Control": CACHE_CONTROL}
+    headers = {"ETag": view.etag, "Cache-Control": CACHE_CONTROL, **stale_headers([view])}
     condition = request.headers.get("if-none-match")
     if condition is not None and etag_matches(condition, view.etag):
         return Response(b"", status_code=304, headers=headers)
@@ -85,7 +97,9 @@ async def by_external_id(
     operation_id="entitlements_batch",
     responses=problems((422, "invalid_batch")),
 )
-async def batch(data: JSONBody[EntitlementBatch], runtime: RuntimeDep) -> EntitlementBatchResult:
+async def batch(
+    data: JSONBody[EntitlementBatch], runtime: RuntimeDep
+) -> Response[EntitlementBatchResult]:
     if (data.customers is None) == (data.external_ids is None):
         raise InvalidRequest(
             'send exactly one of "customers" or "external_ids"', code="invalid_batch"
@@ -96,7 +110,7 @@ async def batch(data: JSONBody[EntitlementBatch], runtime: RuntimeDep) -> Entitl
     if any(not isinstance(key, str) or len(key) > 200 or "\x00" in key for key in keys):
         raise InvalidRequest("ids must be text of at most 200 characters", code="invalid_batch")
     views, missing = await reads.many(runtime, by_external=data.external_ids is not None, keys=keys)
-    return batch_of(views, missing, MAX_AGE)
+    return Response(batch_of(views, missing, MAX_AGE), headers=stale_headers(views))
 
 
 class GrantController(Controller):
