@@ -7,13 +7,14 @@ from __future__ import annotations
 from tenure.billing.records import BillingReason
 from tenure.catalog.model import Catalog
 from tenure.db.engine import Database
-from tenure.flows import projection
+from tenure.flows import projection, provider_events, provider_payments
 from tenure.flows.change_plan import PlanChangePayment
 from tenure.flows.outcomes import OutcomeHandlers
 from tenure.flows.renewal import RenewalPayment
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import FirstPayment
 from tenure.kernel.clock import Clock, SystemClock
+from tenure.payments.inbox import EventKind
 from tenure.payments.ports import PaymentProvider
 
 
@@ -29,6 +30,11 @@ def outcome_handlers() -> OutcomeHandlers:
     )
 
 
+def install_provider_handlers() -> None:
+    """The handlers of provider webhooks (the inbox's kinds), each living with its use case."""
+    provider_events.register(EventKind.PAYMENT_OUTCOME, provider_payments.payment_outcome)
+
+
 def assemble(
     *,
     db: Database,
@@ -38,5 +44,6 @@ def assemble(
 ) -> Runtime:
     runtime = Runtime(db=db, catalog=catalog, provider=provider, clock=clock or SystemClock())
     runtime.outcomes = outcome_handlers()
+    install_provider_handlers()
     projection.install(runtime)
     return runtime

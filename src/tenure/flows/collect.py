@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import service as invoices
 from tenure.billing.records import (
@@ -101,35 +102,46 @@ async def record_outcomes(runtime: Runtime, outcomes: Sequence[Outcome], *, acto
     Locks are taken subscription -> invoice -> attempt, the same order every flow uses.
     """
     async with runtime.db.transaction() as session:
-        uow = UnitOfWork(runtime, session, actor)
-        invoice_ids = sorted({outcome.invoice_id for outcome in outcomes})
-        unlocked = await invoices.load(session, invoice_ids)
-        sub_ids = sorted({i.subscription_id for i in unlocked.values() if i.subscription_id})
-        locked_subs = await subs.load(
-            session, Subscription.id.in_(sub_ids), for_update=True, order_by=[Subscription.id]
+        await record_in(runtime, session, outcomes, actor=actor)
+
+
+async def record_in(
+    runtime: Runtime, session: AsyncSession, outcomes: Sequence[Outcome], *, actor: str
+) -> int:
+    """:func:`record_outcomes` inside the caller's transaction (a provider webhook's); returns
+    how many attempts it finished (an attempt recorded by someone else first is skipped)."""
+    uow = UnitOfWork(runtime, session, actor)
+    invoice_ids = sorted({outcome.invoice_id for outcome in outcomes})
+    unlocked = await invoices.load(session, invoice_ids)
+    sub_ids = sorted({i.subscription_id for i in unlocked.values() if i.subscription_id})
+    locked_subs = await subs.load(
+        session, Subscription.id.in_(sub_ids), for_update=True, order_by=[Subscription.id]
+    )
+    by_sub = {sub.id: sub for sub in locked_subs}
+    locked = await invoices.load(session, invoice_ids, for_update=True)
+    still_pending = {
+        attempt.id: attempt
+        for attempt in await attempts.load_pending(
+            session, [outcome.attempt_id for outcome in outcomes], for_update=True
         )
-        by_sub = {sub.id: sub for sub in locked_subs}
-        locked = await invoices.load(session, invoice_ids, for_update=True)
-        still_pending = {
-            attempt.id: attempt
-            for attempt in await attempts.load_pending(
-                session, [outcome.attempt_id for outcome in outcomes], for_update=True
-            )
-        }
-        times = await runtime.times_for(session, {s.test_clock_id for s in locked_subs} | {None})
-        settled: list[Settlement] = []
-        for outcome in outcomes:
-            attempt = still_pending.get(outcome.attempt_id)
-            if attempt is None or outcome.result is None:
-                continue  # another worker recorded it first
-            invoice = locked[outcome.invoice_id]
-            sub = by_sub.get(invoice.subscription_id or "")
-            at = times[sub.test_clock_id if sub else None]
-            item = Settlement(invoice, sub, at, attempt, outcome.result)
-            if _record_money(uow, item):
-                settled.append(item)
-        await _dispatch(runtime, uow, settled)
-        await uow.flush()
+    }
+    times = await runtime.times_for(session, {s.test_clock_id for s in locked_subs} | {None})
+    settled: list[Settlement] = []
+    finished = 0
+    for outcome in outcomes:
+        attempt = still_pending.get(outcome.attempt_id)
+        if attempt is None or outcome.result is None:
+            continue  # another worker recorded it first
+        finished += 1
+        invoice = locked[outcome.invoice_id]
+        sub = by_sub.get(invoice.subscription_id or "")
+        at = times[sub.test_clock_id if sub else None]
+        item = Settlement(invoice, sub, at, attempt, outcome.result)
+        if _record_money(uow, item):
+            settled.append(item)
+    await _dispatch(runtime, uow, settled)
+    await uow.flush()
+    return finished
 
 
 def _record_money(uow: UnitOfWork, item: Settlement) -> bool:

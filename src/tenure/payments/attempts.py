@@ -37,6 +37,10 @@ class AttemptStatus(StrEnum):
     FAILED = "failed"
 
 
+# Attempts whose outcome is still to come (a provider's webhook may settle them).
+OPEN_STATUSES: Final = frozenset({AttemptStatus.PENDING})
+
+
 class AttemptAction(StrEnum):
     SUCCEED = "succeed"
     FAIL = "fail"
@@ -243,6 +247,13 @@ async def save_outcomes(session: AsyncSession, attempts: Iterable[Attempt]) -> N
     if params:
         connection = await session.connection()
         await connection.execute(_SAVE_OUTCOME, params)
+
+
+async def by_key(session: AsyncSession, key: str) -> Attempt | None:
+    """The attempt with this idempotency key (a provider's webhook names it)."""
+    row = (await session.execute(select(_table).where(_table.c.idempotency_key == key))).mappings()
+    found = row.first()
+    return None if found is None else _attempt(found)
 
 
 async def succeeded_charge(session: AsyncSession, invoice_id: str) -> Attempt | None:

@@ -9,7 +9,9 @@ Stripe's idempotency rule (same key + same parameters = the stored response, rep
 Test PaymentMethods (Stripe's test-mode names, plus the sandbox's, plus one rule):
 ``pm_card_visa``/``pm_card_mastercard`` succeed; ``pm_card_authenticationRequired`` needs 3-D
 Secure; ``pm_card_decline_<decline_code>`` declines with that code (e.g.
-``pm_card_decline_stolen_card``); the named ones in :data:`DECLINES` likewise.
+``pm_card_decline_stolen_card``); the named ones in :data:`DECLINES` likewise;
+``pm_card_processing`` leaves the PaymentIntent ``processing`` (as a bank debit would) until
+:meth:`StripeFake.settle` decides it.
 
 Faults for tests (``POST /_fake/faults``): ``server_error`` (500 before charging),
 ``rate_limit`` (429 with ``Retry-After``), ``timeout_after_charge`` (charges, then holds the
@@ -56,6 +58,7 @@ CARDS: Final[dict[str, tuple[str, str]]] = {
     "pm_card_mastercard": ("mastercard", "4444"),
     "pm_card_amex": ("amex", "8431"),
 }
+PROCESSING_CARD: Final = "pm_card_processing"
 SCA_CARDS: Final = frozenset({"pm_card_authenticationRequired", "pm_card_threeDSecureRequired"})
 
 
@@ -301,6 +304,10 @@ class StripeFake:
             intent["status"] = "requires_action"
             intent["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {}}
             return Response(200, intent)
+        if token == PROCESSING_CARD:
+            intent["status"] = "processing"
+            self.charges[-1]["status"] = "processing"
+            return Response(200, intent)
         if decline is not None:
             intent["status"] = "requires_payment_method"
             error = self._card_error(intent, charge_id, *decline)
@@ -423,6 +430,25 @@ class StripeFake:
         )
         self.refunds[refund["id"]] = refund
         return Response(200, refund)
+
+    def settle(self, intent_id: str, *, decline_code: str | None = None) -> dict[str, Any]:
+        """Decide a ``processing`` (or ``requires_action``) PaymentIntent as Stripe would later:
+        succeeded, or failed with ``decline_code``; returns it (for the webhook's event)."""
+        with self.lock:
+            intent = self.intents[intent_id]
+            charge = next(c for c in self.charges if c["payment_intent"] == intent_id)
+            if decline_code is None:
+                latest = _id("ch")
+                intent.update(
+                    status="succeeded", amount_received=intent["amount"], latest_charge=latest
+                )
+                charge["status"] = "succeeded"
+            else:
+                error = self._card_error(intent, _id("ch"), decline_code, None)["error"]
+                error.pop("payment_intent", None)
+                intent.update(status="requires_payment_method", last_payment_error=error)
+                charge["status"] = "declined"
+            return copy.deepcopy(intent)
 
     # --- control: faults, ledger, webhooks -----------------------------------------------
 
