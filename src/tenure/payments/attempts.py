@@ -256,6 +256,24 @@ async def by_key(session: AsyncSession, key: str) -> Attempt | None:
     return None if found is None else _attempt(found)
 
 
+async def by_charge(session: AsyncSession, charge_id: str) -> Attempt | None:
+    """The successful attempt whose provider charge is ``charge_id`` (PaymentIntent id,
+    pspReference): what a provider's refund or dispute event refers to."""
+    row = (
+        (
+            await session.execute(
+                select(_table).where(
+                    _table.c.provider_charge_id == charge_id,
+                    _table.c.status == AttemptStatus.SUCCEEDED.value,
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _attempt(row)
+
+
 async def succeeded_charge(session: AsyncSession, invoice_id: str) -> Attempt | None:
     """The attempt that paid ``invoice_id`` (at most one, by a unique index)."""
     row = (
