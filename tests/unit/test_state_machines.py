@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tenure.billing.disputes import DISPUTE, DisputeAction, DisputeStatus
 from tenure.billing.records import (
     CREDIT_NOTE,
     INVOICE,
@@ -72,6 +73,18 @@ EXPECTED: dict[str, tuple[Machine[Any, Any], dict[tuple[Any, Any], Any], set[Any
             (CaseStatus.OPEN, CaseAction.WAIVE): CaseStatus.WAIVED,
         },
         {CaseStatus.RECOVERED, CaseStatus.EXHAUSTED, CaseStatus.ENDED, CaseStatus.WAIVED},
+    ),
+    # Disputes: open until the bank decides; a decision can still turn (a second chargeback
+    # after a win; a reversal or arbitration after a loss), so neither decision is final.
+    "dispute": (
+        DISPUTE,
+        {
+            (DisputeStatus.OPEN, DisputeAction.WIN): DisputeStatus.WON,
+            (DisputeStatus.OPEN, DisputeAction.LOSE): DisputeStatus.LOST,
+            (DisputeStatus.WON, DisputeAction.LOSE): DisputeStatus.LOST,
+            (DisputeStatus.LOST, DisputeAction.WIN): DisputeStatus.WON,
+        },
+        set(),
     ),
     "household": (
         HOUSEHOLD,

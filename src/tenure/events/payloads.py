@@ -179,6 +179,25 @@ class InvoiceRefundReversed(InvoiceData, kw_only=True):
     reversed_amount: MinorUnits
 
 
+class DisputeData(_Payload, kw_only=True):
+    """A chargeback on a collected payment, as the provider reported it."""
+
+    dispute: str
+    customer: str
+    subscription: str | None
+    invoice: str
+    provider: str
+    amount: Money
+    reason: str
+    status: str
+    opened_at: Timestamp
+    closed_at: Timestamp | None = None
+    policy_applied: Annotated[
+        str | None,
+        msgspec.Meta(description="what the catalog's dispute policy did (dispute.lost only)"),
+    ] = None
+
+
 class CardData(_Payload, kw_only=True):
     brand: str
     last4: str

@@ -7,7 +7,13 @@ from __future__ import annotations
 from tenure.billing.records import BillingReason
 from tenure.catalog.model import Catalog
 from tenure.db.engine import Database
-from tenure.flows import projection, provider_events, provider_payments, provider_refunds
+from tenure.flows import (
+    disputes,
+    projection,
+    provider_events,
+    provider_payments,
+    provider_refunds,
+)
 from tenure.flows.change_plan import PlanChangePayment
 from tenure.flows.outcomes import OutcomeHandlers
 from tenure.flows.renewal import RenewalPayment
@@ -34,6 +40,7 @@ def install_provider_handlers() -> None:
     """The handlers of provider webhooks (the inbox's kinds), each living with its use case."""
     provider_events.register(EventKind.PAYMENT_OUTCOME, provider_payments.payment_outcome)
     provider_events.register(EventKind.REFUND, provider_refunds.refund_event)
+    provider_events.register(EventKind.DISPUTE, disputes.dispute_event_handler)
 
 
 def assemble(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,49 +52,68 @@ async def cancel(
         require_web(sub, "cancel")
         now = await runtime.now_for(session, sub.test_clock_id)
         uow = UnitOfWork(runtime, session, actor)
-        uow.track(sub)
-        voided: list[str] = []
-        if at_period_end:
-            if sub.cancel_at_period_end:
-                raise Conflict(
-                    f"{sub.id} is already set to cancel at {rfc3339(sub.current_period_end)}",
-                    code="subscription_already_canceling",
-                )
-            await changes.add(
-                session,
-                sub.pending,
-                subscription_id=sub.id,
-                kind=ChangeKind.CANCEL,
-                effective_at=sub.current_period_end,
-                at=now,
+        if at_period_end and sub.cancel_at_period_end:
+            raise Conflict(
+                f"{sub.id} is already set to cancel at {rfc3339(sub.current_period_end)}",
+                code="subscription_already_canceling",
             )
-            sub.canceled_at = now
-            uow.record(sub.apply(Action.SCHEDULE_CANCEL, at=now, actor=actor, reason="requested"))
-        else:
-            uow.record(sub.apply(Action.CANCEL_NOW, at=now, actor=actor, reason="requested"))
-            sub.canceled_at = sub.ended_at = now
-            sub.ended_reason = "canceled"
-            uow.drop_pending(sub, at=now)
-            sub.grace_ends_at = sub.hold_ends_at = sub.next_retry_at = None
-            sub.reschedule(now)
-            await dunning.close_cases(uow, [sub], action=CaseAction.END, at=now)
-            for invoice in await invoices.open_for_subscriptions(
-                session, [sub.id], for_update=True
-            ):
-                uow.give_back(invoice, void(invoice, at=now), reason="invoice_voided", at=now)
-                uow.invoice_changed(invoice)
-                voided.append(invoice.id)
-                uow.emit(
-                    invoices.invoice_event(
-                        "invoice.voided", invoice, at=now, sequence=sub.next_sequence()
-                    )
-                )
-        uow.emit(
-            sub.event(
-                "subscription.canceled", at=now, at_period_end=at_period_end, voided_invoices=voided
-            )
-        )
+        await cancel_in(uow, sub, now, at_period_end=at_period_end)
         await uow.flush()
+
+
+async def cancel_in(
+    uow: UnitOfWork,
+    sub: subs.Sub,
+    now: datetime,
+    *,
+    at_period_end: bool,
+    reason: str = "requested",
+    ended_reason: str = "canceled",
+) -> None:
+    """Cancel inside the caller's transaction (``sub`` locked by the caller): schedule the end
+    of the period, or end now (open invoices voided, dunning closed). ``subscription.canceled``
+    either way; ``reason`` is the history's reason, ``ended_reason`` the subscription's."""
+    session = uow.session
+    uow.track(sub)
+    voided: list[str] = []
+    if at_period_end:
+        await changes.add(
+            session,
+            sub.pending,
+            subscription_id=sub.id,
+            kind=ChangeKind.CANCEL,
+            effective_at=sub.current_period_end,
+            at=now,
+        )
+        sub.canceled_at = now
+        uow.record(sub.apply(Action.SCHEDULE_CANCEL, at=now, actor=uow.actor, reason=reason))
+    else:
+        uow.record(sub.apply(Action.CANCEL_NOW, at=now, actor=uow.actor, reason=reason))
+        sub.canceled_at = sub.ended_at = now
+        sub.ended_reason = ended_reason
+        uow.drop_pending(sub, at=now)
+        sub.grace_ends_at = sub.hold_ends_at = sub.next_retry_at = None
+        sub.reschedule(now)
+        await dunning.close_cases(uow, [sub], action=CaseAction.END, at=now)
+        for invoice in await invoices.open_for_subscriptions(session, [sub.id], for_update=True):
+            uow.give_back(invoice, void(invoice, at=now), reason="invoice_voided", at=now)
+            uow.invoice_changed(invoice)
+            voided.append(invoice.id)
+            uow.emit(
+                invoices.invoice_event(
+                    "invoice.voided", invoice, at=now, sequence=sub.next_sequence()
+                )
+            )
+    extra = {} if reason == "requested" else {"reason": ended_reason}
+    uow.emit(
+        sub.event(
+            "subscription.canceled",
+            at=now,
+            at_period_end=at_period_end,
+            voided_invoices=voided,
+            **extra,
+        )
+    )
 
 
 async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> None:

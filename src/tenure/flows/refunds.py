@@ -17,6 +17,7 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.billing import disputes
 from tenure.billing import service as invoices
 from tenure.billing.records import (
     CreditNoteRecord,
@@ -96,6 +97,17 @@ async def _open_note(
         raise Conflict(
             f"refund {pending} for {invoice_id} is in progress; retry shortly",
             code="refund_in_progress",
+        )
+    held = [
+        d.id
+        for d in (await disputes.for_invoices(session, [invoice_id])).get(invoice_id, [])
+        if d.status in disputes.HOLDING
+    ]
+    if held:
+        raise Conflict(
+            f"invoice {invoice_id} is disputed ({held[0]}): the bank holds its payment, so it "
+            "cannot be refunded",
+            code="invoice_disputed",
         )
     charge = await attempts.succeeded_charge(session, invoice_id)
     if charge is None or charge.provider_charge_id is None:

@@ -77,6 +77,7 @@ class Attempt:
     retryable: bool | None = None
     provider_charge_id: str | None = None
     completed_at: datetime | None = None
+    on_session: bool = False
 
     def finish(self, result: ChargeResult, *, at: datetime) -> None:
         """Record the provider's answer (the only way out of ``pending``)."""

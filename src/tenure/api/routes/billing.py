@@ -25,6 +25,7 @@ from tenure.api.resources.invoices import (
 )
 from tenure.api.routes.payment_methods import no_card_numbers
 from tenure.api.schemas import Empty, PayInvoice, RefundInvoice, UpdateMetadata
+from tenure.billing import disputes
 from tenure.billing import service as invoices
 from tenure.billing.records import InvoiceStatus
 from tenure.customers import service as customers
@@ -42,7 +43,8 @@ async def _invoice_detail(runtime: Runtime, invoice_id: str) -> InvoiceDetail:
         row = await invoices.get(session, invoice_id)
         await invoices.with_lines(session, [row])
         notes = await invoices.credit_notes_of(session, invoice_id)
-    return invoice_detail_of(row, notes)
+        found = (await disputes.for_invoices(session, [invoice_id])).get(invoice_id, [])
+    return invoice_detail_of(row, notes, found)
 
 
 def _status_filter(status: str | None) -> InvoiceStatus | None:
@@ -167,7 +169,7 @@ class InvoiceController(Controller):
             **problems(
                 (402, "refund_declined"),
                 (404, "invoice_not_found"),
-                (409, "invoice_not_paid refund_in_progress nothing_to_refund"),
+                (409, "invoice_not_paid refund_in_progress nothing_to_refund invoice_disputed"),
                 (422, "refund_reason_required refund_exceeds_paid"),
             ),
         },
