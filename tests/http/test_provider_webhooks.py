@@ -105,7 +105,8 @@ async def test_a_rolled_secret_still_verifies(
     event = new_stripe_fake().event("charge.dispute.closed", {"id": "dp_2", "status": "lost"})
     response = await _post_stripe(client, event, secrets=[OLD_SECRET, SECRET])
     assert response.status_code == 200
-    assert await _inbox(database_url) == [(event["id"], "dispute", "pending", "dp_2")]
+    # Verified and stored; dp_2 is on no payment Tenure made, so it is ignored.
+    assert await _inbox(database_url) == [(event["id"], "dispute", "ignored", "dp_2")]
 
 
 async def test_an_unknown_event_type_is_stored_and_ignored(
@@ -188,7 +189,8 @@ async def test_adyen_notifications_are_verified_per_item_and_answered_accepted(
     assert (response.status_code, response.text) == (200, "[accepted]")
     assert (await client.post(ADYEN_PATH, json=envelope)).text == "[accepted]"  # duplicate
     event_id = f"{item['pspReference']}:NOTIFICATION_OF_CHARGEBACK:true"
-    assert await _inbox(database_url) == [(event_id, "dispute", "pending", "PSP0000000000001")]
+    # Stored once; on no payment Tenure made, so processed as ignored.
+    assert await _inbox(database_url) == [(event_id, "dispute", "ignored", "PSP0000000000001")]
 
     tampered = json.loads(json.dumps(envelope))
     tampered["notificationItems"][0]["NotificationRequestItem"]["amount"]["value"] = 1

@@ -51,6 +51,10 @@ EXPECTED: dict[str, tuple[Machine[Any, Any], dict[tuple[Any, Any], Any], set[Any
         {
             (AttemptStatus.PENDING, AttemptAction.SUCCEED): AttemptStatus.SUCCEEDED,
             (AttemptStatus.PENDING, AttemptAction.FAIL): AttemptStatus.FAILED,
+            # on-session: the bank asks the customer to authenticate (3-D Secure) first
+            (AttemptStatus.PENDING, AttemptAction.AWAIT_ACTION): AttemptStatus.REQUIRES_ACTION,
+            (AttemptStatus.REQUIRES_ACTION, AttemptAction.SUCCEED): AttemptStatus.SUCCEEDED,
+            (AttemptStatus.REQUIRES_ACTION, AttemptAction.FAIL): AttemptStatus.FAILED,
         },
         {AttemptStatus.SUCCEEDED, AttemptStatus.FAILED},
     ),

@@ -28,6 +28,7 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     EntitlementsChanged,
     GrantData,
     HouseholdData,
+    InvoiceActionRequired,
     InvoiceData,
     InvoicePaymentFailed,
     InvoiceRefunded,
@@ -417,6 +418,19 @@ CATALOG: Final[tuple[EventType, ...]] = (
             failure_message="Your card has insufficient funds.",
             retryable=True,
             next_payment_attempt=None,
+        ),
+    ),
+    EventType(
+        "invoice.payment_action_required",
+        1,
+        InvoiceActionRequired,
+        "The customer must authenticate the payment (3-D Secure) on-session: the client "
+        "completes the next_action it was handed (subscribe or pay answers carry it); the "
+        "provider's webhook or POST /v1/invoices/{id}/pay then settles the invoice.",
+        InvoiceActionRequired(
+            **{**_INVOICE_FIELDS, "billing_reason": "subscription_create"},
+            provider="stripe",
+            next_action_type="use_stripe_sdk",
         ),
     ),
     EventType(

@@ -179,6 +179,13 @@ class InvoiceRefundReversed(InvoiceData, kw_only=True):
     reversed_amount: MinorUnits
 
 
+class InvoiceActionRequired(InvoiceData, kw_only=True):
+    """The customer must authenticate the payment (3-D Secure) before it can go through."""
+
+    provider: str
+    next_action_type: str
+
+
 class DisputeData(_Payload, kw_only=True):
     """A chargeback on a collected payment, as the provider reported it."""
 

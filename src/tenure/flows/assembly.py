@@ -39,6 +39,7 @@ def outcome_handlers() -> OutcomeHandlers:
 def install_provider_handlers() -> None:
     """The handlers of provider webhooks (the inbox's kinds), each living with its use case."""
     provider_events.register(EventKind.PAYMENT_OUTCOME, provider_payments.payment_outcome)
+    provider_events.register(EventKind.AUTHENTICATION, provider_payments.payment_outcome)
     provider_events.register(EventKind.REFUND, provider_refunds.refund_event)
     provider_events.register(EventKind.DISPUTE, disputes.dispute_event_handler)
 

@@ -35,7 +35,7 @@ from tenure.flows.unit import UnitOfWork
 from tenure.observability import PAYMENTS
 from tenure.observability.metrics import count_charge
 from tenure.payments import attempts
-from tenure.payments.attempts import Attempt
+from tenure.payments.attempts import Attempt, AttemptStatus
 from tenure.payments.ports import ChargeResult, ChargeStatus, ProviderUnavailable
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription
@@ -121,7 +121,7 @@ async def record_in(
     locked = await invoices.load(session, invoice_ids, for_update=True)
     still_pending = {
         attempt.id: attempt
-        for attempt in await attempts.load_pending(
+        for attempt in await attempts.load_open(
             session, [outcome.attempt_id for outcome in outcomes], for_update=True
         )
     }
@@ -148,11 +148,29 @@ def _record_money(uow: UnitOfWork, item: Settlement) -> bool:
     """The attempt's outcome and the invoice's cash; ``True`` if a handler must react."""
     attempt, invoice, result = item.attempt, item.invoice, item.result
     assert attempt is not None and result is not None
+    if attempt.status is AttemptStatus.REQUIRES_ACTION and attempt.awaits_action(result):
+        return False  # still waiting for the customer: nothing new
     attempt.finish(result, at=item.at)
     uow.attempt_finished(attempt)
     count_charge(str(invoice.billing_reason), result.status.value, result.retryable)
     if item.sub is not None:
         uow.track(item.sub)  # its event sequence moves with every event below
+    if attempt.status is AttemptStatus.REQUIRES_ACTION:
+        # The customer must authenticate (3-D Secure): no failure yet; the client completes it
+        # with the next_action it was handed, and the webhook or a pay settles the attempt.
+        assert result.next_action is not None
+        seq = item.sub.next_sequence() if item.sub else None
+        uow.emit(
+            invoices.invoice_event(
+                "invoice.payment_action_required",
+                invoice,
+                at=item.at,
+                sequence=seq,
+                provider=result.next_action.provider,
+                next_action_type=result.next_action.type,
+            )
+        )
+        return False
     if result.status is not ChargeStatus.SUCCEEDED:
         return invoice.status is InvoiceStatus.OPEN
     charge_id = result.charge_id or ""

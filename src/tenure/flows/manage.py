@@ -11,7 +11,7 @@ from tenure.billing import service as invoices
 from tenure.billing.records import InvoiceRecord, InvoiceStatus, amount_due, void
 from tenure.dunning.cases import CaseAction
 from tenure.flows import dunning
-from tenure.flows.collect import Outcome, collect
+from tenure.flows.collect import Outcome, collect, record_outcomes
 from tenure.flows.outcomes import Settlement
 from tenure.flows.payment_methods import check_token, resolve
 from tenure.flows.runtime import Runtime
@@ -21,6 +21,7 @@ from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
 from tenure.kernel.ids import is_valid_id
 from tenure.kernel.metadata import merge as merge_metadata
 from tenure.payments import attempts
+from tenure.payments.ports import ChargeStatus, ProviderUnavailable
 from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
@@ -179,6 +180,9 @@ async def pay_invoice(
     method (which then also becomes the customer's default and the subscription's method)."""
     if payment_method is not None and not is_valid_id(payment_method, "pm"):
         check_token(runtime, payment_method)
+    waiting = await _settle_authentication(runtime, invoice_id, actor=actor)
+    if waiting is not None:
+        return waiting
     async with runtime.db.transaction() as session:
         invoice, sub = await _open_invoice_of(session, invoice_id)
         uow = UnitOfWork(runtime, session, actor)
@@ -209,11 +213,40 @@ async def pay_invoice(
             payment_method=method,
             attempt_number=await attempts.next_attempt_number(session, invoice_id),
             created_at=now,
+            on_session=True,  # the client pays with the customer present: 3-D Secure may run
         )
         uow.add_attempt(attempt)
         await uow.flush()
     outcomes = await collect(runtime, [attempt.id], actor=actor)
     return PayResult(invoice_id, outcomes[0] if outcomes else None)
+
+
+async def _settle_authentication(
+    runtime: Runtime, invoice_id: str, *, actor: str
+) -> PayResult | None:
+    """An attempt waiting for the customer's authentication is asked about first (never a
+    second charge while the first may still go through): paid, or still waiting (the answer
+    carries its next_action again) ends the pay here; failed lets a new attempt follow."""
+    async with runtime.db.read() as session:
+        waiting = await attempts.awaiting_action(session, invoice_id)
+    if waiting is None:
+        return None
+    try:
+        result = await runtime.provider.lookup(waiting.idempotency_key)
+    except ProviderUnavailable:
+        raise PaymentInProgress(
+            f"the payment for {invoice_id} awaits authentication and the provider did not "
+            "answer; retry in a few seconds"
+        ) from None
+    if result is None:
+        return None
+    outcome = Outcome(waiting.id, invoice_id, result)
+    if waiting.awaits_action(result):
+        return PayResult(invoice_id, outcome)
+    await record_outcomes(runtime, [outcome], actor=actor)
+    if result.status is ChargeStatus.SUCCEEDED:
+        return PayResult(invoice_id, outcome)
+    return None
 
 
 async def void_invoice(runtime: Runtime, *, invoice_id: str, actor: str) -> None:

@@ -8,6 +8,12 @@ names the attempt by its idempotency key (Stripe ``metadata[tenure_idempotency_k
 (:func:`tenure.flows.collect.record_in`): the attempt, the cash on the invoice, and the handler
 registered for the invoice's billing reason. An attempt already recorded (by the caller, the
 recovery sweep, or an earlier delivery) changes nothing.
+
+Strong customer authentication: a first payment (or a pay) that needs 3-D Secure waits in
+``requires_action``; once the customer authenticated, the provider's ``succeeded`` /
+``payment_failed`` (Adyen ``AUTHORISATION``) settles it here. Stripe's
+``payment_intent.requires_action`` is handled the same way (an attempt whose answer was lost
+learns that it waits).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from tenure.flows.collect import Outcome, record_in
 from tenure.flows.provider_events import Outcome as InboxOutcome
 from tenure.flows.runtime import Runtime
 from tenure.payments import attempts
-from tenure.payments.attempts import OPEN_STATUSES
+from tenure.payments.attempts import OPEN_STATUSES, AttemptStatus
 from tenure.payments.inbox import InboxEvent, InboxStatus
 from tenure.payments.ports import ChargeResult, ChargeStatus
 from tenure.payments.providers.adyen_adapter import result_of_notification
@@ -67,6 +73,8 @@ async def payment_outcome(
                 event=event.event_id,
             )
         return InboxStatus.IGNORED, f"attempt {attempt.id} already {attempt.status.value}"
+    if attempt.status is AttemptStatus.REQUIRES_ACTION and attempt.awaits_action(result):
+        return InboxStatus.IGNORED, f"attempt {attempt.id} still waits for authentication"
     actor = f"provider:{event.provider}"
     done = await record_in(
         runtime, session, [Outcome(attempt.id, attempt.invoice_id, result)], actor=actor
