@@ -77,11 +77,22 @@ class SubscriptionEnded(SubscriptionData, kw_only=True):
     reason: str
 
 
+class BillingIssueData(_Payload, kw_only=True):
+    reason: Annotated[
+        str,
+        msgspec.Meta(
+            description="authentication_required (bring the customer on-session to "
+            "authenticate and pay the invoice) or payment_failed"
+        ),
+    ]
+
+
 class SubscriptionPastDue(SubscriptionData, kw_only=True):
     decline_code: str | None
     grace_ends_at: Timestamp | None = None
     hold_ends_at: Timestamp | None = None
     next_payment_attempt: Timestamp | None = None
+    billing_issue: BillingIssueData | None = None
 
 
 class SubscriptionOnHold(SubscriptionData, kw_only=True):
