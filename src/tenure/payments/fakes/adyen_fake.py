@@ -415,6 +415,8 @@ class AdyenFake:
                         "payments": list(self.payments.values()),
                         "refunds": self.refunds,
                         "violations": self.violations,
+                        # (method, path, Idempotency-Key) of every API request, in order
+                        "requests": self.requests,
                     },
                 )
         if request.path == "/_fake/notifications" and request.method == "POST":

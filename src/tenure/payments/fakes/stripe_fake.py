@@ -84,6 +84,7 @@ class StripeFake:
     lock: threading.RLock = field(default_factory=threading.RLock)
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attachments: set[tuple[str, str]] = field(default_factory=set)  # (token, customer)
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Idempotency-Key -> (parameters, status, body): Stripe's replay store.
@@ -219,7 +220,10 @@ class StripeFake:
                 code="resource_missing",
             )
         existing = self.methods.get(token)
-        if existing is not None and existing["customer"] not in (None, customer):
+        # Stripe's test-mode names (pm_card_visa, ...) work for any customer: Stripe makes a
+        # new PaymentMethod from one each time. A real pm_… belongs to one customer.
+        magic = token.startswith("pm_card_")
+        if existing is not None and existing["customer"] not in (None, customer) and not magic:
             return _error(
                 400,
                 "invalid_request_error",
@@ -237,15 +241,13 @@ class StripeFake:
             metadata={},
         )
         self.methods[token] = method
+        self.attachments.add((token, str(customer)))
         return Response(200, method)
 
     def _create_intent(self, params: dict[str, Any], fault: dict[str, Any] | None) -> Response:
         token = str(params.get("payment_method") or "")
         customer = params.get("customer")
-        if (
-            customer not in self.customers
-            or self.methods.get(token, {}).get("customer") != customer
-        ):
+        if customer not in self.customers or (token, str(customer)) not in self.attachments:
             return _error(
                 400,
                 "invalid_request_error",
@@ -461,7 +463,13 @@ class StripeFake:
         if request.path == "/_fake/ledger":
             with self.lock:
                 return Response(
-                    200, {"charges": self.charges, "refunds": list(self.refunds.values())}
+                    200,
+                    {
+                        "charges": self.charges,
+                        "refunds": list(self.refunds.values()),
+                        # (method, path, Idempotency-Key) of every API request, in order
+                        "requests": self.requests,
+                    },
                 )
         if request.path == "/_fake/events" and request.method == "POST":
             spec = request.json()
