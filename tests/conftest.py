@@ -25,7 +25,7 @@ from tenure.migrations import upgrade
 from tenure.migrations.metadata import metadata
 
 # Every log line of the run is kept and scanned for secrets, card numbers and bodies.
-pytest_plugins = ["tests.support.logscan"]
+pytest_plugins = ["tests.support.logscan", "tests.support.provider_world"]
 
 # `pytest --hypothesis-profile=deep` runs the long property searches (the money state machine
 # in tests/http/test_money_property.py reads this budget); the default keeps `make test` short.

@@ -80,8 +80,8 @@ async def test_a_signed_stripe_event_is_stored_once_without_an_api_key(
     assert first.json() == {"received": True, "event": event["id"], "duplicate": False}
     again = await _post_stripe(client, event)  # Stripe retries with a fresh signature
     assert again.status_code == 200 and again.json()["duplicate"] is True
-    # A payment outcome waits, pending, for the money core's handler (issue 11 phase 2).
-    assert await _inbox(database_url) == [(event["id"], "payment_outcome", "pending", "pi_123")]
+    # Processed at once: a PaymentIntent without Tenure's key is no payment Tenure made.
+    assert await _inbox(database_url) == [(event["id"], "payment_outcome", "ignored", "pi_123")]
 
 
 async def test_stale_wrong_or_missing_signatures_are_refused_and_store_nothing(
@@ -105,7 +105,8 @@ async def test_a_rolled_secret_still_verifies(
     event = new_stripe_fake().event("charge.dispute.closed", {"id": "dp_2", "status": "lost"})
     response = await _post_stripe(client, event, secrets=[OLD_SECRET, SECRET])
     assert response.status_code == 200
-    assert await _inbox(database_url) == [(event["id"], "dispute", "pending", "dp_2")]
+    # Verified and stored; dp_2 is on no payment Tenure made, so it is ignored.
+    assert await _inbox(database_url) == [(event["id"], "dispute", "ignored", "dp_2")]
 
 
 async def test_an_unknown_event_type_is_stored_and_ignored(
@@ -188,7 +189,8 @@ async def test_adyen_notifications_are_verified_per_item_and_answered_accepted(
     assert (response.status_code, response.text) == (200, "[accepted]")
     assert (await client.post(ADYEN_PATH, json=envelope)).text == "[accepted]"  # duplicate
     event_id = f"{item['pspReference']}:NOTIFICATION_OF_CHARGEBACK:true"
-    assert await _inbox(database_url) == [(event_id, "dispute", "pending", "PSP0000000000001")]
+    # Stored once; on no payment Tenure made, so processed as ignored.
+    assert await _inbox(database_url) == [(event_id, "dispute", "ignored", "PSP0000000000001")]
 
     tampered = json.loads(json.dumps(envelope))
     tampered["notificationItems"][0]["NotificationRequestItem"]["amount"]["value"] = 1
@@ -207,7 +209,8 @@ async def test_an_adyen_authorisation_is_keyed_by_tenures_reference(
                      amount={"value": 1999, "currency": "EUR"})  # fmt: skip
     assert (await client.post(ADYEN_PATH, json=fake.envelope(item))).text == "[accepted]"
     [(_, kind, status, object_id)] = await _inbox(database_url)
-    assert (kind, status, object_id) == ("payment_outcome", "pending", "in_9:attempt:2")
+    # No attempt has that key here: stored (the adapter's lookup reads it) and ignored.
+    assert (kind, status, object_id) == ("payment_outcome", "ignored", "in_9:attempt:2")
 
 
 async def test_without_configured_secrets_webhooks_answer_503_with_retry_after(

@@ -72,11 +72,13 @@ async def test_storing_a_method_creates_the_stripe_customer_once_and_reads_the_c
 async def test_a_method_of_another_stripe_customer_is_refused(
     provider: StripeProvider, fake: StripeFake
 ) -> None:
-    await provider.store_method(customer_id=CUSTOMER, token="pm_card_visa", provider_customer=None)
+    # A real PaymentMethod belongs to one customer (test-mode names like pm_card_visa do not:
+    # Stripe makes a new PaymentMethod from them each time).
+    token = "pm_1PgaftB7WZ01zgkWm3waTcFp"
+    await provider.store_method(customer_id=CUSTOMER, token=token, provider_customer=None)
     with pytest.raises(InvalidRequest):
         await provider.store_method(
-            customer_id="cus_01JD3K6ZQ8N0V5X2T9E4M7B1CB", token="pm_card_visa",
-            provider_customer=None,
+            customer_id="cus_01JD3K6ZQ8N0V5X2T9E4M7B1CB", token=token, provider_customer=None,
         )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tenure.billing.disputes import DISPUTE, DisputeAction, DisputeStatus
 from tenure.billing.records import (
     CREDIT_NOTE,
     INVOICE,
@@ -50,6 +51,10 @@ EXPECTED: dict[str, tuple[Machine[Any, Any], dict[tuple[Any, Any], Any], set[Any
         {
             (AttemptStatus.PENDING, AttemptAction.SUCCEED): AttemptStatus.SUCCEEDED,
             (AttemptStatus.PENDING, AttemptAction.FAIL): AttemptStatus.FAILED,
+            # on-session: the bank asks the customer to authenticate (3-D Secure) first
+            (AttemptStatus.PENDING, AttemptAction.AWAIT_ACTION): AttemptStatus.REQUIRES_ACTION,
+            (AttemptStatus.REQUIRES_ACTION, AttemptAction.SUCCEED): AttemptStatus.SUCCEEDED,
+            (AttemptStatus.REQUIRES_ACTION, AttemptAction.FAIL): AttemptStatus.FAILED,
         },
         {AttemptStatus.SUCCEEDED, AttemptStatus.FAILED},
     ),
@@ -72,6 +77,18 @@ EXPECTED: dict[str, tuple[Machine[Any, Any], dict[tuple[Any, Any], Any], set[Any
             (CaseStatus.OPEN, CaseAction.WAIVE): CaseStatus.WAIVED,
         },
         {CaseStatus.RECOVERED, CaseStatus.EXHAUSTED, CaseStatus.ENDED, CaseStatus.WAIVED},
+    ),
+    # Disputes: open until the bank decides; a decision can still turn (a second chargeback
+    # after a win; a reversal or arbitration after a loss), so neither decision is final.
+    "dispute": (
+        DISPUTE,
+        {
+            (DisputeStatus.OPEN, DisputeAction.WIN): DisputeStatus.WON,
+            (DisputeStatus.OPEN, DisputeAction.LOSE): DisputeStatus.LOST,
+            (DisputeStatus.WON, DisputeAction.LOSE): DisputeStatus.LOST,
+            (DisputeStatus.LOST, DisputeAction.WIN): DisputeStatus.WON,
+        },
+        set(),
     ),
     "household": (
         HOUSEHOLD,

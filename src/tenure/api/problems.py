@@ -53,6 +53,8 @@ class Problem(msgspec.Struct, kw_only=True):
     subscription: str | msgspec.UnsetType = msgspec.UNSET
     invoice: str | msgspec.UnsetType = msgspec.UNSET  # declines: the invoice charged
     retryable: bool | msgspec.UnsetType = msgspec.UNSET  # declines: may the same card succeed
+    # authentication_required on pay: what the client must do (docs/payments.md, SCA)
+    next_action: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     # The X-Request-Id of the request (every problem answered while serving one carries it).
     request_id: str | msgspec.UnsetType = msgspec.UNSET
 

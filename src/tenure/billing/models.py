@@ -129,7 +129,7 @@ class CreditNote(Base):
     charge_id: Mapped[str] = mapped_column(String(64))
     # Wall-clock lease: a pending note past it was left by a crash and is resolved by the worker.
     lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
-    provider_refund_id: Mapped[str | None] = mapped_column(String(64))
+    provider_refund_id: Mapped[str | None] = mapped_column(String(64), index=True)
     failure_message: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -173,4 +173,33 @@ class PromoRedemption(Base):
 
     __table_args__ = (
         UniqueConstraint("promo_code_id", "customer_id", name="uq_promo_redemptions_customer"),
+    )
+
+
+class Dispute(Base):
+    """A chargeback (or an inquiry that may become one) on a payment Tenure collected.
+
+    ``(provider, provider_dispute_id)`` is unique: every event about a dispute finds the one row.
+    """
+
+    __tablename__ = "disputes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    # Stripe ``dp_…``; Adyen: the disputed payment's pspReference (one dispute per payment).
+    provider_dispute_id: Mapped[str] = mapped_column(String(128))
+    invoice_id: Mapped[str] = mapped_column(String(40), ForeignKey("invoices.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(String(40))
+    subscription_id: Mapped[str | None] = mapped_column(String(40))
+    charge_id: Mapped[str] = mapped_column(String(128))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # open | won | lost
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_dispute_id", name="uq_disputes_provider_dispute"),
     )

@@ -192,8 +192,9 @@ def record_refund(invoice: InvoiceRecord, amount: int) -> int:
 
 
 def reverse_refund(invoice: InvoiceRecord, amount: int) -> None:
-    """A refund was taken back (an app store reversed it after a dispute): that cash counts as
-    captured again. Only store refunds are ever reversed; their invoices use no credit."""
+    """A refund was taken back (an app store reversed it after a dispute; a payment provider's
+    refund failed after it was confirmed): that cash counts as captured again. The credit a
+    full refund gave back is not taken back here."""
     if amount <= 0 or amount > invoice.amount_refunded:
         raise ValueError(f"cannot reverse {amount} of {invoice.amount_refunded} refunded")
     invoice.amount_refunded -= amount

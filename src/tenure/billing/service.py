@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing.models import CreditNote, Invoice, InvoiceLine
@@ -305,6 +305,26 @@ async def get_note(
     if row is None:
         raise CreditNoteNotFound(f"no credit note {note_id!r}")
     return _note(row)
+
+
+async def find_note(
+    session: AsyncSession, *, keys: Sequence[str], refund_id: str | None
+) -> CreditNoteRecord | None:
+    """The credit note a provider's refund event is about: by one of its idempotency ``keys``
+    (Tenure's own refunds carry theirs), else by the provider's refund id."""
+    clauses: list[ColumnElement[bool]] = []
+    if keys:
+        clauses.append(_notes.c.idempotency_key.in_(list(keys)))
+    if refund_id:
+        clauses.append(_notes.c.provider_refund_id == refund_id)
+    if not clauses:
+        return None
+    row = (
+        (await session.execute(select(_notes).where(or_(*clauses)).order_by(_notes.c.id)))
+        .mappings()
+        .first()
+    )
+    return None if row is None else _note(row)
 
 
 async def pending_note_for(session: AsyncSession, invoice_id: str) -> str | None:

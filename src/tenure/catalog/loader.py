@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
 
 from tenure.catalog.model import (
+    DISPUTE_POLICIES,
     Catalog,
+    DisputePolicy,
     DunningRule,
     FeatureValue,
     IntroOffer,
@@ -38,7 +40,9 @@ _FEATURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Stricter than Fraction(), which would also accept "1/3", "1e2" or "1_000" as a price.
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
-_TOP_KEYS = ("catalog", "markets", "products", "plans", "change_policies", "dunning")
+_TOP_KEYS = (
+    "catalog", "markets", "products", "plans", "change_policies", "dunning", "disputes"
+)  # fmt: skip
 _CATALOG_KEYS = ("free_product",)
 _MARKET_KEYS = ("currency", "tax_inclusive", "tax_rate", "tax_name", "regions")
 _REGION_CODE = re.compile(r"[A-Z0-9]{1,3}")
@@ -586,6 +590,22 @@ def _dunning(
     return default, tuple(overrides)
 
 
+def _disputes(document: Mapping[str, Any], problems: _Problems) -> DisputePolicy:
+    """The optional [disputes] table: what a lost dispute does (docs/payments.md)."""
+    raw = document.get("disputes")
+    if raw is None:
+        return DisputePolicy()
+    if not isinstance(raw, dict):
+        problems.add("disputes", f"must be a table, not {_kind(raw)}")
+        return DisputePolicy()
+    table = _Table(problems, "disputes", raw, ("on_lost",))
+    on_lost = table.get("on_lost", str, "cancel_now") or "cancel_now"
+    if on_lost not in DISPUTE_POLICIES:
+        table.problem(f'on_lost "{on_lost}" must be one of: {", ".join(DISPUTE_POLICIES)}')
+        on_lost = "cancel_now"
+    return DisputePolicy(on_lost=on_lost)
+
+
 def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     _Table(problems, "(top level)", document, _TOP_KEYS)
     markets, currencies = _load_markets(document, problems)
@@ -598,6 +618,7 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     plans = {pid: _plan(pid, raw, refs, problems) for pid, raw in raw_plans.items()}
     policies = _change_policies(document, set(raw_plans), problems)
     dunning, dunning_overrides = _dunning(document, refs, problems)
+    disputes = _disputes(document, problems)
     if problems.items or free_product is None:
         return None
     return Catalog(
@@ -609,4 +630,5 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
         change_policies=policies,
         dunning=dunning,
         dunning_overrides=dunning_overrides,
+        disputes=disputes,
     )

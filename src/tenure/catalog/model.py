@@ -85,6 +85,18 @@ class DunningRule:
     recovery: str | None = None
 
 
+# What a lost dispute does to the subscription the disputed payment paid for.
+DISPUTE_POLICIES = ("cancel_now", "cancel_at_period_end", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class DisputePolicy:
+    """The catalog's ``[disputes]`` table. ``on_lost``: ``cancel_now`` (access ends at once and
+    the customer is on the free tier), ``cancel_at_period_end``, or ``none``."""
+
+    on_lost: str = "cancel_now"
+
+
 @dataclass(frozen=True, slots=True)
 class Catalog:
     markets: Mapping[str, Market]
@@ -96,6 +108,7 @@ class Catalog:
     change_policies: Mapping[tuple[str, str], str] = field(default_factory=dict)
     dunning: DunningRule = field(default_factory=DunningRule)
     dunning_overrides: tuple[DunningRule, ...] = ()
+    disputes: DisputePolicy = field(default_factory=DisputePolicy)
 
     def market(self, code: str) -> Market:
         try:

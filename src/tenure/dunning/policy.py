@@ -51,6 +51,8 @@ HARD_DECLINES: Final[frozenset[str]] = frozenset(
         "stolen_card",
         "invalid_payment_method",
         "do_not_honor",
+        # Off-session, nobody can authenticate: wait for the customer (billing_issue).
+        "authentication_required",
     }
 )
 # Declines that may succeed later on the same payment method, whatever the provider says.
@@ -139,6 +141,15 @@ class Clocks:
 def open_case(policy: DunningPolicy, failed_at: datetime) -> Clocks:
     grace_ends_at = failed_at + policy.grace
     return Clocks(failed_at, grace_ends_at, grace_ends_at + policy.hold)
+
+
+AUTHENTICATION_REQUIRED: Final = "authentication_required"
+
+
+def billing_issue_reason(decline_code: str | None) -> str:
+    """What a client should do about an unpaid renewal: ``authentication_required`` (bring the
+    customer on-session to authenticate) or ``payment_failed`` (retries, or a new method)."""
+    return AUTHENTICATION_REQUIRED if decline_code == AUTHENTICATION_REQUIRED else "payment_failed"
 
 
 def is_hard_decline(decline_code: str | None, provider_retryable: bool) -> bool:

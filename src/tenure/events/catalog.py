@@ -23,10 +23,12 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     Currency,
     CustomerData,
     CustomerUpdated,
+    DisputeData,
     DuplicateSubscription,
     EntitlementsChanged,
     GrantData,
     HouseholdData,
+    InvoiceActionRequired,
     InvoiceData,
     InvoicePaymentFailed,
     InvoiceRefunded,
@@ -115,6 +117,17 @@ _INVOICE = InvoiceData(
     period_end="2025-03-31T10:00:00Z",
 )
 _INVOICE_FIELDS = msgspec.structs.asdict(_INVOICE)
+_DISPUTE = DisputeData(
+    dispute="dsp_01JD3K6ZQ8N0V5X2T9E4M7B1CD",
+    customer=_SUB.customer,
+    subscription=_SUB.subscription,
+    invoice=_INVOICE.invoice,
+    provider="stripe",
+    amount=Money(amount=12900, currency="SEK"),
+    reason="fraudulent",
+    status="open",
+    opened_at="2025-03-05T10:00:00Z",
+)
 
 
 def _sub(**changes: Any) -> SubscriptionData:
@@ -405,6 +418,44 @@ CATALOG: Final[tuple[EventType, ...]] = (
             failure_message="Your card has insufficient funds.",
             retryable=True,
             next_payment_attempt=None,
+        ),
+    ),
+    EventType(
+        "invoice.payment_action_required",
+        1,
+        InvoiceActionRequired,
+        "The customer must authenticate the payment (3-D Secure) on-session: the client "
+        "completes the next_action it was handed (subscribe or pay answers carry it); the "
+        "provider's webhook or POST /v1/invoices/{id}/pay then settles the invoice.",
+        InvoiceActionRequired(
+            **{**_INVOICE_FIELDS, "billing_reason": "subscription_create"},
+            provider="stripe",
+            next_action_type="use_stripe_sdk",
+        ),
+    ),
+    EventType(
+        "dispute.opened",
+        1,
+        DisputeData,
+        "The customer's bank disputed a payment (a chargeback, or an inquiry that may become "
+        "one); the invoice shows the dispute and no refund can be made meanwhile.",
+        _DISPUTE,
+    ),
+    EventType(
+        "dispute.won",
+        1,
+        DisputeData,
+        "A dispute was decided for the merchant: the payment stands.",
+        msgspec.structs.replace(_DISPUTE, status="won", closed_at="2025-04-20T10:00:00Z"),
+    ),
+    EventType(
+        "dispute.lost",
+        1,
+        DisputeData,
+        "A dispute was decided for the customer: the payment is gone, and the catalog's "
+        "dispute policy was applied (policy_applied says what it did).",
+        msgspec.structs.replace(
+            _DISPUTE, status="lost", closed_at="2025-04-20T10:00:00Z", policy_applied="cancel_now"
         ),
     ),
     EventType(

@@ -77,11 +77,22 @@ class SubscriptionEnded(SubscriptionData, kw_only=True):
     reason: str
 
 
+class BillingIssueData(_Payload, kw_only=True):
+    reason: Annotated[
+        str,
+        msgspec.Meta(
+            description="authentication_required (bring the customer on-session to "
+            "authenticate and pay the invoice) or payment_failed"
+        ),
+    ]
+
+
 class SubscriptionPastDue(SubscriptionData, kw_only=True):
     decline_code: str | None
     grace_ends_at: Timestamp | None = None
     hold_ends_at: Timestamp | None = None
     next_payment_attempt: Timestamp | None = None
+    billing_issue: BillingIssueData | None = None
 
 
 class SubscriptionOnHold(SubscriptionData, kw_only=True):
@@ -177,6 +188,32 @@ class InvoiceRefunded(InvoiceData, kw_only=True):
 class InvoiceRefundReversed(InvoiceData, kw_only=True):
     amount_refunded: MinorUnits
     reversed_amount: MinorUnits
+
+
+class InvoiceActionRequired(InvoiceData, kw_only=True):
+    """The customer must authenticate the payment (3-D Secure) before it can go through."""
+
+    provider: str
+    next_action_type: str
+
+
+class DisputeData(_Payload, kw_only=True):
+    """A chargeback on a collected payment, as the provider reported it."""
+
+    dispute: str
+    customer: str
+    subscription: str | None
+    invoice: str
+    provider: str
+    amount: Money
+    reason: str
+    status: str
+    opened_at: Timestamp
+    closed_at: Timestamp | None = None
+    policy_applied: Annotated[
+        str | None,
+        msgspec.Meta(description="what the catalog's dispute policy did (dispute.lost only)"),
+    ] = None
 
 
 class CardData(_Payload, kw_only=True):

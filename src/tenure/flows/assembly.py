@@ -7,13 +7,20 @@ from __future__ import annotations
 from tenure.billing.records import BillingReason
 from tenure.catalog.model import Catalog
 from tenure.db.engine import Database
-from tenure.flows import projection
+from tenure.flows import (
+    disputes,
+    projection,
+    provider_events,
+    provider_payments,
+    provider_refunds,
+)
 from tenure.flows.change_plan import PlanChangePayment
 from tenure.flows.outcomes import OutcomeHandlers
 from tenure.flows.renewal import RenewalPayment
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import FirstPayment
 from tenure.kernel.clock import Clock, SystemClock
+from tenure.payments.inbox import EventKind
 from tenure.payments.ports import PaymentProvider
 
 
@@ -29,6 +36,14 @@ def outcome_handlers() -> OutcomeHandlers:
     )
 
 
+def install_provider_handlers() -> None:
+    """The handlers of provider webhooks (the inbox's kinds), each living with its use case."""
+    provider_events.register(EventKind.PAYMENT_OUTCOME, provider_payments.payment_outcome)
+    provider_events.register(EventKind.AUTHENTICATION, provider_payments.payment_outcome)
+    provider_events.register(EventKind.REFUND, provider_refunds.refund_event)
+    provider_events.register(EventKind.DISPUTE, disputes.dispute_event_handler)
+
+
 def assemble(
     *,
     db: Database,
@@ -38,5 +53,6 @@ def assemble(
 ) -> Runtime:
     runtime = Runtime(db=db, catalog=catalog, provider=provider, clock=clock or SystemClock())
     runtime.outcomes = outcome_handlers()
+    install_provider_handlers()
     projection.install(runtime)
     return runtime

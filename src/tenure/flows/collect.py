@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing import service as invoices
 from tenure.billing.records import (
@@ -34,7 +35,7 @@ from tenure.flows.unit import UnitOfWork
 from tenure.observability import PAYMENTS
 from tenure.observability.metrics import count_charge
 from tenure.payments import attempts
-from tenure.payments.attempts import Attempt
+from tenure.payments.attempts import Attempt, AttemptStatus
 from tenure.payments.ports import ChargeResult, ChargeStatus, ProviderUnavailable
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription
@@ -101,46 +102,75 @@ async def record_outcomes(runtime: Runtime, outcomes: Sequence[Outcome], *, acto
     Locks are taken subscription -> invoice -> attempt, the same order every flow uses.
     """
     async with runtime.db.transaction() as session:
-        uow = UnitOfWork(runtime, session, actor)
-        invoice_ids = sorted({outcome.invoice_id for outcome in outcomes})
-        unlocked = await invoices.load(session, invoice_ids)
-        sub_ids = sorted({i.subscription_id for i in unlocked.values() if i.subscription_id})
-        locked_subs = await subs.load(
-            session, Subscription.id.in_(sub_ids), for_update=True, order_by=[Subscription.id]
+        await record_in(runtime, session, outcomes, actor=actor)
+
+
+async def record_in(
+    runtime: Runtime, session: AsyncSession, outcomes: Sequence[Outcome], *, actor: str
+) -> int:
+    """:func:`record_outcomes` inside the caller's transaction (a provider webhook's); returns
+    how many attempts it finished (an attempt recorded by someone else first is skipped)."""
+    uow = UnitOfWork(runtime, session, actor)
+    invoice_ids = sorted({outcome.invoice_id for outcome in outcomes})
+    unlocked = await invoices.load(session, invoice_ids)
+    sub_ids = sorted({i.subscription_id for i in unlocked.values() if i.subscription_id})
+    locked_subs = await subs.load(
+        session, Subscription.id.in_(sub_ids), for_update=True, order_by=[Subscription.id]
+    )
+    by_sub = {sub.id: sub for sub in locked_subs}
+    locked = await invoices.load(session, invoice_ids, for_update=True)
+    still_pending = {
+        attempt.id: attempt
+        for attempt in await attempts.load_open(
+            session, [outcome.attempt_id for outcome in outcomes], for_update=True
         )
-        by_sub = {sub.id: sub for sub in locked_subs}
-        locked = await invoices.load(session, invoice_ids, for_update=True)
-        still_pending = {
-            attempt.id: attempt
-            for attempt in await attempts.load_pending(
-                session, [outcome.attempt_id for outcome in outcomes], for_update=True
-            )
-        }
-        times = await runtime.times_for(session, {s.test_clock_id for s in locked_subs} | {None})
-        settled: list[Settlement] = []
-        for outcome in outcomes:
-            attempt = still_pending.get(outcome.attempt_id)
-            if attempt is None or outcome.result is None:
-                continue  # another worker recorded it first
-            invoice = locked[outcome.invoice_id]
-            sub = by_sub.get(invoice.subscription_id or "")
-            at = times[sub.test_clock_id if sub else None]
-            item = Settlement(invoice, sub, at, attempt, outcome.result)
-            if _record_money(uow, item):
-                settled.append(item)
-        await _dispatch(runtime, uow, settled)
-        await uow.flush()
+    }
+    times = await runtime.times_for(session, {s.test_clock_id for s in locked_subs} | {None})
+    settled: list[Settlement] = []
+    finished = 0
+    for outcome in outcomes:
+        attempt = still_pending.get(outcome.attempt_id)
+        if attempt is None or outcome.result is None:
+            continue  # another worker recorded it first
+        finished += 1
+        invoice = locked[outcome.invoice_id]
+        sub = by_sub.get(invoice.subscription_id or "")
+        at = times[sub.test_clock_id if sub else None]
+        item = Settlement(invoice, sub, at, attempt, outcome.result)
+        if _record_money(uow, item):
+            settled.append(item)
+    await _dispatch(runtime, uow, settled)
+    await uow.flush()
+    return finished
 
 
 def _record_money(uow: UnitOfWork, item: Settlement) -> bool:
     """The attempt's outcome and the invoice's cash; ``True`` if a handler must react."""
     attempt, invoice, result = item.attempt, item.invoice, item.result
     assert attempt is not None and result is not None
+    if attempt.status is AttemptStatus.REQUIRES_ACTION and attempt.awaits_action(result):
+        return False  # still waiting for the customer: nothing new
     attempt.finish(result, at=item.at)
     uow.attempt_finished(attempt)
     count_charge(str(invoice.billing_reason), result.status.value, result.retryable)
     if item.sub is not None:
         uow.track(item.sub)  # its event sequence moves with every event below
+    if attempt.status is AttemptStatus.REQUIRES_ACTION:
+        # The customer must authenticate (3-D Secure): no failure yet; the client completes it
+        # with the next_action it was handed, and the webhook or a pay settles the attempt.
+        assert result.next_action is not None
+        seq = item.sub.next_sequence() if item.sub else None
+        uow.emit(
+            invoices.invoice_event(
+                "invoice.payment_action_required",
+                invoice,
+                at=item.at,
+                sequence=seq,
+                provider=result.next_action.provider,
+                next_action_type=result.next_action.type,
+            )
+        )
+        return False
     if result.status is not ChargeStatus.SUCCEEDED:
         return invoice.status is InvoiceStatus.OPEN
     charge_id = result.charge_id or ""

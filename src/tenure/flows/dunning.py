@@ -20,6 +20,7 @@ from tenure.dunning.cases import CaseAction
 from tenure.dunning.config import policy_book
 from tenure.dunning.policy import (
     Period,
+    billing_issue_reason,
     is_hard_decline,
     open_case,
     recovered_period,
@@ -113,6 +114,7 @@ def _past_due(uow: UnitOfWork, sub: Sub, at: datetime, result: ChargeResult) -> 
             grace_ends_at=_ts(sub.grace_ends_at),
             hold_ends_at=_ts(sub.hold_ends_at),
             next_payment_attempt=_ts(sub.next_retry_at),
+            billing_issue={"reason": billing_issue_reason(result.decline_code)},
         )
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,7 +11,7 @@ from tenure.billing import service as invoices
 from tenure.billing.records import InvoiceRecord, InvoiceStatus, amount_due, void
 from tenure.dunning.cases import CaseAction
 from tenure.flows import dunning
-from tenure.flows.collect import Outcome, collect
+from tenure.flows.collect import Outcome, collect, record_outcomes
 from tenure.flows.outcomes import Settlement
 from tenure.flows.payment_methods import check_token, resolve
 from tenure.flows.runtime import Runtime
@@ -20,6 +21,7 @@ from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
 from tenure.kernel.ids import is_valid_id
 from tenure.kernel.metadata import merge as merge_metadata
 from tenure.payments import attempts
+from tenure.payments.ports import ChargeStatus, ProviderUnavailable
 from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
@@ -51,49 +53,68 @@ async def cancel(
         require_web(sub, "cancel")
         now = await runtime.now_for(session, sub.test_clock_id)
         uow = UnitOfWork(runtime, session, actor)
-        uow.track(sub)
-        voided: list[str] = []
-        if at_period_end:
-            if sub.cancel_at_period_end:
-                raise Conflict(
-                    f"{sub.id} is already set to cancel at {rfc3339(sub.current_period_end)}",
-                    code="subscription_already_canceling",
-                )
-            await changes.add(
-                session,
-                sub.pending,
-                subscription_id=sub.id,
-                kind=ChangeKind.CANCEL,
-                effective_at=sub.current_period_end,
-                at=now,
+        if at_period_end and sub.cancel_at_period_end:
+            raise Conflict(
+                f"{sub.id} is already set to cancel at {rfc3339(sub.current_period_end)}",
+                code="subscription_already_canceling",
             )
-            sub.canceled_at = now
-            uow.record(sub.apply(Action.SCHEDULE_CANCEL, at=now, actor=actor, reason="requested"))
-        else:
-            uow.record(sub.apply(Action.CANCEL_NOW, at=now, actor=actor, reason="requested"))
-            sub.canceled_at = sub.ended_at = now
-            sub.ended_reason = "canceled"
-            uow.drop_pending(sub, at=now)
-            sub.grace_ends_at = sub.hold_ends_at = sub.next_retry_at = None
-            sub.reschedule(now)
-            await dunning.close_cases(uow, [sub], action=CaseAction.END, at=now)
-            for invoice in await invoices.open_for_subscriptions(
-                session, [sub.id], for_update=True
-            ):
-                uow.give_back(invoice, void(invoice, at=now), reason="invoice_voided", at=now)
-                uow.invoice_changed(invoice)
-                voided.append(invoice.id)
-                uow.emit(
-                    invoices.invoice_event(
-                        "invoice.voided", invoice, at=now, sequence=sub.next_sequence()
-                    )
-                )
-        uow.emit(
-            sub.event(
-                "subscription.canceled", at=now, at_period_end=at_period_end, voided_invoices=voided
-            )
-        )
+        await cancel_in(uow, sub, now, at_period_end=at_period_end)
         await uow.flush()
+
+
+async def cancel_in(
+    uow: UnitOfWork,
+    sub: subs.Sub,
+    now: datetime,
+    *,
+    at_period_end: bool,
+    reason: str = "requested",
+    ended_reason: str = "canceled",
+) -> None:
+    """Cancel inside the caller's transaction (``sub`` locked by the caller): schedule the end
+    of the period, or end now (open invoices voided, dunning closed). ``subscription.canceled``
+    either way; ``reason`` is the history's reason, ``ended_reason`` the subscription's."""
+    session = uow.session
+    uow.track(sub)
+    voided: list[str] = []
+    if at_period_end:
+        await changes.add(
+            session,
+            sub.pending,
+            subscription_id=sub.id,
+            kind=ChangeKind.CANCEL,
+            effective_at=sub.current_period_end,
+            at=now,
+        )
+        sub.canceled_at = now
+        uow.record(sub.apply(Action.SCHEDULE_CANCEL, at=now, actor=uow.actor, reason=reason))
+    else:
+        uow.record(sub.apply(Action.CANCEL_NOW, at=now, actor=uow.actor, reason=reason))
+        sub.canceled_at = sub.ended_at = now
+        sub.ended_reason = ended_reason
+        uow.drop_pending(sub, at=now)
+        sub.grace_ends_at = sub.hold_ends_at = sub.next_retry_at = None
+        sub.reschedule(now)
+        await dunning.close_cases(uow, [sub], action=CaseAction.END, at=now)
+        for invoice in await invoices.open_for_subscriptions(session, [sub.id], for_update=True):
+            uow.give_back(invoice, void(invoice, at=now), reason="invoice_voided", at=now)
+            uow.invoice_changed(invoice)
+            voided.append(invoice.id)
+            uow.emit(
+                invoices.invoice_event(
+                    "invoice.voided", invoice, at=now, sequence=sub.next_sequence()
+                )
+            )
+    extra = {} if reason == "requested" else {"reason": ended_reason}
+    uow.emit(
+        sub.event(
+            "subscription.canceled",
+            at=now,
+            at_period_end=at_period_end,
+            voided_invoices=voided,
+            **extra,
+        )
+    )
 
 
 async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> None:
@@ -159,6 +180,9 @@ async def pay_invoice(
     method (which then also becomes the customer's default and the subscription's method)."""
     if payment_method is not None and not is_valid_id(payment_method, "pm"):
         check_token(runtime, payment_method)
+    waiting = await _settle_authentication(runtime, invoice_id, actor=actor)
+    if waiting is not None:
+        return waiting
     async with runtime.db.transaction() as session:
         invoice, sub = await _open_invoice_of(session, invoice_id)
         uow = UnitOfWork(runtime, session, actor)
@@ -189,11 +213,40 @@ async def pay_invoice(
             payment_method=method,
             attempt_number=await attempts.next_attempt_number(session, invoice_id),
             created_at=now,
+            on_session=True,  # the client pays with the customer present: 3-D Secure may run
         )
         uow.add_attempt(attempt)
         await uow.flush()
     outcomes = await collect(runtime, [attempt.id], actor=actor)
     return PayResult(invoice_id, outcomes[0] if outcomes else None)
+
+
+async def _settle_authentication(
+    runtime: Runtime, invoice_id: str, *, actor: str
+) -> PayResult | None:
+    """An attempt waiting for the customer's authentication is asked about first (never a
+    second charge while the first may still go through): paid, or still waiting (the answer
+    carries its next_action again) ends the pay here; failed lets a new attempt follow."""
+    async with runtime.db.read() as session:
+        waiting = await attempts.awaiting_action(session, invoice_id)
+    if waiting is None:
+        return None
+    try:
+        result = await runtime.provider.lookup(waiting.idempotency_key)
+    except ProviderUnavailable:
+        raise PaymentInProgress(
+            f"the payment for {invoice_id} awaits authentication and the provider did not "
+            "answer; retry in a few seconds"
+        ) from None
+    if result is None:
+        return None
+    outcome = Outcome(waiting.id, invoice_id, result)
+    if waiting.awaits_action(result):
+        return PayResult(invoice_id, outcome)
+    await record_outcomes(runtime, [outcome], actor=actor)
+    if result.status is ChargeStatus.SUCCEEDED:
+        return PayResult(invoice_id, outcome)
+    return None
 
 
 async def void_invoice(runtime: Runtime, *, invoice_id: str, actor: str) -> None:

@@ -23,9 +23,11 @@ def open_invoice(
     *,
     payment_method: str | None,
     at: datetime,
+    on_session: bool = False,
 ) -> Attempt | None:
     """Store the invoice with ``invoice.created``; return the first payment attempt when money
-    is owed, or ``None`` when credit covered it (it is then paid, with ``invoice.paid``)."""
+    is owed, or ``None`` when credit covered it (it is then paid, with ``invoice.paid``).
+    ``on_session``: the customer is present (subscribe) and may be asked to authenticate."""
     uow.add_invoice(invoice)
     uow.track(sub)
     uow.emit(
@@ -42,6 +44,7 @@ def open_invoice(
             payment_method=payment_method or "",
             attempt_number=1,
             created_at=at,
+            on_session=on_session,
         )
         uow.add_attempt(attempt)
         return attempt

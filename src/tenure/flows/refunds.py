@@ -17,6 +17,7 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.billing import disputes
 from tenure.billing import service as invoices
 from tenure.billing.records import (
     CreditNoteRecord,
@@ -36,6 +37,8 @@ from tenure.subscriptions import record as subs
 from tenure.subscriptions.channels import require_web_invoice
 
 STALE: Final = timedelta(seconds=30)
+# A refund the provider accepted but confirms by webhook: ask again after this if none came.
+AWAIT_CONFIRMATION: Final = timedelta(minutes=15)
 
 
 class RefundExceedsPaid(InvalidRequest):
@@ -56,8 +59,9 @@ class RefundOutcome:
 async def refund(
     runtime: Runtime, *, invoice_id: str, amount: int | None, reason: str, actor: str
 ) -> RefundOutcome:
-    """Effects: a credit note; ``invoice.refunded`` when the provider confirms. A refund the
-    provider refuses raises :class:`RefundDeclined` (402), with the failed note recorded."""
+    """Effects: a credit note; ``invoice.refunded`` when the provider confirms (at once, or by
+    its webhook: the note is ``pending`` until then). A refund the provider refuses raises
+    :class:`RefundDeclined` (402), with the failed note recorded."""
     if not reason.strip():
         raise InvalidRequest(
             "say why you refund: reason must not be empty", code="refund_reason_required"
@@ -93,6 +97,17 @@ async def _open_note(
         raise Conflict(
             f"refund {pending} for {invoice_id} is in progress; retry shortly",
             code="refund_in_progress",
+        )
+    held = [
+        d.id
+        for d in (await disputes.for_invoices(session, [invoice_id])).get(invoice_id, [])
+        if d.status in disputes.HOLDING
+    ]
+    if held:
+        raise Conflict(
+            f"invoice {invoice_id} is disputed ({held[0]}): the bank holds its payment, so it "
+            "cannot be refunded",
+            code="invoice_disputed",
         )
     charge = await attempts.succeeded_charge(session, invoice_id)
     if charge is None or charge.provider_charge_id is None:
@@ -150,18 +165,26 @@ async def _record(runtime: Runtime, note_id: str, result: RefundResult, *, actor
         note = await invoices.get_note(session, note_id, for_update=True)
         if note.status is not CreditNoteStatus.PENDING:
             return  # recorded by someone else
+        if result.succeeded and not result.settled:
+            # Accepted, confirmed later by the provider's webhook (Adyen's "received", a Stripe
+            # refund "pending"): the note stays pending, and the sweep asks again only after
+            # AWAIT_CONFIRMATION if the webhook never comes.
+            note.provider_refund_id = result.refund_id
+            note.lease_until = datetime.now(UTC) + AWAIT_CONFIRMATION
+            await invoices.save_notes(session, [note])
+            return
         now = await runtime.now_for(session, sub.test_clock_id if sub else None)
         note.finish(
             succeeded=result.succeeded, refund_id=result.refund_id, message=result.message, at=now
         )
         uow = UnitOfWork(runtime, session, actor)
         if result.succeeded:
-            _refunded(uow, invoice, note, sub, now)
+            refunded(uow, invoice, note, sub, now)
         await invoices.save_notes(session, [note])
         await uow.flush()
 
 
-def _refunded(
+def refunded(
     uow: UnitOfWork,
     invoice: InvoiceRecord,
     note: CreditNoteRecord,

@@ -182,7 +182,10 @@ async def _create(
     attempt = None
     if invoice is not None:
         await balance.settle(session, [invoice], at=now)
-        attempt = open_invoice(uow, invoice, sub, payment_method=payment_method, at=now)
+        # The customer is present: the provider may ask for 3-D Secure (next_action).
+        attempt = open_invoice(
+            uow, invoice, sub, payment_method=payment_method, at=now, on_session=True
+        )
         if attempt is None:  # covered by the customer's credit balance
             activate(uow, sub, now)
         if discount is not None and len(invoice.lines) > 1:

@@ -21,7 +21,7 @@ from tenure.db.engine import is_postgres
 from tenure.kernel.ids import new_id
 from tenure.kernel.machine import Machine
 from tenure.payments.models import PaymentAttempt
-from tenure.payments.ports import ChargeRequest, ChargeResult, ChargeStatus
+from tenure.payments.ports import ChargeRequest, ChargeResult, ChargeStatus, DeclineClass
 
 # How long a caller may take between storing an attempt and storing its outcome before the
 # recovery sweep assumes it crashed and resolves the attempt itself.
@@ -33,13 +33,21 @@ _COLUMNS = tuple(column.name for column in _table.columns)
 
 class AttemptStatus(StrEnum):
     PENDING = "pending"
+    # On-session only: the provider asks the customer to authenticate (3-D Secure); the
+    # provider's webhook or ``POST /v1/invoices/{id}/pay`` settles it.
+    REQUIRES_ACTION = "requires_action"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+# Attempts whose outcome is still to come (a provider's webhook may settle them).
+OPEN_STATUSES: Final = frozenset({AttemptStatus.PENDING, AttemptStatus.REQUIRES_ACTION})
 
 
 class AttemptAction(StrEnum):
     SUCCEED = "succeed"
     FAIL = "fail"
+    AWAIT_ACTION = "await_action"
 
 
 ATTEMPT: Final = Machine(
@@ -49,6 +57,9 @@ ATTEMPT: Final = Machine(
     {
         (AttemptStatus.PENDING, AttemptAction.SUCCEED): AttemptStatus.SUCCEEDED,
         (AttemptStatus.PENDING, AttemptAction.FAIL): AttemptStatus.FAILED,
+        (AttemptStatus.PENDING, AttemptAction.AWAIT_ACTION): AttemptStatus.REQUIRES_ACTION,
+        (AttemptStatus.REQUIRES_ACTION, AttemptAction.SUCCEED): AttemptStatus.SUCCEEDED,
+        (AttemptStatus.REQUIRES_ACTION, AttemptAction.FAIL): AttemptStatus.FAILED,
     },
     code="payment_attempt_illegal_transition",
 )
@@ -73,17 +84,32 @@ class Attempt:
     retryable: bool | None = None
     provider_charge_id: str | None = None
     completed_at: datetime | None = None
+    on_session: bool = False
+
+    def awaits_action(self, result: ChargeResult) -> bool:
+        """Whether ``result`` asks a present customer to authenticate: the attempt waits
+        (off-session the same answer is a hard decline: nobody is there to authenticate)."""
+        return (
+            self.on_session
+            and result.status is ChargeStatus.DECLINED
+            and result.decline_class is DeclineClass.ACTION_REQUIRED
+            and result.next_action is not None
+        )
 
     def finish(self, result: ChargeResult, *, at: datetime) -> None:
-        """Record the provider's answer (the only way out of ``pending``)."""
-        succeeded = result.status is ChargeStatus.SUCCEEDED
-        action = AttemptAction.SUCCEED if succeeded else AttemptAction.FAIL
+        """Record the provider's answer (the only way out of ``pending``/``requires_action``)."""
+        if self.awaits_action(result):
+            action = AttemptAction.AWAIT_ACTION
+        elif result.status is ChargeStatus.SUCCEEDED:
+            action = AttemptAction.SUCCEED
+        else:
+            action = AttemptAction.FAIL
         self.status = ATTEMPT.next(self.status, action)
         self.decline_code = result.decline_code
         self.failure_message = result.message
         self.retryable = result.retryable
-        self.provider_charge_id = result.charge_id
-        self.completed_at = at
+        self.provider_charge_id = result.charge_id or self.provider_charge_id
+        self.completed_at = None if action is AttemptAction.AWAIT_ACTION else at
 
     def charge_request(self, description: str) -> ChargeRequest:
         return ChargeRequest(
@@ -93,6 +119,7 @@ class Attempt:
             currency=self.currency,
             payment_method=self.payment_method,
             description=description,
+            on_session=self.on_session,
         )
 
 
@@ -111,6 +138,7 @@ def new_attempt(
     payment_method: str,
     attempt_number: int,
     created_at: datetime,
+    on_session: bool = False,
 ) -> Attempt:
     if amount <= 0:
         raise ValueError(f"a payment attempt must charge something, not {amount}")
@@ -127,6 +155,7 @@ def new_attempt(
         status=AttemptStatus.PENDING,
         created_at=created_at,
         lease_until=datetime.now(UTC) + LEASE,
+        on_session=on_session,
     )
 
 
@@ -176,6 +205,45 @@ async def load_pending(
     if for_update and is_postgres(session):
         statement = statement.with_for_update()
     return [_attempt(row) for row in (await session.execute(statement)).mappings().all()]
+
+
+async def load_open(
+    session: AsyncSession, attempt_ids: Sequence[str], *, for_update: bool
+) -> list[Attempt]:
+    """Attempts still waiting for an outcome (pending, or an on-session one waiting for the
+    customer's authentication), locked when asked: what an outcome may still be recorded on."""
+    if not attempt_ids:
+        return []
+    statement = (
+        select(_table)
+        .where(
+            _table.c.id.in_(list(attempt_ids)),
+            _table.c.status.in_([status.value for status in OPEN_STATUSES]),
+        )
+        .order_by(_table.c.id)
+    )
+    if for_update and is_postgres(session):
+        statement = statement.with_for_update()
+    return [_attempt(row) for row in (await session.execute(statement)).mappings().all()]
+
+
+async def awaiting_action(session: AsyncSession, invoice_id: str) -> Attempt | None:
+    """The invoice's attempt waiting for the customer's authentication, if any."""
+    row = (
+        (
+            await session.execute(
+                select(_table)
+                .where(
+                    _table.c.invoice_id == invoice_id,
+                    _table.c.status == AttemptStatus.REQUIRES_ACTION.value,
+                )
+                .order_by(_table.c.attempt_number.desc())
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _attempt(row)
 
 
 async def for_invoice(session: AsyncSession, invoice_id: str) -> list[Attempt]:
@@ -243,6 +311,31 @@ async def save_outcomes(session: AsyncSession, attempts: Iterable[Attempt]) -> N
     if params:
         connection = await session.connection()
         await connection.execute(_SAVE_OUTCOME, params)
+
+
+async def by_key(session: AsyncSession, key: str) -> Attempt | None:
+    """The attempt with this idempotency key (a provider's webhook names it)."""
+    row = (await session.execute(select(_table).where(_table.c.idempotency_key == key))).mappings()
+    found = row.first()
+    return None if found is None else _attempt(found)
+
+
+async def by_charge(session: AsyncSession, charge_id: str) -> Attempt | None:
+    """The successful attempt whose provider charge is ``charge_id`` (PaymentIntent id,
+    pspReference): what a provider's refund or dispute event refers to."""
+    row = (
+        (
+            await session.execute(
+                select(_table).where(
+                    _table.c.provider_charge_id == charge_id,
+                    _table.c.status == AttemptStatus.SUCCEEDED.value,
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _attempt(row)
 
 
 async def succeeded_charge(session: AsyncSession, invoice_id: str) -> Attempt | None:

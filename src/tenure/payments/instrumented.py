@@ -20,6 +20,7 @@ from tenure.payments.ports import (
     ProviderUnavailable,
     RefundRequest,
     RefundResult,
+    StoredCard,
 )
 
 T = TypeVar("T")
@@ -79,6 +80,22 @@ class InstrumentedProvider:
 
     async def lookup_refund(self, idempotency_key: str) -> RefundResult | None:
         return await self._call("lookup_refund", lambda: self.inner.lookup_refund(idempotency_key))
+
+    async def store_method(
+        self, *, customer_id: str, token: str, provider_customer: str | None
+    ) -> StoredCard | None:
+        """The wrapped provider stores the card (Stripe, Adyen); None for the sandbox. Without
+        this, a served Tenure would store real providers' tokens as sandbox cards."""
+        store = getattr(self.inner, "store_method", None)
+        if store is None:
+            return None
+        stored: StoredCard | None = await self._call(
+            "store_method",
+            lambda: store(
+                customer_id=customer_id, token=token, provider_customer=provider_customer
+            ),
+        )
+        return stored
 
     async def aclose(self) -> None:
         """Close what the wrapped provider holds (HTTP clients, a Redis limiter)."""

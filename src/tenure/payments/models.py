@@ -36,9 +36,12 @@ class PaymentAttempt(Base):
     decline_code: Mapped[str | None] = mapped_column(String(64))
     failure_message: Mapped[str | None] = mapped_column(String(300))
     retryable: Mapped[bool | None] = mapped_column(Boolean)
-    provider_charge_id: Mapped[str | None] = mapped_column(String(64))
+    provider_charge_id: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # True when the customer is present (the first payment, POST /v1/invoices/{id}/pay): the
+    # provider may ask for 3-D Secure, and the attempt then waits in ``requires_action``.
+    on_session: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # Wall-clock lease: a pending attempt whose lease ran out is resolved by the recovery sweep.
     lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from tenure.api.resources.base import Resource, at, extend, ts
+from tenure.billing.disputes import DisputeRecord, DisputeStatus
 from tenure.billing.records import (
     BillingReason,
     CreditNoteRecord,
@@ -49,6 +50,21 @@ class CreditNote(Resource):
     created: str
 
 
+class InvoiceDispute(Resource):
+    """A chargeback on the invoice's payment (``open`` until the bank decides)."""
+
+    id: str
+    object: Literal["dispute"]
+    provider: str
+    provider_dispute_id: str
+    amount: int
+    currency: str
+    reason: str
+    status: DisputeStatus
+    opened: str
+    closed_at: str | None
+
+
 class Invoice(Resource):
     id: str
     object: Literal["invoice"]
@@ -78,9 +94,11 @@ class Invoice(Resource):
 
 
 class InvoiceDetail(Invoice):
-    """An invoice as ``GET /v1/invoices/{id}`` and pay show it: with its credit notes."""
+    """An invoice as ``GET /v1/invoices/{id}`` and pay show it: with its credit notes and any
+    dispute (chargeback) on its payment."""
 
     credit_notes: list[CreditNote]
+    disputes: list[InvoiceDispute]
 
 
 class PaymentAttempt(Resource):
@@ -178,11 +196,31 @@ def credit_note_of(note: CreditNoteRecord) -> CreditNote:
     )
 
 
-def invoice_detail_of(row: InvoiceRecord, notes: Sequence[CreditNoteRecord]) -> InvoiceDetail:
+def dispute_of(dispute: DisputeRecord) -> InvoiceDispute:
+    return InvoiceDispute(
+        id=dispute.id,
+        object="dispute",
+        provider=dispute.provider,
+        provider_dispute_id=dispute.provider_dispute_id,
+        amount=dispute.amount,
+        currency=dispute.currency,
+        reason=dispute.reason,
+        status=dispute.status,
+        opened=at(dispute.opened_at),
+        closed_at=ts(dispute.closed_at),
+    )
+
+
+def invoice_detail_of(
+    row: InvoiceRecord,
+    notes: Sequence[CreditNoteRecord],
+    disputes: Sequence[DisputeRecord] = (),
+) -> InvoiceDetail:
     return extend(
         invoice_of(row),
         InvoiceDetail,
         credit_notes=[credit_note_of(note) for note in notes],
+        disputes=[dispute_of(dispute) for dispute in disputes],
     )
 
 

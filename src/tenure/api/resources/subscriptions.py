@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar.params import KwargDefinition
@@ -13,6 +13,8 @@ from tenure.api.resources.households import HouseholdRef, household_ref_of
 from tenure.api.resources.invoices import InvoiceLine, line_of
 from tenure.billing.plan_change import ChangeQuote
 from tenure.billing.records import InvoiceRecord
+from tenure.dunning.cases import Case
+from tenure.dunning.policy import billing_issue_reason
 from tenure.flows.collect import Outcome
 from tenure.households.records import HouseholdRecord
 from tenure.subscriptions.models import SubscriptionHistory
@@ -60,10 +62,24 @@ class Subscription(Resource):
     channel: str
 
 
+class BillingIssue(Resource):
+    """Why the subscription's renewal is unpaid (it is ``past_due`` or ``on_hold``).
+
+    ``reason``: ``authentication_required`` (the bank wants the customer to authenticate:
+    bring them on-session and ``POST /v1/invoices/{invoice}/pay``) or ``payment_failed``.
+    """
+
+    reason: str
+    decline_code: str | None
+    invoice: str
+
+
 class SubscriptionDetail(Subscription):
-    """A subscription as one is read or changed: with the household it owns (Duo/Family)."""
+    """A subscription as one is read or changed: with the household it owns (Duo/Family) and
+    its billing issue while in dunning."""
 
     household: HouseholdRef | None
+    billing_issue: BillingIssue | None
 
 
 class PaymentOutcome(Resource):
@@ -72,11 +88,28 @@ class PaymentOutcome(Resource):
     message: str | None
 
 
+class NextAction(Resource):
+    """What the client must do so the customer authenticates the payment (3-D Secure).
+
+    Stripe: pass ``client_secret`` to Stripe.js ``stripe.handleNextAction``. Adyen: pass
+    ``action`` to the Adyen Web / Drop-in ``handleAction``. Never stored by Tenure; ask again
+    with ``POST /v1/invoices/{id}/pay``, which also completes the payment once authenticated.
+    """
+
+    provider: str
+    type: str
+    reference: str  # the PaymentIntent id / pspReference
+    client_secret: str | None
+    action: dict[str, Any] | None
+
+
 class SubscriptionCreated(SubscriptionDetail):
     """The answer to subscribe: the subscription, its first invoice, and why it failed."""
 
     latest_invoice: str | None  # null for a trial
     last_payment_error: PaymentOutcome | None  # null on success or while unknown
+    # Set when the first payment needs the customer's authentication (status incomplete).
+    next_action: NextAction | None
 
 
 class PlanChangeSummary(Resource):
@@ -172,8 +205,36 @@ def subscription_of(sub: Sub) -> Subscription:
     )
 
 
-def subscription_detail_of(sub: Sub, household: HouseholdRecord | None) -> SubscriptionDetail:
-    return extend(subscription_of(sub), SubscriptionDetail, household=household_ref_of(household))
+def subscription_detail_of(
+    sub: Sub, household: HouseholdRecord | None, case: Case | None = None
+) -> SubscriptionDetail:
+    issue = None
+    if case is not None:
+        issue = BillingIssue(
+            reason=billing_issue_reason(case.last_decline_code),
+            decline_code=case.last_decline_code,
+            invoice=case.invoice_id,
+        )
+    return extend(
+        subscription_of(sub),
+        SubscriptionDetail,
+        household=household_ref_of(household),
+        billing_issue=issue,
+    )
+
+
+def next_action_of(outcome: Outcome | None) -> NextAction | None:
+    """The authentication a payment waits for (from the provider's answer; never stored)."""
+    action = None if outcome is None or outcome.result is None else outcome.result.next_action
+    if action is None:
+        return None
+    return NextAction(
+        provider=action.provider,
+        type=action.type,
+        reference=action.reference,
+        client_secret=action.client_secret,
+        action=None if action.action is None else dict(action.action),
+    )
 
 
 def payment_outcome_of(outcome: Outcome | None) -> PaymentOutcome | None:
@@ -191,7 +252,13 @@ def subscription_created_of(
 ) -> SubscriptionCreated:
     outcome = payment_outcome_of(payment)
     failed = outcome if outcome is not None and outcome.status != "succeeded" else None
-    return extend(detail, SubscriptionCreated, latest_invoice=invoice_id, last_payment_error=failed)
+    return extend(
+        detail,
+        SubscriptionCreated,
+        latest_invoice=invoice_id,
+        last_payment_error=failed,
+        next_action=next_action_of(payment),
+    )
 
 
 def subscription_changed_of(

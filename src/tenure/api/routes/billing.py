@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -23,8 +24,10 @@ from tenure.api.resources.invoices import (
     invoice_of,
     payment_attempt_of,
 )
+from tenure.api.resources.subscriptions import next_action_of
 from tenure.api.routes.payment_methods import no_card_numbers
 from tenure.api.schemas import Empty, PayInvoice, RefundInvoice, UpdateMetadata
+from tenure.billing import disputes
 from tenure.billing import service as invoices
 from tenure.billing.records import InvoiceStatus
 from tenure.customers import service as customers
@@ -42,7 +45,8 @@ async def _invoice_detail(runtime: Runtime, invoice_id: str) -> InvoiceDetail:
         row = await invoices.get(session, invoice_id)
         await invoices.with_lines(session, [row])
         notes = await invoices.credit_notes_of(session, invoice_id)
-    return invoice_detail_of(row, notes)
+        found = (await disputes.for_invoices(session, [invoice_id])).get(invoice_id, [])
+    return invoice_detail_of(row, notes, found)
 
 
 def _status_filter(status: str | None) -> InvoiceStatus | None:
@@ -123,7 +127,7 @@ class InvoiceController(Controller):
         summary="Pay an open invoice now",
         before_request=no_card_numbers,
         responses=problems(
-            402,
+            (402, "authentication_required"),
             (404, "invoice_not_found"),
             (409, "invoice_not_open payment_in_progress"),
             (422, "payment_method_required unknown_payment_method card_number_not_accepted"),
@@ -136,7 +140,10 @@ class InvoiceController(Controller):
         runtime: RuntimeDep,
         data: JSONBody[PayInvoice | None] = None,
     ) -> InvoiceDetail:
-        """Answers 402 with the decline code when the charge is declined."""
+        """Answers 402 with the decline code when the charge is declined. When the bank asks
+        the customer to authenticate (3-D Secure), 402 ``authentication_required`` carries the
+        ``next_action`` for the client; once the customer has authenticated, pay again (or let
+        the provider's webhook do it): the waiting payment is settled, never charged twice."""
         check_id(invoice_id, "in", "invoice")
         result = await manage.pay_invoice(
             runtime,
@@ -146,11 +153,14 @@ class InvoiceController(Controller):
         )
         outcome = result.outcome
         if outcome is not None and outcome.result is not None and outcome.result.decline_code:
+            action = next_action_of(outcome)
+            extra = {} if action is None else {"next_action": msgspec.to_builtins(action)}
             raise PaymentRequired(
                 outcome.result.message or "the payment was declined",
                 code=outcome.result.decline_code,
                 invoice=invoice_id,
                 retryable=outcome.result.retryable,
+                **extra,
             )
         return await _invoice_detail(runtime, invoice_id)
 
@@ -167,7 +177,7 @@ class InvoiceController(Controller):
             **problems(
                 (402, "refund_declined"),
                 (404, "invoice_not_found"),
-                (409, "invoice_not_paid refund_in_progress nothing_to_refund"),
+                (409, "invoice_not_paid refund_in_progress nothing_to_refund invoice_disputed"),
                 (422, "refund_reason_required refund_exceeds_paid"),
             ),
         },

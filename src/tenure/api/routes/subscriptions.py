@@ -33,6 +33,7 @@ from tenure.api.schemas import (
     Empty,
     UpdateMetadata,
 )
+from tenure.dunning import cases
 from tenure.flows import change_plan, manage, promotions
 from tenure.flows.payment_methods import token_for_subscribe
 from tenure.flows.runtime import Runtime
@@ -56,9 +57,10 @@ async def _detail(runtime: Runtime, subscription_id: str) -> SubscriptionDetail:
     async with runtime.db.read() as session:
         sub = await subs.load_one(session, subscription_id, for_update=False)
         household = await households.active_by_subscription(session, subscription_id)
+        case = (await cases.open_cases(session, [subscription_id])).get(subscription_id)
     if sub is None:
         raise manage.SubscriptionNotFound(f"no subscription {subscription_id!r}")
-    return subscription_detail_of(sub, household)
+    return subscription_detail_of(sub, household, case)
 
 
 class SubscriptionController(Controller):

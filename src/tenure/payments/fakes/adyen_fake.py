@@ -68,6 +68,7 @@ SANDBOX_NAMES: Final[dict[str, str]] = {
     "pm_card_insufficient_funds": "stored_refused_12",
     "pm_card_expired": "stored_refused_6",
     "pm_card_lost": "stored_refused_5",
+    "pm_card_processing": "stored_pending",
 }
 SANDBOX_PASSING: Final = frozenset(
     {
@@ -304,7 +305,13 @@ class AdyenFake:
 
     def _stored(self, query: dict[str, Any]) -> Response:
         shopper = str(query.get("shopperReference") or "")
-        tokens = {"8415000000000001", "stored_challenge", *SANDBOX_NAMES, *SANDBOX_PASSING}
+        tokens = {
+            "8415000000000001",
+            "stored_challenge",
+            "stored_pending",
+            *SANDBOX_NAMES,
+            *SANDBOX_PASSING,
+        }
         tokens |= {p["token"] for p in self.payments.values()}
         methods = [
             {
@@ -408,6 +415,8 @@ class AdyenFake:
                         "payments": list(self.payments.values()),
                         "refunds": self.refunds,
                         "violations": self.violations,
+                        # (method, path, Idempotency-Key) of every API request, in order
+                        "requests": self.requests,
                     },
                 )
         if request.path == "/_fake/notifications" and request.method == "POST":

@@ -9,7 +9,9 @@ Stripe's idempotency rule (same key + same parameters = the stored response, rep
 Test PaymentMethods (Stripe's test-mode names, plus the sandbox's, plus one rule):
 ``pm_card_visa``/``pm_card_mastercard`` succeed; ``pm_card_authenticationRequired`` needs 3-D
 Secure; ``pm_card_decline_<decline_code>`` declines with that code (e.g.
-``pm_card_decline_stolen_card``); the named ones in :data:`DECLINES` likewise.
+``pm_card_decline_stolen_card``); the named ones in :data:`DECLINES` likewise;
+``pm_card_processing`` leaves the PaymentIntent ``processing`` (as a bank debit would) until
+:meth:`StripeFake.settle` decides it.
 
 Faults for tests (``POST /_fake/faults``): ``server_error`` (500 before charging),
 ``rate_limit`` (429 with ``Retry-After``), ``timeout_after_charge`` (charges, then holds the
@@ -56,6 +58,7 @@ CARDS: Final[dict[str, tuple[str, str]]] = {
     "pm_card_mastercard": ("mastercard", "4444"),
     "pm_card_amex": ("amex", "8431"),
 }
+PROCESSING_CARD: Final = "pm_card_processing"
 SCA_CARDS: Final = frozenset({"pm_card_authenticationRequired", "pm_card_threeDSecureRequired"})
 
 
@@ -81,6 +84,7 @@ class StripeFake:
     lock: threading.RLock = field(default_factory=threading.RLock)
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attachments: set[tuple[str, str]] = field(default_factory=set)  # (token, customer)
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Idempotency-Key -> (parameters, status, body): Stripe's replay store.
@@ -216,7 +220,10 @@ class StripeFake:
                 code="resource_missing",
             )
         existing = self.methods.get(token)
-        if existing is not None and existing["customer"] not in (None, customer):
+        # Stripe's test-mode names (pm_card_visa, ...) work for any customer: Stripe makes a
+        # new PaymentMethod from one each time. A real pm_… belongs to one customer.
+        magic = token.startswith("pm_card_")
+        if existing is not None and existing["customer"] not in (None, customer) and not magic:
             return _error(
                 400,
                 "invalid_request_error",
@@ -234,15 +241,13 @@ class StripeFake:
             metadata={},
         )
         self.methods[token] = method
+        self.attachments.add((token, str(customer)))
         return Response(200, method)
 
     def _create_intent(self, params: dict[str, Any], fault: dict[str, Any] | None) -> Response:
         token = str(params.get("payment_method") or "")
         customer = params.get("customer")
-        if (
-            customer not in self.customers
-            or self.methods.get(token, {}).get("customer") != customer
-        ):
+        if customer not in self.customers or (token, str(customer)) not in self.attachments:
             return _error(
                 400,
                 "invalid_request_error",
@@ -300,6 +305,10 @@ class StripeFake:
                 return Response(402, error)
             intent["status"] = "requires_action"
             intent["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {}}
+            return Response(200, intent)
+        if token == PROCESSING_CARD:
+            intent["status"] = "processing"
+            self.charges[-1]["status"] = "processing"
             return Response(200, intent)
         if decline is not None:
             intent["status"] = "requires_payment_method"
@@ -424,6 +433,25 @@ class StripeFake:
         self.refunds[refund["id"]] = refund
         return Response(200, refund)
 
+    def settle(self, intent_id: str, *, decline_code: str | None = None) -> dict[str, Any]:
+        """Decide a ``processing`` (or ``requires_action``) PaymentIntent as Stripe would later:
+        succeeded, or failed with ``decline_code``; returns it (for the webhook's event)."""
+        with self.lock:
+            intent = self.intents[intent_id]
+            charge = next(c for c in self.charges if c["payment_intent"] == intent_id)
+            if decline_code is None:
+                latest = _id("ch")
+                intent.update(
+                    status="succeeded", amount_received=intent["amount"], latest_charge=latest
+                )
+                charge["status"] = "succeeded"
+            else:
+                error = self._card_error(intent, _id("ch"), decline_code, None)["error"]
+                error.pop("payment_intent", None)
+                intent.update(status="requires_payment_method", last_payment_error=error)
+                charge["status"] = "declined"
+            return copy.deepcopy(intent)
+
     # --- control: faults, ledger, webhooks -----------------------------------------------
 
     def _control(self, request: Request) -> Response:
@@ -435,7 +463,13 @@ class StripeFake:
         if request.path == "/_fake/ledger":
             with self.lock:
                 return Response(
-                    200, {"charges": self.charges, "refunds": list(self.refunds.values())}
+                    200,
+                    {
+                        "charges": self.charges,
+                        "refunds": list(self.refunds.values()),
+                        # (method, path, Idempotency-Key) of every API request, in order
+                        "requests": self.requests,
+                    },
                 )
         if request.path == "/_fake/events" and request.method == "POST":
             spec = request.json()

@@ -377,3 +377,9 @@ def _journal_status(result: ChargeResult) -> str:
     if result.decline_class is DeclineClass.ACTION_REQUIRED:
         return "action_required"
     return "declined"
+
+
+def result_of_notification(item: dict[str, Any]) -> ChargeResult:
+    """The port's result for an ``AUTHORISATION`` notification (its ``merchantReference`` is
+    the attempt's reference, :func:`reference_for` its idempotency key)."""
+    return _from_notification(item, None)

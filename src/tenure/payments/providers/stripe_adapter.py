@@ -396,9 +396,10 @@ def _from_intent(intent: stripe.PaymentIntent) -> ChargeResult:
     if status in ("processing", "requires_capture", "requires_confirmation"):
         raise PaymentPending(f"stripe: PaymentIntent {intent.id} is {status}")
     error = intent.last_payment_error
-    code = error.code if error else None
-    decline_code = error.decline_code if error else None
-    advice = error.advice_code if error else None
+    # Stripe leaves out fields that are not set (advice_code, decline_code, ...).
+    code = getattr(error, "code", None) if error else None
+    decline_code = getattr(error, "decline_code", None) if error else None
+    advice = getattr(error, "advice_code", None) if error else None
     if status == "canceled" and error is None:
         code = "canceled"
     klass = classify_stripe(code, decline_code, advice)
@@ -406,7 +407,7 @@ def _from_intent(intent: stripe.PaymentIntent) -> ChargeResult:
         ChargeStatus.DECLINED,
         charge_id=intent.id,
         decline_code=decline_code or code or "card_declined",
-        message=(error.message if error else None) or "The card was declined.",
+        message=(getattr(error, "message", None) if error else None) or "The card was declined.",
         retryable=retryable(klass),
         decline_class=klass,
         next_action=_next_action(intent) if klass is DeclineClass.ACTION_REQUIRED else None,
@@ -428,3 +429,16 @@ def _from_refund(refund: stripe.Refund) -> RefundResult:
     if status in ("succeeded", "pending", "requires_action"):
         return RefundResult(True, refund.id, settled=status == "succeeded")
     return RefundResult(False, refund.id, message=f"Stripe refund {status}")
+
+
+def result_of_event(intent: dict[str, Any]) -> tuple[str | None, ChargeResult | None]:
+    """(Tenure's idempotency key, the port's result) for a PaymentIntent in a webhook; the
+    result is None while Stripe is still ``processing``. Classified exactly as a direct answer
+    (:func:`_from_intent`), so a webhook and a call never disagree on a decline's class."""
+    obj = stripe.PaymentIntent.construct_from(dict(intent), None)
+    key = _metadata(obj).get(KEY_FIELD)
+    try:
+        result = _from_intent(obj)
+    except PaymentPending:
+        result = None
+    return (None if key is None else str(key)), result
