@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_payments_phase2"
-down_revision: str | None = "0010_outbox_request_context"
+revision: str = "0012_payments_phase2"
+down_revision: str | None = "0011_faults"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
