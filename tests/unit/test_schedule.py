@@ -385,6 +385,7 @@ def timelines(draw: st.DrawFn) -> Timeline:
         grace_ends_at=grace_ends_at,
         hold_ends_at=hold_ends_at,
         next_retry_at=next_retry_at,
+        has_payment_method=draw(st.booleans()),
     )
 
 
@@ -405,3 +406,17 @@ def test_next_action_at_is_exactly_the_first_moment_due_action_fires(
             assert due_action(t, now) is not None
         else:
             assert due_action(t, now) is None
+
+
+def test_trialing_without_payment_method_expires_at_trial_end_instead_of_renewing() -> None:
+    t = Timeline(**{**_fields(trialing()), "has_payment_method": False})
+    end = t.current_period_end
+    assert next_action_at(t) is not None
+    assert due_action(t, end - US) in (None, Due.TRIAL_NOTICE)
+    assert due_action(t, end) is Due.TRIAL_EXPIRY
+    # Set to cancel, it simply ends canceled; active subscriptions never trial-expire.
+    assert due_action(Timeline(**{**_fields(t), "cancel_at_period_end": True}), end) is (
+        Due.END_CANCELED
+    )
+    active = Timeline(**{**_fields(t), "status": Status.ACTIVE})
+    assert due_action(active, end) is Due.RENEW

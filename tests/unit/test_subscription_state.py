@@ -82,6 +82,9 @@ EXPECTED: dict[tuple[Status, Action], Status] = {
     (Status.PAUSED, Action.REVOKE): Status.CANCELED,
     # reinstate: the store reversed that refund; the only edge out of an end
     (Status.CANCELED, Action.REINSTATE): Status.ACTIVE,
+    # lifecycle controls (issue 12)
+    # a trial that needed no payment method ends without one: expired, nothing charged
+    (Status.TRIALING, Action.TRIAL_EXPIRED): Status.EXPIRED,
     # incomplete_expired and expired: terminal, no edges at all
 }
 
@@ -93,11 +96,11 @@ def _pair_id(pair: tuple[Status, Action]) -> str:
 
 
 def test_product_covers_every_status_and_action_pair() -> None:
-    # 9 statuses x 17 actions = 153 pairs; guards against an enum member being added unnoticed.
+    # 9 statuses x 18 actions = 162 pairs; guards against an enum member being added unnoticed.
     assert len(Status) == 9
-    assert len(Action) == 17
-    assert len(ALL_PAIRS) == 153
-    assert len(EXPECTED) == 45
+    assert len(Action) == 18
+    assert len(ALL_PAIRS) == 162
+    assert len(EXPECTED) == 46
 
 
 @pytest.mark.parametrize("pair", ALL_PAIRS, ids=[_pair_id(p) for p in ALL_PAIRS])

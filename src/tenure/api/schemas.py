@@ -67,6 +67,8 @@ class CreateSubscription(_Body):
     # it the customer's default method is charged.
     payment_method: Id | None = None
     trial: bool = False
+    # An exact end for the trial (RFC 3339); implies "trial": true.
+    trial_end: Timestamp | None = None
     intro_offer: bool = False
     promo_code: Code | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)

@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
 
+from tenure.catalog.lifecycle import parse_lifecycle
 from tenure.catalog.model import (
     Catalog,
     DunningRule,
@@ -38,7 +39,9 @@ _FEATURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Stricter than Fraction(), which would also accept "1/3", "1e2" or "1_000" as a price.
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
-_TOP_KEYS = ("catalog", "markets", "products", "plans", "change_policies", "dunning")
+_TOP_KEYS = (
+    "catalog", "markets", "products", "plans", "change_policies", "dunning", "lifecycle",
+)  # fmt: skip
 _CATALOG_KEYS = ("free_product",)
 _MARKET_KEYS = ("currency", "tax_inclusive", "tax_rate", "tax_name", "regions")
 _REGION_CODE = re.compile(r"[A-Z0-9]{1,3}")
@@ -598,6 +601,9 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     plans = {pid: _plan(pid, raw, refs, problems) for pid, raw in raw_plans.items()}
     policies = _change_policies(document, set(raw_plans), problems)
     dunning, dunning_overrides = _dunning(document, refs, problems)
+    lifecycle, lifecycle_overrides = parse_lifecycle(
+        document, markets=set(currencies), products=set(raw_products), report=problems.add
+    )
     if problems.items or free_product is None:
         return None
     return Catalog(
@@ -609,4 +615,6 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
         change_policies=policies,
         dunning=dunning,
         dunning_overrides=dunning_overrides,
+        lifecycle=lifecycle,
+        lifecycle_overrides=lifecycle_overrides,
     )

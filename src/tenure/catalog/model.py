@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Final
 
 from tenure.kernel.calendar import Interval
 from tenure.kernel.errors import InvalidRequest, NotFound
@@ -86,6 +87,28 @@ class DunningRule:
 
 
 @dataclass(frozen=True, slots=True)
+class LifecycleRule:
+    """Lifecycle settings from the catalog's ``[lifecycle]`` table: the default (``name``
+    "default") or one override per market, product, or both. ``None`` is inherited from the
+    default, then from :data:`LIFECYCLE_DEFAULTS`."""
+
+    name: str = "default"
+    market: str | None = None
+    product: str | None = None
+    trial_requires_payment_method: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """The lifecycle policy that applies to one product in one market (all fields resolved)."""
+
+    trial_requires_payment_method: bool = True
+
+
+LIFECYCLE_DEFAULTS: Final = Lifecycle()
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     markets: Mapping[str, Market]
     products: Mapping[str, Product]
@@ -96,6 +119,30 @@ class Catalog:
     change_policies: Mapping[tuple[str, str], str] = field(default_factory=dict)
     dunning: DunningRule = field(default_factory=DunningRule)
     dunning_overrides: tuple[DunningRule, ...] = ()
+    lifecycle: LifecycleRule = field(default_factory=LifecycleRule)
+    lifecycle_overrides: tuple[LifecycleRule, ...] = ()
+
+    def lifecycle_for(self, market: str, product: str) -> Lifecycle:
+        """The most specific rule wins (market and product, then product, then market), each
+        field falling back to the ``[lifecycle]`` default and then the built-in one."""
+
+        def rank(rule: LifecycleRule) -> int:
+            return (2 if rule.product else 0) + (1 if rule.market else 0)
+
+        matching = [
+            rule
+            for rule in self.lifecycle_overrides
+            if rule.market in (None, market) and rule.product in (None, product)
+        ]
+        chain = [*sorted(matching, key=rank, reverse=True), self.lifecycle]
+        values: dict[str, object] = {}
+        for name in Lifecycle.__dataclass_fields__:
+            found = next(
+                (getattr(rule, name) for rule in chain if getattr(rule, name) is not None),
+                getattr(LIFECYCLE_DEFAULTS, name),
+            )
+            values[name] = found
+        return Lifecycle(**values)  # type: ignore[arg-type]
 
     def market(self, code: str) -> Market:
         try:

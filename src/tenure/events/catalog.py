@@ -49,6 +49,7 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     SubscriptionPromoCodeApplied,
     SubscriptionRecovered,
     SubscriptionRef,
+    SubscriptionTrialEnded,
     SubscriptionUpdated,
     Timestamp,
     WebhookEndpointDisabled,
@@ -328,6 +329,22 @@ CATALOG: Final[tuple[EventType, ...]] = (
                 "ended_reason": "canceled",
             },
             reason="canceled",
+        ),
+    ),
+    EventType(
+        "subscription.trial_ended",
+        1,
+        SubscriptionTrialEnded,
+        "A trial was ended early on request (POST …/end_trial); the first paid period starts "
+        "now and its invoice follows.",
+        SubscriptionTrialEnded(
+            **{
+                **_SUB_FIELDS,
+                "status": "trialing",
+                "trial_end": "2025-02-28T10:00:00Z",
+                "current_period_end": "2025-02-28T10:00:00Z",
+            },
+            scheduled_trial_end="2025-03-30T10:00:00Z",
         ),
     ),
     EventType(

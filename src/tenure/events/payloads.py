@@ -77,6 +77,10 @@ class SubscriptionEnded(SubscriptionData, kw_only=True):
     reason: str
 
 
+class SubscriptionTrialEnded(SubscriptionData, kw_only=True):
+    scheduled_trial_end: Timestamp  # when the trial would have ended
+
+
 class SubscriptionPastDue(SubscriptionData, kw_only=True):
     decline_code: str | None
     grace_ends_at: Timestamp | None = None

@@ -10,7 +10,7 @@ commit (:mod:`collect`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -40,6 +40,7 @@ BATCH_SIZE: Final = 500
 class BatchResult:
     processed: int
     attempt_ids: list[str]
+    invoice_ids: list[str] = field(default_factory=list)  # the period invoices it issued
 
 
 async def run_due(
@@ -107,10 +108,8 @@ async def process_batch(
     for sub in claimed:
         uow.track(sub)
         due = due_action(sub.timeline(), now)
-        if due is Due.TRIAL_NOTICE:
-            sub.trial_notice_sent = True
-            sub.reschedule(now)
-            uow.emit(sub.event("subscription.trial_will_end", at=now))
+        if due in (Due.TRIAL_NOTICE, Due.TRIAL_EXPIRY):
+            _trial_due(uow, sub, due, now)
         elif due is Due.INCOMPLETE_EXPIRY:
             _end(uow, sub, Action.INCOMPLETE_TIMED_OUT, "incomplete_expired", now, now)
             ended_void.append(sub)
@@ -156,7 +155,23 @@ async def process_batch(
     await dunning.close_cases(uow, others, action=CaseAction.END, at=now)
     attempt_ids += [a.id for a in await dunning.retry_attempts(uow, retrying, now)]
     await uow.flush()
-    return BatchResult(processed=len(claimed), attempt_ids=attempt_ids)
+    return BatchResult(
+        processed=len(claimed),
+        attempt_ids=attempt_ids,
+        invoice_ids=[invoice.id for invoice, _ in renewals.drafts],
+    )
+
+
+def _trial_due(uow: UnitOfWork, sub: Sub, due: Due, now: datetime) -> None:
+    """The notice three days before a trial ends, or the end of a trial that has no payment
+    method to charge: it expires (``trial_ended_without_payment``), nothing is billed."""
+    if due is Due.TRIAL_NOTICE:
+        sub.trial_notice_sent = True
+        sub.reschedule(now)
+        uow.emit(sub.event("subscription.trial_will_end", at=now))
+    else:
+        reason = "trial_ended_without_payment"
+        _end(uow, sub, Action.TRIAL_EXPIRED, reason, sub.current_period_end, now)
 
 
 def _end(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +26,7 @@ from tenure.flows.outcomes import Settlement, payment_failed_event
 from tenure.flows.runtime import Runtime
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.calendar import add_interval
+from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest
 from tenure.kernel.ids import new_id
 from tenure.subscriptions import record as subs
@@ -68,21 +70,27 @@ async def subscribe(
     *,
     customer_id: str,
     plan_id: str,
-    payment_method: str,
+    payment_method: str | None,
     trial: bool,
     actor: str,
     offers: Offers | None = None,
     metadata: dict[str, str] | None = None,
+    trial_end: datetime | None = None,
 ) -> SubscribeResult:
     """Create the subscription; without a trial, invoice and charge the first period.
 
     Effects: ``subscription.created`` (and ``invoice.created``) in the first transaction; the
     charge after commit; then ``invoice.paid`` + ``subscription.activated`` or
     ``invoice.payment_failed`` (the subscription stays ``incomplete`` for 23 hours).
+
+    ``payment_method`` may be ``None`` only for a trial whose product and market need none
+    (``[lifecycle] trial_requires_payment_method = false``); ``trial_end`` (which implies a
+    trial) replaces the plan's ``trial_days``.
     """
     plan = purchasable_plan(runtime, plan_id)
     product = runtime.catalog.product_of(plan)
-    if not runtime.provider.accepts(payment_method):
+    trial = trial or trial_end is not None
+    if payment_method is not None and not runtime.provider.accepts(payment_method):
         raise InvalidRequest(
             f"unknown payment method {payment_method!r}; {runtime.provider.accepted_hint()}",
             code="unknown_payment_method",
@@ -100,6 +108,7 @@ async def subscribe(
                 actor=actor,
                 offers=offers or Offers(),
                 metadata=metadata or {},
+                trial_end=trial_end,
             )
     except IntegrityError as error:
         raise _conflict_from(error, customer_id) from None
@@ -119,6 +128,18 @@ def purchasable_plan(runtime: Runtime, plan_id: str) -> Plan:
             code="plan_not_purchasable",
         )
     return catalog.plan(plan_id)
+
+
+async def card_optional(runtime: Runtime, *, customer_id: str, plan_id: str, trial: bool) -> bool:
+    """Whether this subscribe may start without any payment method: a trial of a product
+    whose catalog lifecycle, in the customer's market, does not require one."""
+    if not trial:
+        return False
+    plan = purchasable_plan(runtime, plan_id)
+    async with runtime.db.read() as session:
+        customer = await customers.get(session, customer_id)
+    policy = runtime.catalog.lifecycle_for(customer.market, plan.product)
+    return not policy.trial_requires_payment_method
 
 
 def _conflict_from(error: IntegrityError, customer_id: str) -> Conflict:
@@ -141,11 +162,12 @@ async def _create(
     customer_id: str,
     plan: Plan,
     product: Product,
-    payment_method: str,
+    payment_method: str | None,
     trial: bool,
     actor: str,
     offers: Offers,
     metadata: dict[str, str],
+    trial_end: datetime | None,
 ) -> tuple[str, str | None, str | None]:
     # Locking the customer serializes two subscribes for the same customer; the partial
     # unique index would catch the loser anyway, this just gives it a clean answer.
@@ -154,9 +176,15 @@ async def _create(
     price = plan.price_in(market)
     now = await runtime.now_for(session, customer.test_clock_id)
     await _refuse_second_live(session, customer_id)
+    if payment_method is None:
+        _card_less_allowed(runtime, customer, plan, product, trial=trial)
     if trial:
-        await _redeem_trial(session, customer, plan, product)
-    sub = _new_sub(customer, plan, price.amount, price.currency, payment_method, trial, now)
+        await _redeem_trial(session, customer, plan, product, explicit_end=trial_end is not None)
+    if trial_end is not None:
+        _check_trial_end(trial_end, now)
+    sub = _new_sub(
+        customer, plan, price.amount, price.currency, payment_method, trial, now, trial_end
+    )
     sub.metadata = dict(metadata)
     if offers.intro:
         await _redeem_intro(session, sub, plan, product, trial=trial, now=now)
@@ -258,10 +286,40 @@ async def _refuse_second_live(session: AsyncSession, customer_id: str) -> None:
         )
 
 
-async def _redeem_trial(
-    session: AsyncSession, customer: Customer, plan: Plan, product: Product
+MAX_TRIAL: Final = timedelta(days=730)
+
+
+def _check_trial_end(trial_end: datetime, now: datetime) -> None:
+    if not now < trial_end <= now + MAX_TRIAL:
+        raise InvalidRequest(
+            f"trial_end must be after now ({rfc3339(now)}) and at most {MAX_TRIAL.days} days later",
+            code="invalid_trial_end",
+        )
+
+
+def _card_less_allowed(
+    runtime: Runtime, customer: Customer, plan: Plan, product: Product, *, trial: bool
 ) -> None:
-    if plan.trial_days == 0:
+    """Only a trial whose product and market need no payment method starts without one."""
+    policy = runtime.catalog.lifecycle_for(customer.market, product.id)
+    if not trial or policy.trial_requires_payment_method:
+        what = "a trial of" if trial else "a paid subscription to"
+        raise InvalidRequest(
+            f"{what} {plan.id} in {customer.market} needs a payment method; pass "
+            f"payment_method or attach a default one to customer {customer.id}",
+            code="payment_method_required",
+        )
+
+
+async def _redeem_trial(
+    session: AsyncSession,
+    customer: Customer,
+    plan: Plan,
+    product: Product,
+    *,
+    explicit_end: bool = False,
+) -> None:
+    if plan.trial_days == 0 and not explicit_end:
         raise InvalidRequest(
             f'plan {plan.id!r} has no trial; subscribe with "trial": false',
             code="trial_not_offered",
@@ -280,11 +338,12 @@ def _new_sub(
     plan: Plan,
     amount: int,
     currency: str,
-    payment_method: str,
+    payment_method: str | None,
     trial: bool,
     now: datetime,
+    explicit_trial_end: datetime | None = None,
 ) -> subs.Sub:
-    trial_end = now + timedelta(days=plan.trial_days) if trial else None
+    trial_end = (explicit_trial_end or now + timedelta(days=plan.trial_days)) if trial else None
     # The billing anchor is the first paid moment: after a trial, the trial's end.
     anchor = trial_end or now
     period_end = trial_end or add_interval(now, plan.interval, plan.interval_count)

@@ -98,6 +98,7 @@ class Sub:
             hold_ends_at=self.hold_ends_at,
             next_retry_at=self.next_retry_at,
             store_managed=self.channel != "web",
+            has_payment_method=bool(self.payment_method),
         )
 
     def reschedule(self, at: datetime) -> None:

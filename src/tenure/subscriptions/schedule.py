@@ -29,6 +29,7 @@ class Due(StrEnum):
     DUNNING_EXHAUSTED = "dunning_exhausted"  # the hold is over: expire
     RETRY_PAYMENT = "retry_payment"  # the next step of the retry ladder
     RENEW = "renew"
+    TRIAL_EXPIRY = "trial_expiry"  # a trial ends with no payment method: expire, charge nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,9 @@ class Timeline:
     # An App Store or Google Play subscription: the store renews, retries and ends it, and
     # its notifications move it; nothing ever falls due for it in Tenure.
     store_managed: bool = False
+    # False for a trial started without a payment method (and none added since): at the
+    # trial's end it expires instead of charging.
+    has_payment_method: bool = True
 
 
 def _trial_notice_at(t: Timeline) -> datetime | None:
@@ -96,7 +100,11 @@ def due_action(t: Timeline, now: datetime) -> Due | None:
         return Due.INCOMPLETE_EXPIRY if expires is not None and now >= expires else None
     if t.status in (Status.TRIALING, Status.ACTIVE):
         if now >= t.current_period_end:
-            return Due.END_CANCELED if t.cancel_at_period_end else Due.RENEW
+            if t.cancel_at_period_end:
+                return Due.END_CANCELED
+            if t.status is Status.TRIALING and not t.has_payment_method:
+                return Due.TRIAL_EXPIRY
+            return Due.RENEW
         notice = _trial_notice_at(t) if t.status is Status.TRIALING else None
         return Due.TRIAL_NOTICE if notice is not None and now >= notice else None
     if t.status in (Status.PAST_DUE, Status.ON_HOLD):

@@ -44,6 +44,8 @@ class Action(StrEnum):
     RESUME = "resume"  # the pause ended and the store renewed the subscription
     REVOKE = "revoke"  # the store refunded the purchase or revoked it (Family Sharing)
     REINSTATE = "reinstate"  # the store reversed the refund that revoked it
+    # Lifecycle controls (issue 12).
+    TRIAL_EXPIRED = "trial_expired"  # a card-less trial ended with no payment method on file
 
 
 S, A = Status, Action
@@ -96,6 +98,8 @@ TRANSITIONS: Final[Mapping[tuple[Status, Action], Status]] = {
     (S.PAUSED, A.REVOKE): S.CANCELED,
     # The one way out of an end: a store reversed the refund that ended the subscription.
     (S.CANCELED, A.REINSTATE): S.ACTIVE,
+    # Lifecycle controls (issue 12): a trial that needed no card ends without one.
+    (S.TRIALING, A.TRIAL_EXPIRED): S.EXPIRED,
 }
 
 # Statuses in which the customer has a subscription that still runs (and blocks a second one).

@@ -79,6 +79,14 @@ class SubscriptionCreated(SubscriptionDetail):
     last_payment_error: PaymentOutcome | None  # null on success or while unknown
 
 
+class TrialEnded(SubscriptionDetail):
+    """The answer to end_trial: the subscription, the invoice of its first paid period, and
+    why its charge failed."""
+
+    latest_invoice: str | None
+    last_payment_error: PaymentOutcome | None  # null on success or while unknown
+
+
 class PlanChangeSummary(Resource):
     type: str  # upgrade | downgrade | interval
     timing: str  # now | period_end
@@ -192,6 +200,18 @@ def subscription_created_of(
     outcome = payment_outcome_of(payment)
     failed = outcome if outcome is not None and outcome.status != "succeeded" else None
     return extend(detail, SubscriptionCreated, latest_invoice=invoice_id, last_payment_error=failed)
+
+
+def trial_ended_of(
+    detail: SubscriptionDetail, invoice_id: str | None, payment: Outcome | None
+) -> TrialEnded:
+    created = subscription_created_of(detail, invoice_id, payment)
+    return extend(
+        detail,
+        TrialEnded,
+        latest_invoice=invoice_id,
+        last_payment_error=created.last_payment_error,
+    )
 
 
 def subscription_changed_of(

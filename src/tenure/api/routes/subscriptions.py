@@ -8,7 +8,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
+from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit, parse_time
 from tenure.api.openapi import problems
 from tenure.api.resources.subscriptions import (
     PlanChangePreview,
@@ -17,12 +17,14 @@ from tenure.api.resources.subscriptions import (
     SubscriptionDetail,
     SubscriptionHistoryList,
     SubscriptionList,
+    TrialEnded,
     change_preview_of,
     history_of,
     subscription_changed_of,
     subscription_created_of,
     subscription_detail_of,
     subscription_of,
+    trial_ended_of,
 )
 from tenure.api.routes.payment_methods import no_card_numbers
 from tenure.api.schemas import (
@@ -33,10 +35,10 @@ from tenure.api.schemas import (
     Empty,
     UpdateMetadata,
 )
-from tenure.flows import change_plan, manage, promotions
+from tenure.flows import change_plan, manage, promotions, trials
 from tenure.flows.payment_methods import token_for_subscribe
 from tenure.flows.runtime import Runtime
-from tenure.flows.subscribe import Offers, purchasable_plan, subscribe
+from tenure.flows.subscribe import Offers, card_optional, purchasable_plan, subscribe
 from tenure.households import service as households
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
@@ -81,7 +83,8 @@ class SubscriptionController(Controller):
                 422,
                 "unknown_plan plan_unavailable_in_market plan_not_purchasable "
                 "unknown_payment_method trial_not_offered intro_offer_not_offered "
-                "offers_not_combinable invalid_promo_code card_number_not_accepted",
+                "offers_not_combinable invalid_promo_code card_number_not_accepted "
+                "payment_method_required invalid_trial_end invalid_timestamp",
             ),
         ),
     )
@@ -95,18 +98,27 @@ class SubscriptionController(Controller):
         is ``incomplete`` (see ``last_payment_error``) until its invoice is paid."""
         check_id(data.customer, "cus", "customer")
         purchasable_plan(runtime, data.plan)  # refused before any payment method is stored
+        trial_end = None if data.trial_end is None else parse_time(data.trial_end, "trial_end")
+        trial = data.trial or trial_end is not None
+        optional = await card_optional(
+            runtime, customer_id=data.customer, plan_id=data.plan, trial=trial
+        )
         token = await token_for_subscribe(
-            runtime, customer_id=data.customer, payment_method=data.payment_method
+            runtime,
+            customer_id=data.customer,
+            payment_method=data.payment_method,
+            optional=optional,
         )
         result = await subscribe(
             runtime,
             customer_id=data.customer,
             plan_id=data.plan,
             payment_method=token,
-            trial=data.trial,
+            trial=trial,
             actor=actor_of(request),
             offers=Offers(promo_code=data.promo_code, intro=data.intro_offer),
             metadata=data.metadata,
+            trial_end=trial_end,
         )
         detail = await _detail(runtime, result.subscription_id)
         return subscription_created_of(detail, result.invoice_id, result.payment)
@@ -220,6 +232,32 @@ class SubscriptionController(Controller):
         check_id(subscription_id, "sub", "subscription")
         await manage.reactivate(runtime, subscription_id=subscription_id, actor=actor_of(request))
         return await _detail(runtime, subscription_id)
+
+    @post(
+        "/{subscription_id:str}/end_trial",
+        status_code=200,
+        summary="End a trial now and charge the first period",
+        responses=problems(
+            _NOT_FOUND,
+            (409, f"subscription_not_trialing subscription_already_canceling {_ILLEGAL}"),
+            (422, "payment_method_required"),
+        ),
+    )
+    async def end_trial(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        runtime: RuntimeDep,
+        data: JSONBody[Empty | None] = None,
+    ) -> TrialEnded:
+        """The first paid period starts now and anchors the billing day; a declined charge
+        leaves the subscription ``past_due`` as at a trial's scheduled end."""
+        check_id(subscription_id, "sub", "subscription")
+        result = await trials.end_trial(
+            runtime, subscription_id=subscription_id, actor=actor_of(request)
+        )
+        detail = await _detail(runtime, subscription_id)
+        return trial_ended_of(detail, result.invoice_id, result.payment)
 
     @post(
         "/{subscription_id:str}/change_preview",
