@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tenure.catalog.lifecycle import SETTINGS
 from tenure.catalog.loader import default_catalog_path, load_catalog, parse_catalog
 from tenure.catalog.model import Lifecycle
 from tests.unit.test_catalog_loader import SOURCE, VALID, problems_of
@@ -72,8 +73,57 @@ trial_requires_payment_method = true
         "test.toml: lifecycle: trial_requires_payment_method must be true or false, not 'no'",
         'test.toml: lifecycle.overrides.zz: market "ZZ" is not defined in [markets]',
         "test.toml: lifecycle.overrides.empty: an override must set at least one of: "
-        "trial_requires_payment_method",
+        + ", ".join(SETTINGS),
         'test.toml: lifecycle.overrides.nowhere: an override needs "market", "product" or both',
         "test.toml: lifecycle.overrides.twice: covers the same market and product as "
         "lifecycle.overrides.empty",
+    ]
+
+
+def test_change_policies_take_an_anchor_with_or_without_at() -> None:
+    text = (
+        VALID
+        + """
+[plans.premium_solo_annual]
+product = "premium_solo"
+interval = "year"
+[plans.premium_solo_annual.prices]
+SE = "1290.00"
+
+[[change_policies]]
+from = "premium_solo_monthly"
+to = "premium_solo_annual"
+anchor = "keep"
+
+[[change_policies]]
+from = "premium_solo_annual"
+to = "premium_solo_monthly"
+at = "period_end"
+anchor = "reset"
+"""
+    )
+    catalog = parse_catalog(text, SOURCE)
+    assert catalog.change_anchors == {
+        ("premium_solo_monthly", "premium_solo_annual"): "keep",
+        ("premium_solo_annual", "premium_solo_monthly"): "reset",
+    }
+    assert catalog.change_policies == {
+        ("premium_solo_annual", "premium_solo_monthly"): "period_end"
+    }
+    bad = text.replace('anchor = "keep"', 'anchor = "move"')
+    assert problems_of(bad) == [
+        'test.toml: change_policies[0]: anchor "move" must be one of: reset, keep'
+    ]
+    empty = text.replace('anchor = "keep"\n', "")
+    assert problems_of(empty) == [
+        'test.toml: change_policies[0]: a change policy must set "at", "anchor" or both'
+    ]
+
+
+def test_first_period_is_prorate_or_free() -> None:
+    catalog = parse_catalog(VALID + '\n[lifecycle]\nfirst_period = "free"\n', SOURCE)
+    assert catalog.lifecycle_for("SE", "premium_solo").first_period == "free"
+    assert parse_catalog(VALID, SOURCE).lifecycle_for("SE", "x").first_period == "prorate"
+    assert problems_of(VALID + '\n[lifecycle]\nfirst_period = "half"\n') == [
+        'test.toml: lifecycle: first_period "half" must be one of: prorate, free'
     ]

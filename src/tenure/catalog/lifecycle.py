@@ -26,6 +26,7 @@ from tenure.catalog.model import LifecycleRule
 # Each setting and what it accepts: ``bool`` or the allowed strings.
 SETTINGS: Final[Mapping[str, type[bool] | tuple[str, ...]]] = {
     "trial_requires_payment_method": bool,
+    "first_period": ("prorate", "free"),
 }
 _SCOPE_KEYS: Final = ("market", "product")
 

@@ -46,7 +46,8 @@ _CATALOG_KEYS = ("free_product",)
 _MARKET_KEYS = ("currency", "tax_inclusive", "tax_rate", "tax_name", "regions")
 _REGION_CODE = re.compile(r"[A-Z0-9]{1,3}")
 _PRODUCT_KEYS = ("name", "family", "accounts", "free", "features", "proration")
-_CHANGE_POLICY_KEYS = ("from", "to", "at")
+_CHANGE_POLICY_KEYS = ("from", "to", "at", "anchor")
+_ANCHORS = ("reset", "keep")
 _PRORATIONS = ("days", "seconds")
 _TIMINGS = ("now", "period_end")
 _PLAN_KEYS = ("product", "interval", "interval_count", "trial_days", "prices", "intro")
@@ -345,21 +346,34 @@ def _product(product_id: str, raw: Mapping[str, Any], problems: _Problems) -> Pr
     return Product(product_id, name, family, accounts, features, free, proration)
 
 
+_Policies = tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]
+
+
 def _change_policies(
     document: Mapping[str, Any], plan_ids: set[str], problems: _Problems
-) -> dict[tuple[str, str], str]:
-    """``[[change_policies]] from = "a", to = "b", at = "now"``: per-pair timing overrides."""
+) -> _Policies:
+    """``[[change_policies]] from = "a", to = "b", at = "now", anchor = "keep"``: per-pair
+    timing and billing-anchor overrides (each optional, at least one)."""
     raw = document.get("change_policies", [])
     if not isinstance(raw, list):
         problems.add("change_policies", "must be an array of tables ([[change_policies]])")
-        return {}
+        return {}, {}
     policies: dict[tuple[str, str], str] = {}
+    anchors: dict[tuple[str, str], str] = {}
     for index, entry in enumerate(raw):
         if not isinstance(entry, dict):
             problems.add(f"change_policies[{index}]", "must be a table")
             continue
         table = _Table(problems, f"change_policies[{index}]", entry, _CHANGE_POLICY_KEYS)
-        source, target, at = table.get("from", str), table.get("to", str), table.get("at", str)
+        source, target = table.get("from", str), table.get("to", str)
+        at = table.get("at", str, "") or None
+        anchor = table.get("anchor", str, "") or None
+        if at is None and anchor is None and "at" not in entry and "anchor" not in entry:
+            table.problem('a change policy must set "at", "anchor" or both')
+        if anchor is not None and anchor not in _ANCHORS:
+            table.problem(f'anchor "{anchor}" must be one of: {", ".join(_ANCHORS)}')
+        if source and target and anchor in _ANCHORS:
+            anchors[(source, target)] = anchor
         for key, plan in (("from", source), ("to", target)):
             if plan is not None and plan not in plan_ids:
                 table.problem(f'{key} plan "{plan}" is not defined in [plans]')
@@ -367,7 +381,7 @@ def _change_policies(
             table.problem(f'at "{at}" must be one of: {", ".join(_TIMINGS)}')
         if source and target and at in _TIMINGS:
             policies[(source, target)] = at
-    return policies
+    return policies, anchors
 
 
 def _free_ids(raw_products: Mapping[str, Any], problems: _Problems) -> list[str]:
@@ -599,7 +613,7 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     # A catalog may sell nothing yet, but an absent [plans] table is more likely a mistake.
     raw_plans = _entries(document, "plans", problems)
     plans = {pid: _plan(pid, raw, refs, problems) for pid, raw in raw_plans.items()}
-    policies = _change_policies(document, set(raw_plans), problems)
+    policies, anchors = _change_policies(document, set(raw_plans), problems)
     dunning, dunning_overrides = _dunning(document, refs, problems)
     lifecycle, lifecycle_overrides = parse_lifecycle(
         document, markets=set(currencies), products=set(raw_products), report=problems.add
@@ -613,6 +627,7 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
         free_product=free_product,
         source=problems.source,
         change_policies=policies,
+        change_anchors=anchors,
         dunning=dunning,
         dunning_overrides=dunning_overrides,
         lifecycle=lifecycle,

@@ -96,6 +96,7 @@ class LifecycleRule:
     market: str | None = None
     product: str | None = None
     trial_requires_payment_method: bool | None = None
+    first_period: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,9 @@ class Lifecycle:
     """The lifecycle policy that applies to one product in one market (all fields resolved)."""
 
     trial_requires_payment_method: bool = True
+    # A subscription anchored on a billing day: "prorate" its first (short) period by whole
+    # days, or leave it "free" until the billing day.
+    first_period: str = "prorate"
 
 
 LIFECYCLE_DEFAULTS: Final = Lifecycle()
@@ -117,6 +121,8 @@ class Catalog:
     source: str = field(default="<memory>")
     # (from plan, to plan) -> "now" | "period_end", overriding the default change policy.
     change_policies: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # (from plan, to plan) -> "reset" | "keep": where an interval change anchors billing.
+    change_anchors: Mapping[tuple[str, str], str] = field(default_factory=dict)
     dunning: DunningRule = field(default_factory=DunningRule)
     dunning_overrides: tuple[DunningRule, ...] = ()
     lifecycle: LifecycleRule = field(default_factory=LifecycleRule)

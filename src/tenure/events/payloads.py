@@ -216,6 +216,7 @@ class CustomerData(_Payload, kw_only=True):
     created: Timestamp
     region: str | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
+    billing_day: int | None = None
 
 
 class CustomerUpdated(CustomerData, kw_only=True):

@@ -30,7 +30,7 @@ from tenure.flows.households import guard_plan_change
 from tenure.flows.manage import SubscriptionNotFound
 from tenure.flows.opening import open_invoice
 from tenure.flows.outcomes import Settlement, payment_failed_event
-from tenure.flows.plan_switch import apply_plan, change_type_of
+from tenure.flows.plan_switch import apply_plan, change_type_of, kept_anchor
 from tenure.flows.runtime import Runtime
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
@@ -112,6 +112,7 @@ async def _prepare(
         at=now,
         timing=timing,
         mode=ProrationMode(catalog.product_of(old_plan).proration),
+        keep_anchor=kept_anchor(catalog, old_plan.id, plan.id, sub),
     )
     if sub.state is Status.TRIALING:
         # Nothing billed and the trial period stays: only the plan changes.

@@ -20,7 +20,7 @@ from tenure.customers import service as customers
 from tenure.customers.models import Customer
 from tenure.db.base import table_of
 from tenure.flows.collect import Outcome, collect
-from tenure.flows.lines import period_lines
+from tenure.flows.lines import first_period_lines, period_lines
 from tenure.flows.opening import open_invoice
 from tenure.flows.outcomes import Settlement, payment_failed_event
 from tenure.flows.runtime import Runtime
@@ -30,6 +30,13 @@ from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest
 from tenure.kernel.ids import new_id
 from tenure.subscriptions import record as subs
+from tenure.subscriptions.anchors import (
+    Anchored,
+    FirstPeriod,
+    anchored,
+    check_timestamp_anchor,
+    day_anchor,
+)
 from tenure.subscriptions.models import IntroRedemption, Subscription, TrialRedemption
 from tenure.subscriptions.record import HistoryEntry
 from tenure.subscriptions.schedule import INCOMPLETE_WINDOW
@@ -76,6 +83,7 @@ async def subscribe(
     offers: Offers | None = None,
     metadata: dict[str, str] | None = None,
     trial_end: datetime | None = None,
+    billing_anchor: datetime | int | None = None,
 ) -> SubscribeResult:
     """Create the subscription; without a trial, invoice and charge the first period.
 
@@ -85,7 +93,9 @@ async def subscribe(
 
     ``payment_method`` may be ``None`` only for a trial whose product and market need none
     (``[lifecycle] trial_requires_payment_method = false``); ``trial_end`` (which implies a
-    trial) replaces the plan's ``trial_days``.
+    trial) replaces the plan's ``trial_days``. ``billing_anchor`` (a timestamp or a day of the
+    month; else the customer's ``billing_day``) anchors the periods of a subscription without a
+    trial; its first period is billed by the catalog's ``first_period`` rule.
     """
     plan = purchasable_plan(runtime, plan_id)
     product = runtime.catalog.product_of(plan)
@@ -109,6 +119,7 @@ async def subscribe(
                 offers=offers or Offers(),
                 metadata=metadata or {},
                 trial_end=trial_end,
+                billing_anchor=billing_anchor,
             )
     except IntegrityError as error:
         raise _conflict_from(error, customer_id) from None
@@ -168,6 +179,7 @@ async def _create(
     offers: Offers,
     metadata: dict[str, str],
     trial_end: datetime | None,
+    billing_anchor: datetime | int | None = None,
 ) -> tuple[str, str | None, str | None]:
     # Locking the customer serializes two subscribes for the same customer; the partial
     # unique index would catch the loser anyway, this just gives it a clean answer.
@@ -182,9 +194,13 @@ async def _create(
         await _redeem_trial(session, customer, plan, product, explicit_end=trial_end is not None)
     if trial_end is not None:
         _check_trial_end(trial_end, now)
+    anchoring = _anchoring(customer, plan, now, billing_anchor, trial=trial)
     sub = _new_sub(
         customer, plan, price.amount, price.currency, payment_method, trial, now, trial_end
     )
+    if anchoring is not None:
+        sub.billing_anchor, sub.current_period_end = anchoring.anchor, anchoring.end
+        sub.reschedule(now)
     sub.metadata = dict(metadata)
     if offers.intro:
         await _redeem_intro(session, sub, plan, product, trial=trial, now=now)
@@ -206,7 +222,7 @@ async def _create(
         HistoryEntry(sub.id, now, None, sub.status, "created", "trial" if trial else None, actor)
     )
     uow.emit(sub.event("subscription.created", at=now))
-    invoice = None if trial else _first_invoice(runtime, sub, discount, now)
+    invoice = None if trial else _first_invoice(runtime, sub, discount, now, anchoring)
     attempt = None
     if invoice is not None:
         await balance.settle(session, [invoice], at=now)
@@ -381,12 +397,51 @@ def _new_sub(
     return sub
 
 
+def _anchoring(
+    customer: Customer,
+    plan: Plan,
+    now: datetime,
+    billing_anchor: datetime | int | None,
+    *,
+    trial: bool,
+) -> Anchored | None:
+    """Where the periods of a new subscription are anchored, when not at the subscribe moment:
+    the requested anchor, else the customer's billing day. A trial anchors at its end."""
+    if trial:
+        if billing_anchor is not None:
+            raise InvalidRequest(
+                "a trial anchors billing at its end; pass billing_anchor or a trial, not both",
+                code="billing_anchor_not_combinable",
+            )
+        return None
+    spec = billing_anchor if billing_anchor is not None else customer.billing_day
+    if spec is None:
+        return None
+    if isinstance(spec, int):
+        reference = day_anchor(spec, now)
+    else:
+        check_timestamp_anchor(spec, plan.interval, plan.interval_count, now)
+        reference = spec
+    found = anchored(reference, plan.interval, plan.interval_count, now)
+    return None if found.is_full(now) else found
+
+
 def _first_invoice(
-    runtime: Runtime, sub: subs.Sub, discount: ActiveDiscount | None, now: datetime
+    runtime: Runtime,
+    sub: subs.Sub,
+    discount: ActiveDiscount | None,
+    now: datetime,
+    anchoring: Anchored | None = None,
 ) -> InvoiceRecord:
-    lines, _ = period_lines(
-        runtime.catalog, sub, sub.current_period_start, sub.current_period_end, discount
-    )
+    if anchoring is not None:
+        rule = runtime.catalog.lifecycle_for(sub.market, sub.product_id).first_period
+        lines = first_period_lines(
+            runtime.catalog, sub, anchoring.full_start, anchoring.end, now, FirstPeriod(rule)
+        )
+    else:
+        lines, _ = period_lines(
+            runtime.catalog, sub, sub.current_period_start, sub.current_period_end, discount
+        )
     return build_invoice(
         customer_id=sub.customer_id,
         subscription_id=sub.id,

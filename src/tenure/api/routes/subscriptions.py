@@ -84,7 +84,8 @@ class SubscriptionController(Controller):
                 "unknown_plan plan_unavailable_in_market plan_not_purchasable "
                 "unknown_payment_method trial_not_offered intro_offer_not_offered "
                 "offers_not_combinable invalid_promo_code card_number_not_accepted "
-                "payment_method_required invalid_trial_end invalid_timestamp",
+                "payment_method_required invalid_trial_end invalid_timestamp "
+                "invalid_billing_anchor billing_anchor_not_combinable",
             ),
         ),
     )
@@ -100,6 +101,8 @@ class SubscriptionController(Controller):
         purchasable_plan(runtime, data.plan)  # refused before any payment method is stored
         trial_end = None if data.trial_end is None else parse_time(data.trial_end, "trial_end")
         trial = data.trial or trial_end is not None
+        anchor = data.billing_anchor
+        billing_anchor = parse_time(anchor, "billing_anchor") if isinstance(anchor, str) else anchor
         optional = await card_optional(
             runtime, customer_id=data.customer, plan_id=data.plan, trial=trial
         )
@@ -119,6 +122,7 @@ class SubscriptionController(Controller):
             offers=Offers(promo_code=data.promo_code, intro=data.intro_offer),
             metadata=data.metadata,
             trial_end=trial_end,
+            billing_anchor=billing_anchor,
         )
         detail = await _detail(runtime, result.subscription_id)
         return subscription_created_of(detail, result.invoice_id, result.payment)
