@@ -420,3 +420,10 @@ def test_trialing_without_payment_method_expires_at_trial_end_instead_of_renewin
     )
     active = Timeline(**{**_fields(t), "status": Status.ACTIVE})
     assert due_action(active, end) is Due.RENEW
+
+
+def test_scheduled_starts_at_its_period_end_which_is_the_start_at() -> None:
+    t = timeline(Status.SCHEDULED, current_period_end=START)
+    assert next_action_at(t) == START
+    assert due_action(t, START - US) is None
+    assert due_action(t, START) is Due.START

@@ -73,6 +73,8 @@ class CreateSubscription(_Body):
     trial_end: Timestamp | None = None
     # The first full period starts then (RFC 3339), or on this day of the month (1-31).
     billing_anchor: int | Timestamp | None = None
+    # Start later (RFC 3339): the subscription is "scheduled" until then.
+    start_at: Timestamp | None = None
     intro_offer: bool = False
     promo_code: Code | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)

@@ -49,6 +49,7 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     SubscriptionPromoCodeApplied,
     SubscriptionRecovered,
     SubscriptionRef,
+    SubscriptionStarted,
     SubscriptionTrialEnded,
     SubscriptionUpdated,
     Timestamp,
@@ -329,6 +330,16 @@ CATALOG: Final[tuple[EventType, ...]] = (
                 "ended_reason": "canceled",
             },
             reason="canceled",
+        ),
+    ),
+    EventType(
+        "subscription.started",
+        1,
+        SubscriptionStarted,
+        "A subscription created with start_at started: trialing, or incomplete until its first "
+        "invoice (which follows) is paid.",
+        SubscriptionStarted(
+            **{**_SUB_FIELDS, "status": "incomplete"}, scheduled_start="2025-02-28T10:00:00Z"
         ),
     ),
     EventType(

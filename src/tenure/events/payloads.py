@@ -81,6 +81,10 @@ class SubscriptionTrialEnded(SubscriptionData, kw_only=True):
     scheduled_trial_end: Timestamp  # when the trial would have ended
 
 
+class SubscriptionStarted(SubscriptionData, kw_only=True):
+    scheduled_start: Timestamp  # the start_at it was created with
+
+
 class SubscriptionPastDue(SubscriptionData, kw_only=True):
     decline_code: str | None
     grace_ends_at: Timestamp | None = None

@@ -20,7 +20,7 @@ from tenure.billing import balance, promotions
 from tenure.billing import service as invoices
 from tenure.billing.records import void
 from tenure.dunning.cases import CaseAction
-from tenure.flows import dunning
+from tenure.flows import dunning, starts
 from tenure.flows.collect import collect
 from tenure.flows.opening import open_invoice
 from tenure.flows.renewal import Renewals, renewed
@@ -101,44 +101,12 @@ async def process_batch(
     )
     uow = UnitOfWork(runtime, session, actor)
     renewals = Renewals(now, await promotions.active_for(session, [sub.id for sub in claimed]))
-    ended_void: list[Sub] = []
-    ended_canceled: list[Sub] = []
-    exhausted: list[Sub] = []
-    retrying: list[Sub] = []
+    ends = _Ends()
     for sub in claimed:
         uow.track(sub)
-        due = due_action(sub.timeline(), now)
-        if due in (Due.TRIAL_NOTICE, Due.TRIAL_EXPIRY):
-            _trial_due(uow, sub, due, now)
-        elif due is Due.INCOMPLETE_EXPIRY:
-            _end(uow, sub, Action.INCOMPLETE_TIMED_OUT, "incomplete_expired", now, now)
-            ended_void.append(sub)
-        elif due is Due.END_CANCELED:
-            _end(uow, sub, Action.PERIOD_ENDED_CANCELED, "canceled", sub.current_period_end, now)
-            ended_canceled.append(sub)
-        elif due is Due.GRACE_EXPIRY:
-            dunning.grace_expired(uow, sub, now)
-        elif due is Due.DUNNING_EXHAUSTED:
-            dunning.exhausted(uow, sub, now)
-            exhausted.append(sub)
-        elif due is Due.RETRY_PAYMENT:
-            dunning.retry_due(sub, now)
-            retrying.append(sub)
-        elif due is Due.RENEW:
-            if not renewals.renew(uow, sub):
-                # A plan removed from the catalog cannot be billed; end it visibly instead of
-                # looping on it.
-                _end(
-                    uow,
-                    sub,
-                    Action.PERIOD_ENDED_CANCELED,
-                    "plan_unavailable",
-                    sub.current_period_end,
-                    now,
-                )
-                ended_canceled.append(sub)
-        else:
-            sub.reschedule(now)  # next_action_at was stale; recompute it
+        _decide(uow, sub, now, renewals, ends)
+    ended_void, ended_canceled = ends.void, ends.canceled
+    exhausted, retrying = ends.exhausted, ends.retrying
     # Credit first, then what is still owed is charged (or the invoice is paid on the spot).
     await balance.settle(session, [invoice for invoice, _ in renewals.drafts], at=now)
     attempt_ids = []
@@ -160,6 +128,48 @@ async def process_batch(
         attempt_ids=attempt_ids,
         invoice_ids=[invoice.id for invoice, _ in renewals.drafts],
     )
+
+
+@dataclass
+class _Ends:
+    """What the batch decided that needs set-based follow-up work after the loop."""
+
+    void: list[Sub] = field(default_factory=list)  # incomplete timed out: void the invoice
+    canceled: list[Sub] = field(default_factory=list)  # ended at period end: write off
+    exhausted: list[Sub] = field(default_factory=list)  # dunning ran out
+    retrying: list[Sub] = field(default_factory=list)  # a ladder retry is due
+
+
+def _decide(uow: UnitOfWork, sub: Sub, now: datetime, renewals: Renewals, ends: _Ends) -> None:
+    """Apply what is due for ``sub`` at ``now`` (the pure :func:`due_action` decides)."""
+    due = due_action(sub.timeline(), now)
+    if due in (Due.TRIAL_NOTICE, Due.TRIAL_EXPIRY):
+        _trial_due(uow, sub, due, now)
+    elif due is Due.START and not starts.start(uow, sub, now, renewals):
+        starts.cannot_start(uow, sub, now)
+    elif due is Due.INCOMPLETE_EXPIRY:
+        _end(uow, sub, Action.INCOMPLETE_TIMED_OUT, "incomplete_expired", now, now)
+        ends.void.append(sub)
+    elif due is Due.END_CANCELED:
+        _end(uow, sub, Action.PERIOD_ENDED_CANCELED, "canceled", sub.current_period_end, now)
+        ends.canceled.append(sub)
+    elif due is Due.GRACE_EXPIRY:
+        dunning.grace_expired(uow, sub, now)
+    elif due is Due.DUNNING_EXHAUSTED:
+        dunning.exhausted(uow, sub, now)
+        ends.exhausted.append(sub)
+    elif due is Due.RETRY_PAYMENT:
+        dunning.retry_due(sub, now)
+        ends.retrying.append(sub)
+    elif due is Due.RENEW:
+        if not renewals.renew(uow, sub):
+            # A plan removed from the catalog cannot be billed; end it visibly instead of
+            # looping on it.
+            reason = "plan_unavailable"
+            _end(uow, sub, Action.PERIOD_ENDED_CANCELED, reason, sub.current_period_end, now)
+            ends.canceled.append(sub)
+    elif due is None:
+        sub.reschedule(now)  # next_action_at was stale; recompute it
 
 
 def _trial_due(uow: UnitOfWork, sub: Sub, due: Due, now: datetime) -> None:

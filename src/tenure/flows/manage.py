@@ -24,6 +24,7 @@ from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
 from tenure.subscriptions.channels import require_web, require_web_invoice
+from tenure.subscriptions.offers import release_trial
 from tenure.subscriptions.state import Action, Status
 
 
@@ -41,7 +42,8 @@ async def _locked(session: AsyncSession, subscription_id: str) -> subs.Sub:
 async def cancel(
     runtime: Runtime, *, subscription_id: str, at_period_end: bool, actor: str
 ) -> None:
-    """Cancel now (access ends, open invoices are voided) or at the end of the period.
+    """Cancel now (access ends, open invoices are voided) or at the end of the period. A
+    ``scheduled`` subscription is always canceled now, before it starts.
 
     Effects: ``subscription.canceled`` either way (``invoice.voided`` for each open invoice
     when now); at period end, the worker later records ``subscription.expired``.
@@ -53,6 +55,10 @@ async def cancel(
         uow = UnitOfWork(runtime, session, actor)
         uow.track(sub)
         voided: list[str] = []
+        if sub.state is Status.SCHEDULED:
+            # It never started: canceling it is always now, and its trial is not used up.
+            at_period_end = False
+            await release_trial(session, sub.id)
         if at_period_end:
             if sub.cancel_at_period_end:
                 raise Conflict(
@@ -90,7 +96,10 @@ async def cancel(
                 )
         uow.emit(
             sub.event(
-                "subscription.canceled", at=now, at_period_end=at_period_end, voided_invoices=voided
+                "subscription.canceled",
+                at=now,
+                at_period_end=at_period_end,
+                voided_invoices=voided,
             )
         )
         await uow.flush()

@@ -51,6 +51,8 @@ class RenewalPayment:
 
 
 _PAID: dict[Status, tuple[Action, str]] = {
+    # A scheduled subscription that started paid: its first invoice (covered by credit here).
+    Status.INCOMPLETE: (Action.FIRST_PAYMENT_SUCCEEDED, "subscription.activated"),
     Status.TRIALING: (Action.TRIAL_CONVERTED, "subscription.activated"),
     Status.ACTIVE: (Action.RENEWED, "subscription.renewed"),
 }
@@ -62,7 +64,7 @@ def renewed(uow: UnitOfWork, sub: Sub, at: datetime) -> None:
     if found is None:
         return
     action, event = found
-    sub.grace_ends_at = None
+    sub.grace_ends_at = sub.incomplete_expires_at = None
     uow.record(sub.apply(action, at=at, actor=uow.actor, reason="invoice paid"))
     uow.emit(sub.event(event, at=at))
 

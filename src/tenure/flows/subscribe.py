@@ -84,6 +84,7 @@ async def subscribe(
     metadata: dict[str, str] | None = None,
     trial_end: datetime | None = None,
     billing_anchor: datetime | int | None = None,
+    start_at: datetime | None = None,
 ) -> SubscribeResult:
     """Create the subscription; without a trial, invoice and charge the first period.
 
@@ -95,7 +96,9 @@ async def subscribe(
     (``[lifecycle] trial_requires_payment_method = false``); ``trial_end`` (which implies a
     trial) replaces the plan's ``trial_days``. ``billing_anchor`` (a timestamp or a day of the
     month; else the customer's ``billing_day``) anchors the periods of a subscription without a
-    trial; its first period is billed by the catalog's ``first_period`` rule.
+    trial; its first period is billed by the catalog's ``first_period`` rule. ``start_at`` in
+    the future creates it ``scheduled``: nothing is billed until the worker starts it then
+    (:mod:`tenure.flows.starts`).
     """
     plan = purchasable_plan(runtime, plan_id)
     product = runtime.catalog.product_of(plan)
@@ -120,6 +123,7 @@ async def subscribe(
                 metadata=metadata or {},
                 trial_end=trial_end,
                 billing_anchor=billing_anchor,
+                start_at=start_at,
             )
     except IntegrityError as error:
         raise _conflict_from(error, customer_id) from None
@@ -180,6 +184,7 @@ async def _create(
     metadata: dict[str, str],
     trial_end: datetime | None,
     billing_anchor: datetime | int | None = None,
+    start_at: datetime | None = None,
 ) -> tuple[str, str | None, str | None]:
     # Locking the customer serializes two subscribes for the same customer; the partial
     # unique index would catch the loser anyway, this just gives it a clean answer.
@@ -192,15 +197,18 @@ async def _create(
         _card_less_allowed(runtime, customer, plan, product, trial=trial)
     if trial:
         await _redeem_trial(session, customer, plan, product, explicit_end=trial_end is not None)
+    begins = now if start_at is None else _check_start_at(start_at, now)
     if trial_end is not None:
-        _check_trial_end(trial_end, now)
-    anchoring = _anchoring(customer, plan, now, billing_anchor, trial=trial)
+        _check_trial_end(trial_end, begins)
+    anchoring = _anchoring(customer, plan, begins, billing_anchor, trial=trial)
     sub = _new_sub(
-        customer, plan, price.amount, price.currency, payment_method, trial, now, trial_end
+        customer, plan, price.amount, price.currency, payment_method, trial, begins, trial_end
     )
     if anchoring is not None:
         sub.billing_anchor, sub.current_period_end = anchoring.anchor, anchoring.end
-        sub.reschedule(now)
+    if start_at is not None:
+        _schedule(sub, now)
+    sub.reschedule(now)
     sub.metadata = dict(metadata)
     if offers.intro:
         await _redeem_intro(session, sub, plan, product, trial=trial, now=now)
@@ -218,11 +226,10 @@ async def _create(
         )
     uow = UnitOfWork(runtime, session, actor)
     uow.add_sub(sub)
-    uow.record(
-        HistoryEntry(sub.id, now, None, sub.status, "created", "trial" if trial else None, actor)
-    )
+    uow.record(HistoryEntry(sub.id, now, None, sub.status, "created", _why(trial, start_at), actor))
     uow.emit(sub.event("subscription.created", at=now))
-    invoice = None if trial else _first_invoice(runtime, sub, discount, now, anchoring)
+    later = sub.state is Status.SCHEDULED
+    invoice = None if trial or later else first_invoice(runtime, sub, discount, now, anchoring)
     attempt = None
     if invoice is not None:
         await balance.settle(session, [invoice], at=now)
@@ -303,12 +310,38 @@ async def _refuse_second_live(session: AsyncSession, customer_id: str) -> None:
 
 
 MAX_TRIAL: Final = timedelta(days=730)
+MAX_START: Final = timedelta(days=365)
+
+
+def _why(trial: bool, start_at: datetime | None) -> str | None:
+    if start_at is not None:
+        return "scheduled, trial" if trial else "scheduled"
+    return "trial" if trial else None
+
+
+def _check_start_at(start_at: datetime, now: datetime) -> datetime:
+    if not now < start_at <= now + MAX_START:
+        raise InvalidRequest(
+            f"start_at must be after now ({rfc3339(now)}) and at most {MAX_START.days} days later",
+            code="invalid_start_at",
+        )
+    return start_at
+
+
+def _schedule(sub: subs.Sub, now: datetime) -> None:
+    """A subscription that starts later: ``scheduled``, its (empty) period ending at the start,
+    which is when the worker starts it; nothing is billed or granted until then."""
+    sub.status = Status.SCHEDULED.value
+    sub.current_period_end = sub.current_period_start
+    sub.incomplete_expires_at = None
+    sub.created_at = sub.updated_at = now
 
 
 def _check_trial_end(trial_end: datetime, now: datetime) -> None:
     if not now < trial_end <= now + MAX_TRIAL:
         raise InvalidRequest(
-            f"trial_end must be after now ({rfc3339(now)}) and at most {MAX_TRIAL.days} days later",
+            f"trial_end must be after the start ({rfc3339(now)}) and at most "
+            f"{MAX_TRIAL.days} days later",
             code="invalid_trial_end",
         )
 
@@ -426,7 +459,7 @@ def _anchoring(
     return None if found.is_full(now) else found
 
 
-def _first_invoice(
+def first_invoice(
     runtime: Runtime,
     sub: subs.Sub,
     discount: ActiveDiscount | None,

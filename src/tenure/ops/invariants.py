@@ -48,6 +48,10 @@ EVENT_OF_ACTION: Final[dict[str, str]] = {
     Action.PERIOD_ENDED_CANCELED.value: "subscription.expired",
     Action.GRACE_EXPIRED.value: "subscription.on_hold",
     Action.DUNNING_EXHAUSTED.value: "subscription.expired",
+    Action.TRIAL_EXPIRED.value: "subscription.expired",
+    Action.START.value: "subscription.started",
+    Action.START_TRIAL.value: "subscription.started",
+    "end_trial": "subscription.trial_ended",
 }
 
 

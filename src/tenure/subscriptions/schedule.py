@@ -29,6 +29,7 @@ class Due(StrEnum):
     DUNNING_EXHAUSTED = "dunning_exhausted"  # the hold is over: expire
     RETRY_PAYMENT = "retry_payment"  # the next step of the retry ladder
     RENEW = "renew"
+    START = "start"  # a scheduled subscription's start time has come
     TRIAL_EXPIRY = "trial_expiry"  # a trial ends with no payment method: expire, charge nothing
 
 
@@ -64,6 +65,8 @@ def next_action_at(t: Timeline) -> datetime | None:
         return None
     if t.status is Status.INCOMPLETE:
         return t.incomplete_expires_at
+    if t.status is Status.SCHEDULED:
+        return t.current_period_end  # the start: a scheduled subscription's period ends there
     if t.status is Status.TRIALING:
         notice = _trial_notice_at(t)
         return min(notice, t.current_period_end) if notice else t.current_period_end
@@ -91,6 +94,19 @@ def _dunning_end(t: Timeline) -> datetime:
     return t.hold_ends_at or _grace_end(t)
 
 
+def _running_due(t: Timeline, now: datetime) -> Due | None:
+    """Trialing or active: the period end (renew, end, or a card-less trial's expiry), or the
+    trial notice."""
+    if now >= t.current_period_end:
+        if t.cancel_at_period_end:
+            return Due.END_CANCELED
+        if t.status is Status.TRIALING and not t.has_payment_method:
+            return Due.TRIAL_EXPIRY
+        return Due.RENEW
+    notice = _trial_notice_at(t) if t.status is Status.TRIALING else None
+    return Due.TRIAL_NOTICE if notice is not None and now >= notice else None
+
+
 def due_action(t: Timeline, now: datetime) -> Due | None:
     """What is due at ``now``, the most urgent first; ``None`` when nothing is."""
     if t.store_managed:
@@ -98,15 +114,10 @@ def due_action(t: Timeline, now: datetime) -> Due | None:
     if t.status is Status.INCOMPLETE:
         expires = t.incomplete_expires_at
         return Due.INCOMPLETE_EXPIRY if expires is not None and now >= expires else None
+    if t.status is Status.SCHEDULED:
+        return Due.START if now >= t.current_period_end else None
     if t.status in (Status.TRIALING, Status.ACTIVE):
-        if now >= t.current_period_end:
-            if t.cancel_at_period_end:
-                return Due.END_CANCELED
-            if t.status is Status.TRIALING and not t.has_payment_method:
-                return Due.TRIAL_EXPIRY
-            return Due.RENEW
-        notice = _trial_notice_at(t) if t.status is Status.TRIALING else None
-        return Due.TRIAL_NOTICE if notice is not None and now >= notice else None
+        return _running_due(t, now)
     if t.status in (Status.PAST_DUE, Status.ON_HOLD):
         if t.cancel_at_period_end and now >= t.current_period_end:
             return Due.END_CANCELED

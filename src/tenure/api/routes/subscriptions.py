@@ -85,7 +85,7 @@ class SubscriptionController(Controller):
                 "unknown_payment_method trial_not_offered intro_offer_not_offered "
                 "offers_not_combinable invalid_promo_code card_number_not_accepted "
                 "payment_method_required invalid_trial_end invalid_timestamp "
-                "invalid_billing_anchor billing_anchor_not_combinable",
+                "invalid_billing_anchor billing_anchor_not_combinable invalid_start_at",
             ),
         ),
     )
@@ -96,11 +96,13 @@ class SubscriptionController(Controller):
         runtime: RuntimeDep,
     ) -> SubscriptionCreated:
         """Without a trial the first period is charged at once; if that fails the subscription
-        is ``incomplete`` (see ``last_payment_error``) until its invoice is paid."""
+        is ``incomplete`` (see ``last_payment_error``) until its invoice is paid. With
+        ``start_at`` it is ``scheduled`` and nothing is charged until it starts."""
         check_id(data.customer, "cus", "customer")
         purchasable_plan(runtime, data.plan)  # refused before any payment method is stored
         trial_end = None if data.trial_end is None else parse_time(data.trial_end, "trial_end")
         trial = data.trial or trial_end is not None
+        start_at = None if data.start_at is None else parse_time(data.start_at, "start_at")
         anchor = data.billing_anchor
         billing_anchor = parse_time(anchor, "billing_anchor") if isinstance(anchor, str) else anchor
         optional = await card_optional(
@@ -123,6 +125,7 @@ class SubscriptionController(Controller):
             metadata=data.metadata,
             trial_end=trial_end,
             billing_anchor=billing_anchor,
+            start_at=start_at,
         )
         detail = await _detail(runtime, result.subscription_id)
         return subscription_created_of(detail, result.invoice_id, result.payment)

@@ -1,4 +1,4 @@
-"""lifecycle controls (issue 12): a customer's billing day
+"""lifecycle controls (issue 12): a customer's billing day; scheduled subscriptions are live
 
 Revision ID: 0011_lifecycle
 Revises: 0010_outbox_request_context
@@ -16,11 +16,38 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+_LIVE_BEFORE = (
+    "channel = 'web' AND "
+    "status IN ('active', 'incomplete', 'on_hold', 'past_due', 'paused', 'trialing')"
+)
+# A subscription scheduled to start later blocks a second one, like any live subscription.
+_LIVE_AFTER = (
+    "channel = 'web' AND status IN "
+    "('active', 'incomplete', 'on_hold', 'past_due', 'paused', 'scheduled', 'trialing')"
+)
+
+
+def _live_index(batch_op: object, where: str) -> None:
+    batch_op.create_index(  # type: ignore[attr-defined]
+        "uq_subscriptions_one_live_per_customer",
+        ["customer_id"],
+        unique=True,
+        postgresql_where=sa.text(where),
+        sqlite_where=sa.text(where),
+    )
+
+
 def upgrade() -> None:
     with op.batch_alter_table("customers") as batch:
         batch.add_column(sa.Column("billing_day", sa.Integer(), nullable=True))
+    with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_index("uq_subscriptions_one_live_per_customer")
+        _live_index(batch, _LIVE_AFTER)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_index("uq_subscriptions_one_live_per_customer")
+        _live_index(batch, _LIVE_BEFORE)
     with op.batch_alter_table("customers") as batch:
         batch.drop_column("billing_day")
