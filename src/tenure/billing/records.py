@@ -18,9 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from fractions import Fraction
 from typing import Final
 
 from tenure.kernel.machine import Machine
+from tenure.kernel.money import round_half_up
 
 
 class InvoiceStatus(StrEnum):
@@ -58,6 +60,9 @@ class BillingReason(StrEnum):
     SUBSCRIPTION_CYCLE = "subscription_cycle"  # a renewal
     TRIAL_END = "trial_end"  # the first paid period after a trial
     SUBSCRIPTION_UPDATE = "subscription_update"  # a plan change charged now
+    # Credit for the unused part of a paid period on an immediate cancel (issue 12): a
+    # negative total, settled at once, credited to the balance.
+    SUBSCRIPTION_CANCEL = "subscription_cancel"
 
 
 # Invoices that bill a whole period (one per subscription period, by a unique index).
@@ -128,6 +133,21 @@ def is_paid(invoice: InvoiceRecord) -> bool:
 def refundable(invoice: InvoiceRecord) -> int:
     """The cash a refund may still return: captured less refunded."""
     return invoice.amount_paid - invoice.amount_refunded
+
+
+def unused_share(invoice: InvoiceRecord, fraction: Fraction) -> int:
+    """What a paid invoice billed, as priced (gross if tax-inclusive, else net), for the
+    ``fraction`` of its period not used: half-up; 0 unless paid and positive."""
+    priced = sum(line.amount for line in invoice.lines)
+    if invoice.status is not InvoiceStatus.PAID or priced <= 0 or invoice.total <= 0:
+        return 0
+    return round_half_up(Fraction(priced) * min(max(fraction, Fraction(0)), Fraction(1)))
+
+
+def refund_part(invoice: InvoiceRecord, unused_total: int) -> int:
+    """How much of ``unused_total`` may go back to the card: never more than
+    :func:`refundable` (only cash goes back to a card)."""
+    return max(min(unused_total, refundable(invoice)), 0)
 
 
 def _close(invoice: InvoiceRecord, action: InvoiceAction, at: datetime) -> None:

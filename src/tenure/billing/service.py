@@ -217,6 +217,26 @@ async def search(
     return found
 
 
+async def paid_for_period(
+    session: AsyncSession, subscription_id: str, period_end: datetime, reasons: Sequence[str]
+) -> list[InvoiceRecord]:
+    """The paid invoices of ``reasons`` that bill a subscription's period ending at
+    ``period_end`` (the period invoice and any plan-change charges in it), with their lines."""
+    statement = (
+        select(_invoices)
+        .where(
+            _invoices.c.subscription_id == subscription_id,
+            _invoices.c.status == InvoiceStatus.PAID.value,
+            _invoices.c.period_end == period_end,
+            _invoices.c.billing_reason.in_(list(reasons)),
+        )
+        .order_by(_invoices.c.period_start, _invoices.c.id)
+    )
+    found = [_invoice(row) for row in (await session.execute(statement)).mappings().all()]
+    await with_lines(session, found)
+    return found
+
+
 async def open_for_subscriptions(
     session: AsyncSession, subscription_ids: Sequence[str], *, for_update: bool = False
 ) -> list[InvoiceRecord]:

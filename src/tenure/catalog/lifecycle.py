@@ -27,6 +27,7 @@ from tenure.catalog.model import LifecycleRule
 SETTINGS: Final[Mapping[str, type[bool] | tuple[str, ...]]] = {
     "trial_requires_payment_method": bool,
     "first_period": ("prorate", "free"),
+    "cancel_now_credit": ("none", "credit", "refund"),
 }
 _SCOPE_KEYS: Final = ("market", "product")
 

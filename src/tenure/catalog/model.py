@@ -97,6 +97,7 @@ class LifecycleRule:
     product: str | None = None
     trial_requires_payment_method: bool | None = None
     first_period: str | None = None
+    cancel_now_credit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,9 @@ class Lifecycle:
     # A subscription anchored on a billing day: "prorate" its first (short) period by whole
     # days, or leave it "free" until the billing day.
     first_period: str = "prorate"
+    # What an immediate cancel gives back for the unused part of a paid period: "none",
+    # "credit" (to the balance) or "refund" (to the payment method).
+    cancel_now_credit: str = "none"
 
 
 LIFECYCLE_DEFAULTS: Final = Lifecycle()

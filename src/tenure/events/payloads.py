@@ -71,6 +71,11 @@ class SubscriptionCanceled(SubscriptionData, kw_only=True):
     voided_invoices: list[str]
     reason: str | None = None  # "joined_household" when joining a household canceled it
     household: str | None = None
+    # Cancel now with [lifecycle] cancel_now_credit: the unused part of the paid period given
+    # back, credited to the balance (by the credit note invoice) and refunded to the card.
+    credited: MinorUnits = 0
+    refunded: MinorUnits = 0
+    credit_invoice: str | None = None
 
 
 class SubscriptionEnded(SubscriptionData, kw_only=True):

@@ -8,6 +8,7 @@ from tenure.billing.records import BillingReason
 from tenure.catalog.model import Catalog
 from tenure.db.engine import Database
 from tenure.flows import projection
+from tenure.flows.cancel_credit import CancelCredit
 from tenure.flows.change_plan import PlanChangePayment
 from tenure.flows.outcomes import OutcomeHandlers
 from tenure.flows.renewal import RenewalPayment
@@ -25,6 +26,7 @@ def outcome_handlers() -> OutcomeHandlers:
             BillingReason.SUBSCRIPTION_CYCLE: renewal,
             BillingReason.TRIAL_END: renewal,
             BillingReason.SUBSCRIPTION_UPDATE: PlanChangePayment(),
+            BillingReason.SUBSCRIPTION_CANCEL: CancelCredit(),
         }
     )
 

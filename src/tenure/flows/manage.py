@@ -10,9 +10,11 @@ from tenure.billing import service as invoices
 from tenure.billing.records import InvoiceRecord, InvoiceStatus, amount_due, void
 from tenure.dunning.cases import CaseAction
 from tenure.flows import dunning
+from tenure.flows.cancel_credit import Given, give_back_unused
 from tenure.flows.collect import Outcome, collect
 from tenure.flows.outcomes import Settlement
 from tenure.flows.payment_methods import check_token, resolve
+from tenure.flows.refunds import send_refunds
 from tenure.flows.runtime import Runtime
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.clock import rfc3339
@@ -41,13 +43,16 @@ async def _locked(session: AsyncSession, subscription_id: str) -> subs.Sub:
 
 async def cancel(
     runtime: Runtime, *, subscription_id: str, at_period_end: bool, actor: str
-) -> None:
+) -> Given:
     """Cancel now (access ends, open invoices are voided) or at the end of the period. A
     ``scheduled`` subscription is always canceled now, before it starts.
 
     Effects: ``subscription.canceled`` either way (``invoice.voided`` for each open invoice
-    when now); at period end, the worker later records ``subscription.expired``.
+    when now); at period end, the worker later records ``subscription.expired``. Canceled now,
+    the unused part of the paid period is credited or refunded as the catalog says
+    (:mod:`tenure.flows.cancel_credit`); refunds are sent after commit.
     """
+    given = Given()
     async with runtime.db.transaction() as session:
         sub = await _locked(session, subscription_id)
         require_web(sub, "cancel")
@@ -55,6 +60,7 @@ async def cancel(
         uow = UnitOfWork(runtime, session, actor)
         uow.track(sub)
         voided: list[str] = []
+        extra: dict[str, object] = {}
         if sub.state is Status.SCHEDULED:
             # It never started: canceling it is always now, and its trial is not used up.
             at_period_end = False
@@ -94,15 +100,26 @@ async def cancel(
                         "invoice.voided", invoice, at=now, sequence=sub.next_sequence()
                     )
                 )
+            policy = runtime.catalog.lifecycle_for(sub.market, sub.product_id).cancel_now_credit
+            given = await give_back_unused(uow, sub, now, policy)
+            if given.credited or given.refunds:
+                extra = {
+                    "credited": given.credited,
+                    "refunded": given.refunded,
+                    "credit_invoice": given.credit_invoice,
+                }
         uow.emit(
             sub.event(
                 "subscription.canceled",
                 at=now,
                 at_period_end=at_period_end,
                 voided_invoices=voided,
+                **extra,
             )
         )
         await uow.flush()
+    await send_refunds(runtime, given.refunds, actor=actor)
+    return given
 
 
 async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> None:
