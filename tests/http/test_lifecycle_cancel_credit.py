@@ -59,6 +59,12 @@ async def test_credit_puts_the_unused_part_on_the_balance_with_a_credit_note(
         assert (credit["total"], credit["tax"], credit["status"]) == (-8739, -1748, "paid")
         assert credit["credited_to_balance"] == 8739
         assert await balance_of(api, customer) == 8739
+        # That time cannot also be refunded: only the rest of the cash is refundable.
+        [paid] = [row for row in invoices if row["billing_reason"] == "subscription_create"]
+        assert paid["credited_unused"] == 8739
+        refund = await api.post(f"/v1/invoices/{paid['id']}/refund", {"reason": "goodwill"})
+        assert refund.status_code == 201, refund.text
+        assert refund.json()["amount"] == 12900 - 8739
         [event] = await api.events(subscription=sub["id"], type="subscription.canceled")
         assert (event["data"]["credited"], event["data"]["refunded"]) == (8739, 0)
         assert event["data"]["credit_invoice"] == credit["id"]

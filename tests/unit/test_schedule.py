@@ -386,6 +386,7 @@ def timelines(draw: st.DrawFn) -> Timeline:
         hold_ends_at=hold_ends_at,
         next_retry_at=next_retry_at,
         has_payment_method=draw(st.booleans()),
+        renews=draw(st.booleans()),
     )
 
 
@@ -427,3 +428,20 @@ def test_scheduled_starts_at_its_period_end_which_is_the_start_at() -> None:
     assert next_action_at(t) == START
     assert due_action(t, START - US) is None
     assert due_action(t, START) is Due.START
+
+
+def test_a_prepaid_subscription_gets_a_notice_a_week_before_and_ends_without_renewing() -> None:
+    t = Timeline(**{**_fields(timeline(Status.ACTIVE)), "renews": False})
+    notice = PERIOD_END - timedelta(days=7)
+    assert next_action_at(t) == notice
+    assert due_action(t, notice - US) is None
+    assert due_action(t, notice) is Due.EXPIRY_NOTICE
+    sent = Timeline(**{**_fields(t), "trial_notice_sent": True})
+    assert next_action_at(sent) == PERIOD_END
+    assert due_action(sent, PERIOD_END - US) is None
+    assert due_action(sent, PERIOD_END) is Due.PREPAID_END
+    canceling = Timeline(**{**_fields(t), "cancel_at_period_end": True})
+    assert (next_action_at(canceling), due_action(canceling, PERIOD_END)) == (
+        PERIOD_END,
+        Due.END_CANCELED,
+    )

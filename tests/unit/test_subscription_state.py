@@ -90,6 +90,8 @@ EXPECTED: dict[tuple[Status, Action], Status] = {
     (Status.SCHEDULED, Action.START): Status.INCOMPLETE,
     (Status.SCHEDULED, Action.START_TRIAL): Status.TRIALING,
     (Status.SCHEDULED, Action.CANCEL_NOW): Status.CANCELED,
+    # a prepaid subscription (renews = false) ends with the time bought
+    (Status.ACTIVE, Action.PREPAID_ENDED): Status.EXPIRED,
     # incomplete_expired and expired: terminal, no edges at all
 }
 
@@ -101,11 +103,11 @@ def _pair_id(pair: tuple[Status, Action]) -> str:
 
 
 def test_product_covers_every_status_and_action_pair() -> None:
-    # 10 statuses x 20 actions = 200 pairs; guards against an enum member being added unnoticed.
+    # 10 statuses x 21 actions = 210 pairs; guards against an enum member being added unnoticed.
     assert len(Status) == 10
-    assert len(Action) == 20
-    assert len(ALL_PAIRS) == 200
-    assert len(EXPECTED) == 49
+    assert len(Action) == 21
+    assert len(ALL_PAIRS) == 210
+    assert len(EXPECTED) == 50
 
 
 @pytest.mark.parametrize("pair", ALL_PAIRS, ids=[_pair_id(p) for p in ALL_PAIRS])

@@ -92,6 +92,14 @@ class PayInvoice(_Body):
     payment_method: Id | None = None
 
 
+class AddItem(_Body):
+    plan: Id  # an add-on plan for the subscription's product
+
+
+class ExtendSubscription(_Body):
+    plan: Id  # a prepaid plan of the same product
+
+
 class ChangePlan(_Body):
     plan: Id
     at: Short | None = None  # "now" | "period_end"; default by the change policy

@@ -41,6 +41,13 @@ class Product:
     features: Mapping[str, FeatureValue]  # {"ad_free": True, "audiobook_hours": 15}
     free: bool = False
     proration: str = "days"  # "days" (whole UTC days) or "seconds"
+    # An add-on: attached to a subscription of one of these products (never subscribed alone),
+    # billed on its invoices as its own line, granting its own features on top.
+    addon_for: tuple[str, ...] = ()
+
+    @property
+    def is_addon(self) -> bool:
+        return bool(self.addon_for)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,9 @@ class Plan:
     prices: Mapping[str, int]  # market code -> amount in the market currency's minor units
     trial_days: int = 0
     intro: IntroOffer | None = None
+    # False: a prepaid plan, paid once for its period; access ends with it (no renewal, no
+    # dunning) unless the customer buys time again (an extension).
+    renews: bool = True
 
     def price_in(self, market: Market) -> Money:
         try:
@@ -84,6 +94,7 @@ class DunningRule:
     grace_days: int | None = None
     hold_days: int | None = None
     recovery: str | None = None
+    recovery_during_hold: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,10 @@ class SubscriptionData(_Payload, kw_only=True):
             "google_play (the store; its notifications move the subscription)"
         ),
     ] = "web"
+    renews: Annotated[
+        bool,
+        msgspec.Meta(description="false for a prepaid plan: it ends with the time bought"),
+    ] = True
 
 
 class SubscriptionCanceled(SubscriptionData, kw_only=True):
@@ -90,6 +94,22 @@ class SubscriptionStarted(SubscriptionData, kw_only=True):
     scheduled_start: Timestamp  # the start_at it was created with
 
 
+class SubscriptionExtended(SubscriptionData, kw_only=True):
+    extended_from: Timestamp  # the end before the extension; current_period_end is the new one
+
+
+class ItemData(_Payload, kw_only=True):
+    id: str
+    plan: str
+    product: str
+    price: Money
+    status: str  # active | removed | ...
+
+
+class SubscriptionItemChanged(SubscriptionData, kw_only=True):
+    item: ItemData  # the add-on attached or removed
+
+
 class SubscriptionPastDue(SubscriptionData, kw_only=True):
     decline_code: str | None
     grace_ends_at: Timestamp | None = None
@@ -106,6 +126,8 @@ class SubscriptionRecovered(SubscriptionData, kw_only=True):
     recovered_from: str | None = None
     recovery: str | None = None
     dunning_started_at: Timestamp | None = None
+    # Recovered on hold with the period restarted: the hold's days credited to the balance.
+    hold_credit: MinorUnits = 0
 
 
 class SubscriptionPlanChanged(SubscriptionData, kw_only=True):

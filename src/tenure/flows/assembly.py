@@ -8,9 +8,11 @@ from tenure.billing.records import BillingReason
 from tenure.catalog.model import Catalog
 from tenure.db.engine import Database
 from tenure.flows import projection
+from tenure.flows.addons import AddonPayment
 from tenure.flows.cancel_credit import CancelCredit
 from tenure.flows.change_plan import PlanChangePayment
 from tenure.flows.outcomes import OutcomeHandlers
+from tenure.flows.prepaid import PrepaidExtension
 from tenure.flows.renewal import RenewalPayment
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import FirstPayment
@@ -27,6 +29,10 @@ def outcome_handlers() -> OutcomeHandlers:
             BillingReason.TRIAL_END: renewal,
             BillingReason.SUBSCRIPTION_UPDATE: PlanChangePayment(),
             BillingReason.SUBSCRIPTION_CANCEL: CancelCredit(),
+            BillingReason.HOLD_CREDIT: CancelCredit(),
+            BillingReason.PREPAID_EXTENSION: PrepaidExtension(),
+            BillingReason.SUBSCRIPTION_ITEM: AddonPayment(),
+            BillingReason.SUBSCRIPTION_ITEM_CREDIT: CancelCredit(),
         }
     )
 

@@ -27,6 +27,7 @@ from tenure.billing.records import (
     BillingReason,
     CreditNoteRecord,
     InvoiceRecord,
+    credit_unused,
     refund_part,
     unused_share,
 )
@@ -80,6 +81,7 @@ async def give_back_unused(uow: UnitOfWork, sub: Sub, now: datetime, policy: str
         return given
     tax = uow.runtime.tax_rule(sub.market, sub.region)
     credit_lines: list[LineDraft] = []
+    credited: list[tuple[InvoiceRecord, int]] = []
     for source, line in drafts:
         unused_total = -_build(sub, [line], tax, now).total
         refund = refund_part(source, unused_total) if policy == REFUND else 0
@@ -91,11 +93,16 @@ async def give_back_unused(uow: UnitOfWork, sub: Sub, now: datetime, policy: str
                 given.refunds.append(note)
         if refund == 0:
             credit_lines.append(line)
+            credited.append((source, unused_total))
         elif refund < unused_total:  # partly paid by credit: that part goes back as credit
             rest = round_half_up(Fraction(-line.amount * (unused_total - refund), unused_total))
             credit_lines.append(
                 LineDraft(line.description, line.plan_id, now, line.period_end, -rest)
             )
+            credited.append((source, unused_total - refund))
+    for source, amount in credited:
+        credit_unused(source, amount)
+        uow.invoice_changed(source)
     if credit_lines:
         credit = _build(sub, credit_lines, tax, now)
         await balance.settle(uow.session, [credit], at=now)
@@ -133,3 +140,43 @@ class CancelCredit:
 
     def voided(self, uow: UnitOfWork, item: Settlement) -> None:
         return None
+
+
+def credit_hold(
+    uow: UnitOfWork, sub: Sub, paid: InvoiceRecord, *, hold_from: datetime, at: datetime
+) -> int:
+    """A recovery on hold that restarts the period: the days of the paid invoice's period from
+    the start of the hold (no access) go back to the balance by a ``hold_credit`` credit note,
+    so the customer pays only for days with access. Returns the credit (0 when none)."""
+    catalog = uow.runtime.catalog
+    product = catalog.products.get(sub.product_id)
+    mode = ProrationMode(product.proration if product else "days")
+    share = unused_share(paid, unused_fraction(paid.period_start, paid.period_end, hold_from, mode))
+    if share <= 0:
+        return 0
+    name = product.name if product else sub.product_id
+    line = LineDraft(
+        f"No access on {name} during the account hold from {hold_from.date().isoformat()}",
+        sub.plan_id,
+        hold_from,
+        paid.period_end,
+        -share,
+    )
+    tax = uow.runtime.tax_rule(sub.market, sub.region)
+    credit = build_invoice(
+        customer_id=sub.customer_id,
+        subscription_id=sub.id,
+        currency=sub.currency,
+        billing_reason=BillingReason.HOLD_CREDIT,
+        period_start=hold_from,
+        period_end=paid.period_end,
+        lines=[line],
+        tax=tax,
+        created_at=at,
+    )
+    credit.credited_to_balance = -credit.total  # banked when the unit flushes
+    uow.to_bank.append(credit)
+    open_invoice(uow, credit, sub, payment_method=None, at=at)
+    credit_unused(paid, -credit.total)
+    uow.invoice_changed(paid)
+    return -credit.total

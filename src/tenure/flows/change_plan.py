@@ -77,6 +77,12 @@ def _check_changeable(sub: subs.Sub, plan_id: str) -> None:
         )
     if sub.plan_id == plan_id:
         raise Conflict(f"{sub.id} is already on {plan_id}", code="plan_unchanged")
+    if not sub.renews:
+        raise Conflict(
+            f"{sub.id} is prepaid; buy more time with POST /v1/subscriptions/{sub.id}/extend "
+            "or start a new subscription when it ends",
+            code="subscription_prepaid",
+        )
 
 
 async def _prepare(

@@ -26,8 +26,10 @@ from tenure.flows.opening import open_invoice
 from tenure.flows.renewal import Renewals, renewed
 from tenure.flows.runtime import Runtime
 from tenure.flows.unit import UnitOfWork
+from tenure.subscriptions import items as item_rows
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
+from tenure.subscriptions.items import ItemStatus
 from tenure.subscriptions.models import Subscription
 from tenure.subscriptions.record import Sub
 from tenure.subscriptions.schedule import Due, due_action
@@ -100,7 +102,12 @@ async def process_batch(
         limit=limit,
     )
     uow = UnitOfWork(runtime, session, actor)
-    renewals = Renewals(now, await promotions.active_for(session, [sub.id for sub in claimed]))
+    ids = [sub.id for sub in claimed]
+    renewals = Renewals(
+        now,
+        await promotions.active_for(session, ids),
+        addons=dict(await item_rows.attached(session, ids, statuses=[ItemStatus.ACTIVE.value])),
+    )
     ends = _Ends()
     for sub in claimed:
         uow.track(sub)
@@ -143,7 +150,7 @@ class _Ends:
 def _decide(uow: UnitOfWork, sub: Sub, now: datetime, renewals: Renewals, ends: _Ends) -> None:
     """Apply what is due for ``sub`` at ``now`` (the pure :func:`due_action` decides)."""
     due = due_action(sub.timeline(), now)
-    if due in (Due.TRIAL_NOTICE, Due.TRIAL_EXPIRY):
+    if due in _NOTICES_AND_ENDS:
         _trial_due(uow, sub, due, now)
     elif due is Due.START and not starts.start(uow, sub, now, renewals):
         starts.cannot_start(uow, sub, now)
@@ -172,13 +179,22 @@ def _decide(uow: UnitOfWork, sub: Sub, now: datetime, renewals: Renewals, ends: 
         sub.reschedule(now)  # next_action_at was stale; recompute it
 
 
+_NOTICES_AND_ENDS: Final = frozenset(
+    {Due.TRIAL_NOTICE, Due.TRIAL_EXPIRY, Due.EXPIRY_NOTICE, Due.PREPAID_END}
+)
+
+
 def _trial_due(uow: UnitOfWork, sub: Sub, due: Due, now: datetime) -> None:
-    """The notice three days before a trial ends, or the end of a trial that has no payment
-    method to charge: it expires (``trial_ended_without_payment``), nothing is billed."""
-    if due is Due.TRIAL_NOTICE:
+    """The notice before a trial or a prepaid term ends; the end of a trial that has no payment
+    method to charge (``trial_ended_without_payment``) or of a prepaid term (``prepaid_ended``):
+    it expires and nothing is billed."""
+    if due in (Due.TRIAL_NOTICE, Due.EXPIRY_NOTICE):
         sub.trial_notice_sent = True
         sub.reschedule(now)
-        uow.emit(sub.event("subscription.trial_will_end", at=now))
+        kind = "trial_will_end" if due is Due.TRIAL_NOTICE else "expiring_soon"
+        uow.emit(sub.event(f"subscription.{kind}", at=now))
+    elif due is Due.PREPAID_END:
+        _end(uow, sub, Action.PREPAID_ENDED, "prepaid_ended", sub.current_period_end, now)
     else:
         reason = "trial_ended_without_payment"
         _end(uow, sub, Action.TRIAL_EXPIRED, reason, sub.current_period_end, now)

@@ -142,7 +142,15 @@ def purchasable_plan(runtime: Runtime, plan_id: str) -> Plan:
             f"{plan_id!r} is the free tier; customers are on it whenever nothing else is live",
             code="plan_not_purchasable",
         )
-    return catalog.plan(plan_id)
+    plan = catalog.plan(plan_id)
+    addon = catalog.product_of(plan)
+    if addon.is_addon:
+        raise InvalidRequest(
+            f"{plan_id!r} is an add-on of {', '.join(addon.addon_for)}; attach it to a "
+            "subscription with POST /v1/subscriptions/{id}/items",
+            code="plan_not_purchasable",
+        )
+    return plan
 
 
 async def card_optional(runtime: Runtime, *, customer_id: str, plan_id: str, trial: bool) -> bool:
@@ -204,6 +212,7 @@ async def _create(
     sub = _new_sub(
         customer, plan, price.amount, price.currency, payment_method, trial, begins, trial_end
     )
+    sub.renews = plan.renews
     if anchoring is not None:
         sub.billing_anchor, sub.current_period_end = anchoring.anchor, anchoring.end
     if start_at is not None:
@@ -368,7 +377,7 @@ async def _redeem_trial(
     *,
     explicit_end: bool = False,
 ) -> None:
-    if plan.trial_days == 0 and not explicit_end:
+    if plan.trial_days == 0 and (not explicit_end or not plan.renews):
         raise InvalidRequest(
             f'plan {plan.id!r} has no trial; subscribe with "trial": false',
             code="trial_not_offered",
@@ -440,6 +449,13 @@ def _anchoring(
 ) -> Anchored | None:
     """Where the periods of a new subscription are anchored, when not at the subscribe moment:
     the requested anchor, else the customer's billing day. A trial anchors at its end."""
+    if not plan.renews:
+        if billing_anchor is not None:
+            raise InvalidRequest(
+                f"{plan.id} is prepaid: its time starts when it is bought, without an anchor",
+                code="billing_anchor_not_combinable",
+            )
+        return None
     if trial:
         if billing_anchor is not None:
             raise InvalidRequest(

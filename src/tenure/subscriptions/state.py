@@ -49,6 +49,7 @@ class Action(StrEnum):
     TRIAL_EXPIRED = "trial_expired"  # a card-less trial ended with no payment method on file
     START = "start"  # a scheduled subscription's start: its first period is charged
     START_TRIAL = "start_trial"  # a scheduled subscription's start, into its trial
+    PREPAID_ENDED = "prepaid_ended"  # a prepaid (non-renewing) subscription reached its end
 
 
 S, A = Status, Action
@@ -107,6 +108,8 @@ TRANSITIONS: Final[Mapping[tuple[Status, Action], Status]] = {
     (S.SCHEDULED, A.START): S.INCOMPLETE,
     (S.SCHEDULED, A.START_TRIAL): S.TRIALING,
     (S.SCHEDULED, A.CANCEL_NOW): S.CANCELED,
+    # A prepaid plan (renews = false) ends with the time bought: no renewal, no dunning.
+    (S.ACTIVE, A.PREPAID_ENDED): S.EXPIRED,
 }
 
 # Statuses in which the customer has a subscription that still runs (and blocks a second one).

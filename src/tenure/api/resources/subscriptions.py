@@ -15,6 +15,7 @@ from tenure.billing.plan_change import ChangeQuote
 from tenure.billing.records import InvoiceRecord
 from tenure.flows.collect import Outcome
 from tenure.households.records import HouseholdRecord
+from tenure.subscriptions.items import Item
 from tenure.subscriptions.models import SubscriptionHistory
 from tenure.subscriptions.record import Sub
 from tenure.subscriptions.state import Status
@@ -58,12 +59,26 @@ class Subscription(Resource):
     # web (Tenure bills it), app_store or google_play (the store bills it: billing actions
     # answer 409 managed_by_store; docs/stores.md).
     channel: str
+    renews: bool  # false: a prepaid plan, it ends at current_period_end unless extended
+
+
+class SubscriptionItem(Resource):
+    """An add-on attached to the subscription, billed as its own line on its invoices."""
+
+    id: str
+    plan: str
+    product: str
+    price: Money  # locked in when added, per period
+    status: str  # pending (its charge in flight) | active
+    added: str
 
 
 class SubscriptionDetail(Subscription):
-    """A subscription as one is read or changed: with the household it owns (Duo/Family)."""
+    """A subscription as one is read or changed: with the household it owns (Duo/Family) and
+    its add-ons."""
 
     household: HouseholdRef | None
+    items: list[SubscriptionItem]
 
 
 class PaymentOutcome(Resource):
@@ -177,11 +192,29 @@ def subscription_of(sub: Sub) -> Subscription:
         created=at(sub.created_at),
         metadata=metadata_of(sub),
         channel=sub.channel,
+        renews=sub.renews,
     )
 
 
-def subscription_detail_of(sub: Sub, household: HouseholdRecord | None) -> SubscriptionDetail:
-    return extend(subscription_of(sub), SubscriptionDetail, household=household_ref_of(household))
+def subscription_detail_of(
+    sub: Sub, household: HouseholdRecord | None, items: Sequence[Item] = ()
+) -> SubscriptionDetail:
+    return extend(
+        subscription_of(sub),
+        SubscriptionDetail,
+        household=household_ref_of(household),
+        items=[
+            SubscriptionItem(
+                id=item.id,
+                plan=item.plan_id,
+                product=item.product_id,
+                price=Money(amount=item.price_amount, currency=item.currency),
+                status=item.status.value,
+                added=at(item.added_at),
+            )
+            for item in items
+        ],
+    )
 
 
 def payment_outcome_of(outcome: Outcome | None) -> PaymentOutcome | None:

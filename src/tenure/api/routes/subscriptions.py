@@ -28,18 +28,21 @@ from tenure.api.resources.subscriptions import (
 )
 from tenure.api.routes.payment_methods import no_card_numbers
 from tenure.api.schemas import (
+    AddItem,
     ApplyPromoCode,
     CancelSubscription,
     ChangePlan,
     CreateSubscription,
     Empty,
+    ExtendSubscription,
     UpdateMetadata,
 )
-from tenure.flows import change_plan, manage, promotions, trials
+from tenure.flows import addons, change_plan, manage, prepaid, promotions, trials
 from tenure.flows.payment_methods import token_for_subscribe
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import Offers, card_optional, purchasable_plan, subscribe
 from tenure.households import service as households
+from tenure.subscriptions import items as item_rows
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
 
@@ -58,9 +61,10 @@ async def _detail(runtime: Runtime, subscription_id: str) -> SubscriptionDetail:
     async with runtime.db.read() as session:
         sub = await subs.load_one(session, subscription_id, for_update=False)
         household = await households.active_by_subscription(session, subscription_id)
+        attached = (await item_rows.attached(session, [subscription_id])).get(subscription_id, [])
     if sub is None:
         raise manage.SubscriptionNotFound(f"no subscription {subscription_id!r}")
-    return subscription_detail_of(sub, household)
+    return subscription_detail_of(sub, household, attached)
 
 
 class SubscriptionController(Controller):
@@ -265,6 +269,92 @@ class SubscriptionController(Controller):
         )
         detail = await _detail(runtime, subscription_id)
         return trial_ended_of(detail, result.invoice_id, result.payment)
+
+    @post(
+        "/{subscription_id:str}/extend",
+        status_code=200,
+        summary="Buy more time for a prepaid subscription",
+        responses=problems(
+            402,
+            _NOT_FOUND,
+            (
+                409,
+                "subscription_not_prepaid subscription_not_active payment_in_progress "
+                "payment_pending managed_by_store",
+            ),
+            (422, "unknown_plan plan_not_extendable"),
+        ),
+    )
+    async def extend(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        data: JSONBody[ExtendSubscription],
+        runtime: RuntimeDep,
+    ) -> SubscriptionCreated:
+        """Charges the plan's price now and adds its period after the current end (402 if
+        declined, nothing changes)."""
+        check_id(subscription_id, "sub", "subscription")
+        result = await prepaid.extend(
+            runtime, subscription_id=subscription_id, plan_id=data.plan, actor=actor_of(request)
+        )
+        detail = await _detail(runtime, subscription_id)
+        return subscription_created_of(detail, result.invoice_id, None)
+
+    @post(
+        "/{subscription_id:str}/items",
+        status_code=201,
+        summary="Attach an add-on (its price for the rest of the period is charged now)",
+        responses=problems(
+            402,
+            _NOT_FOUND,
+            (
+                409,
+                "subscription_not_active addon_already_attached payment_pending managed_by_store",
+            ),
+            (
+                422,
+                "unknown_plan plan_not_an_addon addon_interval_mismatch plan_unavailable_in_market",
+            ),
+        ),
+    )
+    async def add_item(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        data: JSONBody[AddItem],
+        runtime: RuntimeDep,
+    ) -> SubscriptionCreated:
+        check_id(subscription_id, "sub", "subscription")
+        result = await addons.add_item(
+            runtime, subscription_id=subscription_id, plan_id=data.plan, actor=actor_of(request)
+        )
+        detail = await _detail(runtime, subscription_id)
+        return subscription_created_of(detail, result.invoice_id, None)
+
+    @delete(
+        "/{subscription_id:str}/items/{item_id:str}",
+        status_code=200,
+        summary="Remove an add-on now (the unused part of its price goes to the balance)",
+        responses=problems(
+            (404, "subscription_not_found subscription_item_not_found"),
+            (409, "payment_in_progress managed_by_store"),
+        ),
+    )
+    async def remove_item(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        item_id: FromPath[str],
+        runtime: RuntimeDep,
+    ) -> SubscriptionCreated:
+        check_id(subscription_id, "sub", "subscription")
+        check_id(item_id, "si", "subscription item")
+        result = await addons.remove_item(
+            runtime, subscription_id=subscription_id, item_id=item_id, actor=actor_of(request)
+        )
+        detail = await _detail(runtime, subscription_id)
+        return subscription_created_of(detail, result.invoice_id, None)
 
     @post(
         "/{subscription_id:str}/change_preview",

@@ -43,10 +43,49 @@ def upgrade() -> None:
     with op.batch_alter_table("subscriptions") as batch:
         batch.drop_index("uq_subscriptions_one_live_per_customer")
         _live_index(batch, _LIVE_AFTER)
+        batch.add_column(
+            sa.Column("renews", sa.Boolean(), nullable=False, server_default=sa.text("true"))
+        )
+    op.create_table(
+        "subscription_items",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("subscription_id", sa.String(length=40), nullable=False),
+        sa.Column("plan_id", sa.String(length=64), nullable=False),
+        sa.Column("product_id", sa.String(length=64), nullable=False),
+        sa.Column("price_amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["subscription_id"], ["subscriptions.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("subscription_items") as batch:
+        batch.create_index(
+            "uq_subscription_items_one_per_product",
+            ["subscription_id", "product_id"],
+            unique=True,
+            postgresql_where=sa.text("status IN ('pending', 'active')"),
+            sqlite_where=sa.text("status IN ('pending', 'active')"),
+        )
+    with op.batch_alter_table("entitlements") as batch:
+        batch.add_column(
+            sa.Column("addons", sa.String(length=300), nullable=False, server_default="")
+        )
+    with op.batch_alter_table("invoices") as batch:
+        batch.add_column(
+            sa.Column("credited_unused", sa.BigInteger(), nullable=False, server_default="0")
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("entitlements") as batch:
+        batch.drop_column("addons")
+    op.drop_table("subscription_items")
+    with op.batch_alter_table("invoices") as batch:
+        batch.drop_column("credited_unused")
     with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_column("renews")
         batch.drop_index("uq_subscriptions_one_live_per_customer")
         _live_index(batch, _LIVE_BEFORE)
     with op.batch_alter_table("customers") as batch:
