@@ -70,6 +70,24 @@ async def test_a_three_month_prepaid_plan_extended_once_then_expires(api: Api) -
     await assert_clean(api)
 
 
+async def test_plans_say_what_renews_what_is_an_addon_and_where_a_trial_needs_no_card(
+    api: Api,
+) -> None:
+    india = {row["id"]: row for row in (await api.ok("GET", "/v1/plans", market="IN"))["data"]}
+    assert india[THREE_MONTHS]["renews"] is False
+    assert (india[THREE_MONTHS]["interval_count"], india[THREE_MONTHS]["price"]["amount"]) == (
+        3,
+        39900,
+    )
+    assert india["premium_individual_monthly"]["renews"] is True
+    sweden = {row["id"]: row for row in (await api.ok("GET", "/v1/plans", market="SE"))["data"]}
+    assert sweden["audiobooks_addon_monthly"]["addon_for"] == ["premium_individual"]
+    assert THREE_MONTHS not in sweden
+    us = {row["id"]: row for row in (await api.ok("GET", "/v1/plans", market="US"))["data"]}
+    assert us["premium_individual_monthly"]["trial_requires_payment_method"] is False
+    assert us["premium_family_monthly"]["trial_requires_payment_method"] is True
+
+
 async def test_prepaid_refusals_change_nothing(api: Api) -> None:
     clock = await api.clock(START)
     customer = await api.customer(clock, market="IN")
