@@ -106,6 +106,12 @@ async def test_addons_end_with_the_subscription_and_refusals_change_nothing(api:
         "addon_interval_mismatch",
     )
 
+    # Changing to a plan the add-on does not go with is refused until it is removed.
+    for plan in ("premium_family_monthly", "premium_individual_annual"):
+        change = await api.post(f"/v1/subscriptions/{sub['id']}/change", {"plan": plan})
+        assert_problem(change, 409, "addon_not_available")
+    assert (await api.subscription(sub["id"]))["plan"] == "premium_individual_monthly"
+
     await api.ok("POST", f"/v1/subscriptions/{sub['id']}/cancel", {"at_period_end": False})
     ended = await api.subscription(sub["id"])
     assert (ended["status"], ended["items"]) == ("canceled", [])

@@ -50,7 +50,7 @@ _NOT_FOUND = (404, "subscription_not_found")
 _ILLEGAL = "subscription_illegal_transition"
 _CHANGE_REFUSED = (
     "plan_unchanged subscription_has_billing_issue subscription_not_active plan_unavailable "
-    "household_has_members"
+    "household_has_members addon_not_available"
 )
 _CHANGE_INVALID = (
     "unknown_plan plan_unavailable_in_market plan_not_purchasable invalid_change_timing"
