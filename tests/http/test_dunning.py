@@ -7,6 +7,7 @@ hold ends Mar 24 09:00.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -25,6 +26,7 @@ from tests.http.test_lifecycle import (
     setup,
 )
 from tests.support.api import Api
+from tests.support.catalogs import api_with_catalog, variant
 
 GRACE_END = "2025-02-22T09:00:00Z"
 HOLD_END = "2025-03-24T09:00:00Z"
@@ -194,16 +196,24 @@ async def test_one_clock_fail_keep_access_lose_it_on_hold_update_card_get_it_bac
     ent = await entitlements(api, customer)
     assert (ent["product"], ent["billing_issue"]) == (PREMIUM, False)
 
-    assert (await event_types(api, sub["id"]))[-6:] == [
+    # Recovered on hold (the default recovery_during_hold = "restart_period"): the days of the
+    # hold (Feb 22 -> Mar 15, 21 of the period's 28) are credited by a hold_credit credit note.
+    assert (await event_types(api, sub["id"]))[-8:] == [
         "invoice.created",
         "invoice.payment_failed",
         "subscription.past_due",
         "subscription.on_hold",
         "invoice.paid",
+        "invoice.created",
+        "invoice.paid",
         "subscription.recovered",
     ]
     [recovered] = await api.events(subscription=sub["id"], type="subscription.recovered")
     assert recovered["data"]["recovered_from"] == "on_hold"
+    assert (recovered["data"]["recovery"], recovered["data"]["hold_credit"]) == (
+        "restart_period",
+        9675,
+    )
     assert recovered["created"] == "2025-03-01T12:00:00Z"
     history = (await api.ok("GET", f"/v1/subscriptions/{sub['id']}/history"))["data"]
     assert [(row["from"], row["to"], row["action"]) for row in history][-3:] == [
@@ -213,9 +223,19 @@ async def test_one_clock_fail_keep_access_lose_it_on_hold_update_card_get_it_bac
     ]
 
 
+KEEP_ON_HOLD = ("[lifecycle]\n", '[dunning]\nrecovery_during_hold = "keep_anchor"\n\n[lifecycle]\n')
+
+
 async def test_recovery_on_hold_after_the_period_end_keeps_the_anchor_and_renews_at_once(
-    api: Api,
+    database_url: str, tmp_path: Path
 ) -> None:
+    """With ``recovery_during_hold = "keep_anchor"`` a recovery on hold buys the failed period
+    (as one during grace does) and the next renewal follows on the usual day."""
+    async with api_with_catalog(database_url, variant(tmp_path, replace=KEEP_ON_HOLD)) as api:
+        await _keep_anchor_on_hold(api)
+
+
+async def _keep_anchor_on_hold(api: Api) -> None:
     clock, customer, sub = await renewal_fails_hard(api)
     await api.advance(clock, "2025-03-20T09:00:00Z")  # on hold, past the Mar 15 anchor day
     assert (await api.subscription(sub["id"]))["status"] == "on_hold"

@@ -32,6 +32,11 @@ class Api:
         )
         return response.json()
 
+    async def ok_delete(self, path: str) -> Any:
+        response = await self.client.delete(path, headers=AUTH)
+        assert response.status_code < 300, f"DELETE {path}: {response.status_code} {response.text}"
+        return response.json()
+
     async def clock(self, at: str = "2025-01-31T10:00:00Z") -> str:
         body = await self.ok("POST", "/v1/test_clocks", {"frozen_time": at})
         return str(body["id"])

@@ -152,6 +152,31 @@ PRICES = {
 }  # fmt: skip
 
 
+# Prepaid Premium Individual (issue 12): months, and prices in IN and BR only.
+PREPAID: dict[str, tuple[int, dict[str, int]]] = {
+    "premium_individual_prepaid_1m": (1, {"IN": 13900, "BR": 2190}),
+    "premium_individual_prepaid_3m": (3, {"IN": 39900, "BR": 6290}),
+    "premium_individual_prepaid_12m": (12, {"IN": 138900, "BR": 21900}),
+}
+
+
+@pytest.mark.parametrize("plan_id", list(PREPAID))
+def test_default_prepaid_plans_do_not_renew(default: Catalog, plan_id: str) -> None:
+    plan = default.plans[plan_id]
+    months, prices = PREPAID[plan_id]
+    assert (plan.product, plan.interval, plan.interval_count) == (
+        "premium_individual",
+        Interval.MONTH,
+        months,
+    )
+    assert (plan.renews, plan.trial_days, plan.intro, dict(plan.prices)) == (
+        False,
+        0,
+        None,
+        prices,
+    )
+
+
 @pytest.fixture(scope="module")
 def default() -> Catalog:
     return load_catalog(default_catalog_path())
@@ -174,8 +199,10 @@ def test_default_catalog_loads_with_its_path_as_source(default: Catalog) -> None
         "premium_duo",
         "premium_family",
         "premium_student",
+        "audiobooks_addon",
     }
-    assert set(default.plans) == set(PRICES)
+    assert default.products["audiobooks_addon"].addon_for == ("premium_individual",)
+    assert set(default.plans) == set(PRICES) | set(PREPAID) | {"audiobooks_addon_monthly"}
     assert default.free_product == "free"
     assert default.free.free is True
 
@@ -197,11 +224,12 @@ def test_default_products(default: Catalog) -> None:
         "premium_duo": 2,
         "premium_family": 6,
         "premium_student": 1,
+        "audiobooks_addon": 1,
     }
     assert default.products["free"].family == "free"
     assert default.products["free"].features["shuffle_play"] is True
     assert default.products["free"].features["ads"] is True
-    premium = [product for product in default.products.values() if not product.free]
+    premium = [p for p in default.products.values() if not p.free and not p.is_addon]
     assert {product.family for product in premium} == {"premium"}
     for product in premium:
         for feature in ("ad_free", "on_demand", "offline", "high_quality_audio"):

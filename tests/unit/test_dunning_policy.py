@@ -285,3 +285,40 @@ def test_catalog_dunning_problems_name_file_entry_and_problem(snippet: str, prob
     with pytest.raises(CatalogError) as info:
         parse_catalog(BASE + "\n" + snippet, "shop.toml")
     assert any(line.startswith(problem) for line in info.value.problems), info.value.problems
+
+
+def test_recovery_on_hold_restarts_the_period_by_default_and_grace_keeps_the_anchor() -> None:
+    policy = DunningPolicy()
+    assert (policy.recovery, policy.recovery_during_hold) == (
+        Recovery.KEEP_ANCHOR,
+        Recovery.RESTART_PERIOD,
+    )
+    anchor = datetime(2025, 1, 15, 9, tzinfo=UTC)
+    current = Period(
+        anchor, datetime(2025, 2, 15, 9, tzinfo=UTC), datetime(2025, 3, 15, 9, tzinfo=UTC)
+    )
+    at = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    kwargs = {"recovered_at": at, "interval": Interval.MONTH, "interval_count": 1}
+    assert recovered_period(policy, current, **kwargs) == current
+    # On hold the period ends at the recovery: the next one, anchored there, is due at once.
+    assert recovered_period(policy, current, on_hold=True, **kwargs) == Period(at, at, at)
+    keep = DunningPolicy(recovery_during_hold=Recovery.KEEP_ANCHOR)
+    assert recovered_period(keep, current, on_hold=True, **kwargs) == current
+    # A case opened before the setting existed recovers on hold as its grace rule says.
+    old = {"retry_days": [1], "grace_days": 7, "hold_days": 30, "recovery": "keep_anchor"}
+    assert DunningPolicy.from_dict(old).recovery_during_hold is Recovery.KEEP_ANCHOR
+    assert DunningPolicy.from_dict(policy.as_dict()) == policy
+
+
+def test_recovery_during_hold_is_read_from_the_catalog_and_checked() -> None:
+    text = default_catalog_path().read_text(encoding="utf-8")
+    shop = text + '\n[dunning]\nrecovery_during_hold = "keep_anchor"\n'
+    assert policy_book(parse_catalog(shop, "shop.toml")).default.recovery_during_hold is (
+        Recovery.KEEP_ANCHOR
+    )
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(text + '\n[dunning]\nrecovery_during_hold = "later"\n', "shop.toml")
+    assert info.value.problems == [
+        'shop.toml: dunning: recovery_during_hold "later" must be one of: keep_anchor, '
+        "restart_period"
+    ]

@@ -173,3 +173,22 @@ def test_money_is_conserved_on_one_invoice(
         )
         if inv.status is InvoiceStatus.PAID:
             assert inv.credit_applied + inv.amount_paid >= inv.total
+
+
+def test_unused_share_is_the_priced_lines_times_the_unused_fraction_of_a_paid_invoice() -> None:
+    from tenure.billing.records import refund_part, unused_share
+
+    paid = invoice(12900)
+    assert unused_share(paid, Fraction(21, 31)) == 0  # still open: nothing was paid
+    take_cash(paid, 12900, at=AT)
+    assert unused_share(paid, Fraction(21, 31)) == 8739  # 8738.71, half-up
+    assert unused_share(paid, Fraction(0)) == 0
+    assert unused_share(paid, Fraction(3, 2)) == 12900  # clamped to the whole period
+    # Only cash goes back to a card, and never more than is left after refunds.
+    assert refund_part(paid, 8739) == 8739
+    record_refund(paid, 5000)
+    assert refund_part(paid, 8739) == 7900
+    by_credit = invoice(12900, credit=12900)
+    settle_if_covered(by_credit, at=AT)
+    assert (unused_share(by_credit, Fraction(21, 31)), refund_part(by_credit, 8739)) == (8739, 0)
+    assert unused_share(invoice(-500, credit=0), Fraction(1, 2)) == 0

@@ -385,6 +385,8 @@ def timelines(draw: st.DrawFn) -> Timeline:
         grace_ends_at=grace_ends_at,
         hold_ends_at=hold_ends_at,
         next_retry_at=next_retry_at,
+        has_payment_method=draw(st.booleans()),
+        renews=draw(st.booleans()),
     )
 
 
@@ -405,3 +407,41 @@ def test_next_action_at_is_exactly_the_first_moment_due_action_fires(
             assert due_action(t, now) is not None
         else:
             assert due_action(t, now) is None
+
+
+def test_trialing_without_payment_method_expires_at_trial_end_instead_of_renewing() -> None:
+    t = Timeline(**{**_fields(trialing()), "has_payment_method": False})
+    end = t.current_period_end
+    assert next_action_at(t) is not None
+    assert due_action(t, end - US) in (None, Due.TRIAL_NOTICE)
+    assert due_action(t, end) is Due.TRIAL_EXPIRY
+    # Set to cancel, it simply ends canceled; active subscriptions never trial-expire.
+    assert due_action(Timeline(**{**_fields(t), "cancel_at_period_end": True}), end) is (
+        Due.END_CANCELED
+    )
+    active = Timeline(**{**_fields(t), "status": Status.ACTIVE})
+    assert due_action(active, end) is Due.RENEW
+
+
+def test_scheduled_starts_at_its_period_end_which_is_the_start_at() -> None:
+    t = timeline(Status.SCHEDULED, current_period_end=START)
+    assert next_action_at(t) == START
+    assert due_action(t, START - US) is None
+    assert due_action(t, START) is Due.START
+
+
+def test_a_prepaid_subscription_gets_a_notice_a_week_before_and_ends_without_renewing() -> None:
+    t = Timeline(**{**_fields(timeline(Status.ACTIVE)), "renews": False})
+    notice = PERIOD_END - timedelta(days=7)
+    assert next_action_at(t) == notice
+    assert due_action(t, notice - US) is None
+    assert due_action(t, notice) is Due.EXPIRY_NOTICE
+    sent = Timeline(**{**_fields(t), "trial_notice_sent": True})
+    assert next_action_at(sent) == PERIOD_END
+    assert due_action(sent, PERIOD_END - US) is None
+    assert due_action(sent, PERIOD_END) is Due.PREPAID_END
+    canceling = Timeline(**{**_fields(t), "cancel_at_period_end": True})
+    assert (next_action_at(canceling), due_action(canceling, PERIOD_END)) == (
+        PERIOD_END,
+        Due.END_CANCELED,
+    )

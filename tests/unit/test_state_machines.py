@@ -31,6 +31,7 @@ from tenure.households.records import (
 from tenure.kernel.errors import Conflict
 from tenure.kernel.machine import IllegalTransition, Machine
 from tenure.payments.attempts import ATTEMPT, AttemptAction, AttemptStatus
+from tenure.subscriptions.items import ITEM, ItemAction, ItemStatus
 
 IS, IA = InvoiceStatus, InvoiceAction
 EXPECTED: dict[str, tuple[Machine[Any, Any], dict[tuple[Any, Any], Any], set[Any]]] = {
@@ -45,6 +46,19 @@ EXPECTED: dict[str, tuple[Machine[Any, Any], dict[tuple[Any, Any], Any], set[Any
             (IS.OPEN, IA.WRITE_OFF): IS.UNCOLLECTIBLE,
         },
         {IS.PAID, IS.VOID, IS.UNCOLLECTIBLE},
+    ),
+    # Add-ons (issue 12): pending while the first charge is in flight; active until removed
+    # or ended with the subscription; failed when that charge is declined.
+    "subscription item": (
+        ITEM,
+        {
+            (ItemStatus.PENDING, ItemAction.PAID): ItemStatus.ACTIVE,
+            (ItemStatus.PENDING, ItemAction.DECLINED): ItemStatus.FAILED,
+            (ItemStatus.PENDING, ItemAction.END): ItemStatus.ENDED,
+            (ItemStatus.ACTIVE, ItemAction.REMOVE): ItemStatus.REMOVED,
+            (ItemStatus.ACTIVE, ItemAction.END): ItemStatus.ENDED,
+        },
+        {ItemStatus.REMOVED, ItemStatus.ENDED, ItemStatus.FAILED},
     ),
     "payment attempt": (
         ATTEMPT,

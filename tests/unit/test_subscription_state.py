@@ -82,6 +82,16 @@ EXPECTED: dict[tuple[Status, Action], Status] = {
     (Status.PAUSED, Action.REVOKE): Status.CANCELED,
     # reinstate: the store reversed that refund; the only edge out of an end
     (Status.CANCELED, Action.REINSTATE): Status.ACTIVE,
+    # lifecycle controls (issue 12)
+    # a trial that needed no payment method ends without one: expired, nothing charged
+    (Status.TRIALING, Action.TRIAL_EXPIRED): Status.EXPIRED,
+    # scheduled (start_at): starts paid (incomplete until the first invoice is paid) or into its
+    # trial when its time comes; before that it can only be canceled
+    (Status.SCHEDULED, Action.START): Status.INCOMPLETE,
+    (Status.SCHEDULED, Action.START_TRIAL): Status.TRIALING,
+    (Status.SCHEDULED, Action.CANCEL_NOW): Status.CANCELED,
+    # a prepaid subscription (renews = false) ends with the time bought
+    (Status.ACTIVE, Action.PREPAID_ENDED): Status.EXPIRED,
     # incomplete_expired and expired: terminal, no edges at all
 }
 
@@ -93,11 +103,11 @@ def _pair_id(pair: tuple[Status, Action]) -> str:
 
 
 def test_product_covers_every_status_and_action_pair() -> None:
-    # 9 statuses x 17 actions = 153 pairs; guards against an enum member being added unnoticed.
-    assert len(Status) == 9
-    assert len(Action) == 17
-    assert len(ALL_PAIRS) == 153
-    assert len(EXPECTED) == 45
+    # 10 statuses x 21 actions = 210 pairs; guards against an enum member being added unnoticed.
+    assert len(Status) == 10
+    assert len(Action) == 21
+    assert len(ALL_PAIRS) == 210
+    assert len(EXPECTED) == 50
 
 
 @pytest.mark.parametrize("pair", ALL_PAIRS, ids=[_pair_id(p) for p in ALL_PAIRS])
@@ -177,13 +187,22 @@ def _reachable(starts: set[Status]) -> set[Status]:
     return seen
 
 
-def test_every_status_reachable_from_incomplete_or_trialing() -> None:
-    assert _reachable({Status.INCOMPLETE, Status.TRIALING}) == set(Status)
+def test_every_status_reachable_from_the_starting_statuses() -> None:
+    assert _reachable({Status.SCHEDULED}) == set(Status)
+    assert _reachable({Status.INCOMPLETE, Status.TRIALING}) == set(Status) - {Status.SCHEDULED}
 
 
-def test_from_incomplete_alone_everything_but_trialing_is_reachable() -> None:
-    # trialing is only ever a starting status: no edge leads into it from another status.
-    assert _reachable({Status.INCOMPLETE}) == set(Status) - {Status.TRIALING}
+def test_from_incomplete_alone_everything_but_trialing_and_scheduled_is_reachable() -> None:
+    # trialing is entered only at subscribe or from scheduled; nothing leads back to scheduled.
+    assert _reachable({Status.INCOMPLETE}) == set(Status) - {Status.TRIALING, Status.SCHEDULED}
+    into = {s for (s, a), d in TRANSITIONS.items() if d is Status.TRIALING and s is not d}
+    assert into == {Status.SCHEDULED}
+    assert not [pair for pair, d in TRANSITIONS.items() if d is Status.SCHEDULED]
+
+
+def test_scheduled_is_live_but_not_entitled() -> None:
+    assert Status.SCHEDULED in LIVE_STATUSES
+    assert Status.SCHEDULED not in ENTITLED_STATUSES
 
 
 def test_live_and_terminal_statuses_are_disjoint_and_cover_all() -> None:

@@ -49,6 +49,7 @@ class CreateCustomer(_Body):
     test_clock: Id | None = None
     region: Short | None = None  # tax region within the market, e.g. "CA" in the US
     metadata: Metadata = msgspec.field(default_factory=dict)
+    billing_day: int | None = None  # 1-31: the day of the month new subscriptions bill on
 
 
 class UpdateCustomer(_Body):
@@ -56,6 +57,7 @@ class UpdateCustomer(_Body):
 
     email: Email | None = None
     metadata: Metadata | None = None
+    billing_day: int | None = None  # 1-31 sets it, 0 clears it
 
 
 class UpdateMetadata(_Body):
@@ -71,6 +73,12 @@ class CreateSubscription(_Body):
     # it the customer's default method is charged.
     payment_method: Id | None = None
     trial: bool = False
+    # An exact end for the trial (RFC 3339); implies "trial": true.
+    trial_end: Timestamp | None = None
+    # The first full period starts then (RFC 3339), or on this day of the month (1-31).
+    billing_anchor: int | Timestamp | None = None
+    # Start later (RFC 3339): the subscription is "scheduled" until then.
+    start_at: Timestamp | None = None
     intro_offer: bool = False
     promo_code: Code | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
@@ -86,6 +94,14 @@ class Empty(_Body):
 
 class PayInvoice(_Body):
     payment_method: Id | None = None
+
+
+class AddItem(_Body):
+    plan: Id  # an add-on plan for the subscription's product
+
+
+class ExtendSubscription(_Body):
+    plan: Id  # a prepaid plan of the same product
 
 
 class ChangePlan(_Body):

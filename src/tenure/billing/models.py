@@ -44,6 +44,9 @@ class Invoice(Base):
     # Credit given back to the balance: when voided, or when its cash was refunded in full.
     credit_returned: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The unused part of this paid invoice already given back as balance credit (a cancel with
+    # credit, a recovery after an account hold; migration 0011): no longer refundable.
+    credited_unused: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     tax_inclusive: Mapped[bool] = mapped_column(Boolean)
     tax_rate: Mapped[str] = mapped_column(String(16))  # percent as an exact decimal string
     tax_name: Mapped[str] = mapped_column(String(32))

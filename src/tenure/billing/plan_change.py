@@ -5,7 +5,9 @@ Default policy (overridable per (from, to) pair in the catalog):
   the same part of the new one; the period and the anchor stay.
 - downgrade (same interval, lower price): at period end; nothing is billed now.
 - interval change (month <-> year): now; a new period starts at the change (the anchor moves);
-  the unused part of the old period is credited against the new plan's full price.
+  the unused part of the old period is credited against the new plan's full price. With
+  ``anchor = "keep"`` (a change policy) the billing day stays: the new plan is charged, by whole
+  days, only up to its next boundary from the existing anchor (Kill Bill's billing cycle day).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from enum import StrEnum
 
 from tenure.billing.invoicing import LineDraft
 from tenure.billing.proration import ProrationMode, prorate, unused_fraction
-from tenure.kernel.calendar import Interval, add_interval
+from tenure.kernel.calendar import Interval, add_interval, period_containing
 
 
 class ChangeType(StrEnum):
@@ -69,8 +71,12 @@ def quote(
     at: datetime,
     timing: Timing | None = None,
     mode: ProrationMode = ProrationMode.DAYS,
+    keep_anchor: datetime | None = None,
 ) -> ChangeQuote:
-    """The change's effective time and the invoice lines due now (none when it waits)."""
+    """The change's effective time and the invoice lines due now (none when it waits).
+
+    ``keep_anchor``: an interval change keeps this billing anchor; the new plan is charged for
+    its unused share of the new-interval period (from that anchor) that contains ``at``."""
     change = classify(old, new)
     when = timing or default_timing(change)
     start, end = period
@@ -84,6 +90,18 @@ def quote(
         end,
         -prorate(old.price, unused),
     )
+    if change is ChangeType.INTERVAL and keep_anchor is not None:
+        kept_start, kept_end = period_containing(keep_anchor, new.interval, new.interval_count, at)
+        share = prorate(new.price, unused_fraction(kept_start, kept_end, at, mode))
+        charge = LineDraft(
+            f"{new.name} from {at.date().isoformat()} to {kept_end.date().isoformat()} "
+            "(to the billing day)",
+            new.plan_id,
+            at,
+            kept_end,
+            share,
+        )
+        return ChangeQuote(change, when, at, [credit, charge], (at, kept_end))
     if change is ChangeType.INTERVAL:
         new_end = add_interval(at, new.interval, new.interval_count)
         charge = LineDraft(new.name, new.plan_id, at, new_end, new.price)

@@ -18,9 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from fractions import Fraction
 from typing import Final
 
 from tenure.kernel.machine import Machine
+from tenure.kernel.money import round_half_up
 
 
 class InvoiceStatus(StrEnum):
@@ -58,6 +60,18 @@ class BillingReason(StrEnum):
     SUBSCRIPTION_CYCLE = "subscription_cycle"  # a renewal
     TRIAL_END = "trial_end"  # the first paid period after a trial
     SUBSCRIPTION_UPDATE = "subscription_update"  # a plan change charged now
+    # Credit for the unused part of a paid period on an immediate cancel (issue 12): a
+    # negative total, settled at once, credited to the balance.
+    SUBSCRIPTION_CANCEL = "subscription_cancel"
+    # Credit for the days of an account hold (no access) on the invoice a recovery paid, when
+    # the period restarts at the recovery date (issue 12); like the above.
+    HOLD_CREDIT = "hold_credit"
+    # More time bought for a prepaid subscription, from the end of the time it has.
+    PREPAID_EXTENSION = "prepaid_extension"
+    # An add-on attached mid-period: its price for the rest of the period.
+    SUBSCRIPTION_ITEM = "subscription_item"
+    # An add-on removed mid-period: the unused part of its price, credited to the balance.
+    SUBSCRIPTION_ITEM_CREDIT = "subscription_item_credit"
 
 
 # Invoices that bill a whole period (one per subscription period, by a unique index).
@@ -104,6 +118,7 @@ class InvoiceRecord:
     credited_to_balance: int = 0  # a negative total, banked as credit
     credit_returned: int = 0  # credit given back (void or full refund)
     amount_refunded: int = 0  # cash refunded
+    credited_unused: int = 0  # unused time given back as balance credit (not refundable)
     paid_at: datetime | None = None
     closed_at: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
@@ -126,8 +141,32 @@ def is_paid(invoice: InvoiceRecord) -> bool:
 
 
 def refundable(invoice: InvoiceRecord) -> int:
-    """The cash a refund may still return: captured less refunded."""
-    return invoice.amount_paid - invoice.amount_refunded
+    """The cash a refund may still return: captured less refunded, less what was already given
+    back as credit for unused time (never both a credit and a refund for the same time)."""
+    return max(invoice.amount_paid - invoice.amount_refunded - invoice.credited_unused, 0)
+
+
+def unused_share(invoice: InvoiceRecord, fraction: Fraction) -> int:
+    """What a paid invoice billed, as priced (gross if tax-inclusive, else net), for the
+    ``fraction`` of its period not used: half-up; 0 unless paid and positive."""
+    priced = sum(line.amount for line in invoice.lines)
+    if invoice.status is not InvoiceStatus.PAID or priced <= 0 or invoice.total <= 0:
+        return 0
+    return round_half_up(Fraction(priced) * min(max(fraction, Fraction(0)), Fraction(1)))
+
+
+def credit_unused(invoice: InvoiceRecord, amount: int) -> None:
+    """``amount`` of a paid invoice's unused time went to the balance as credit (by a credit
+    note invoice); it can no longer be refunded to the card."""
+    if invoice.status is not InvoiceStatus.PAID or amount < 0:
+        raise ValueError(f"cannot credit {amount} of unused time on {invoice.id}")
+    invoice.credited_unused += amount
+
+
+def refund_part(invoice: InvoiceRecord, unused_total: int) -> int:
+    """How much of ``unused_total`` may go back to the card: never more than
+    :func:`refundable` (only cash goes back to a card)."""
+    return max(min(unused_total, refundable(invoice)), 0)
 
 
 def _close(invoice: InvoiceRecord, action: InvoiceAction, at: datetime) -> None:

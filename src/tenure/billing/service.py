@@ -71,6 +71,7 @@ def _invoice(row: RowMapping) -> InvoiceRecord:
         credited_to_balance=row["credited_to_balance"],
         credit_returned=row["credit_returned"],
         amount_refunded=row["amount_refunded"],
+        credited_unused=row["credited_unused"],
         paid_at=row["paid_at"],
         closed_at=row["closed_at"],
         metadata=dict(row["metadata"] or {}),
@@ -125,6 +126,7 @@ _MUTABLE: tuple[str, ...] = (
     "credited_to_balance",
     "credit_returned",
     "amount_refunded",
+    "credited_unused",
     "paid_at",
     "closed_at",
     "metadata",
@@ -213,6 +215,26 @@ async def search(
     if starting_after is not None:
         query = query.where(_invoices.c.id > starting_after)
     found = [_invoice(row) for row in (await session.execute(query)).mappings().all()]
+    await with_lines(session, found)
+    return found
+
+
+async def paid_for_period(
+    session: AsyncSession, subscription_id: str, period_end: datetime, reasons: Sequence[str]
+) -> list[InvoiceRecord]:
+    """The paid invoices of ``reasons`` that bill a subscription's period ending at
+    ``period_end`` (the period invoice and any plan-change charges in it), with their lines."""
+    statement = (
+        select(_invoices)
+        .where(
+            _invoices.c.subscription_id == subscription_id,
+            _invoices.c.status == InvoiceStatus.PAID.value,
+            _invoices.c.period_end == period_end,
+            _invoices.c.billing_reason.in_(list(reasons)),
+        )
+        .order_by(_invoices.c.period_start, _invoices.c.id)
+    )
+    found = [_invoice(row) for row in (await session.execute(statement)).mappings().all()]
     await with_lines(session, found)
     return found
 

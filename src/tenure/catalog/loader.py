@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
 
+from tenure.catalog.lifecycle import parse_lifecycle
 from tenure.catalog.model import (
     DISPUTE_POLICIES,
     Catalog,
@@ -41,18 +42,20 @@ _FEATURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 _TOP_KEYS = (
-    "catalog", "markets", "products", "plans", "change_policies", "dunning", "disputes"
+    "catalog", "markets", "products", "plans", "change_policies", "dunning", "disputes",
+    "lifecycle",
 )  # fmt: skip
 _CATALOG_KEYS = ("free_product",)
 _MARKET_KEYS = ("currency", "tax_inclusive", "tax_rate", "tax_name", "regions")
 _REGION_CODE = re.compile(r"[A-Z0-9]{1,3}")
-_PRODUCT_KEYS = ("name", "family", "accounts", "free", "features", "proration")
-_CHANGE_POLICY_KEYS = ("from", "to", "at")
+_PRODUCT_KEYS = ("name", "family", "accounts", "free", "features", "proration", "addon_for")
+_CHANGE_POLICY_KEYS = ("from", "to", "at", "anchor")
+_ANCHORS = ("reset", "keep")
 _PRORATIONS = ("days", "seconds")
 _TIMINGS = ("now", "period_end")
-_PLAN_KEYS = ("product", "interval", "interval_count", "trial_days", "prices", "intro")
+_PLAN_KEYS = ("product", "interval", "interval_count", "trial_days", "prices", "intro", "renews")
 _INTRO_KEYS = ("periods", "prices")
-_POLICY_KEYS = ("retry_days", "grace_days", "hold_days", "recovery")
+_POLICY_KEYS = ("retry_days", "grace_days", "hold_days", "recovery", "recovery_during_hold")
 _DUNNING_KEYS = (*_POLICY_KEYS, "overrides")
 _OVERRIDE_KEYS = ("market", "product", *_POLICY_KEYS)
 _RECOVERY = ("keep_anchor", "restart_period")
@@ -343,24 +346,61 @@ def _product(product_id: str, raw: Mapping[str, Any], problems: _Problems) -> Pr
         or proration is None
     ):
         return None
-    return Product(product_id, name, family, accounts, features, free, proration)
+    addon_for = _addon_for(table)
+    return Product(product_id, name, family, accounts, features, free, proration, addon_for)
+
+
+def _addon_for(table: _Table) -> tuple[str, ...]:
+    """``addon_for = ["premium_individual"]``: the base products an add-on attaches to
+    (checked against the products once all are read, in :func:`_check_addons`)."""
+    raw = table.raw.get("addon_for", [])
+    if not isinstance(raw, list) or not all(isinstance(item, str) and item for item in raw):
+        table.problem(f"addon_for must be an array of product ids, not {raw!r}")
+        return ()
+    return tuple(raw)
+
+
+def _check_addons(products: Mapping[str, Product | None], problems: _Problems) -> None:
+    for product in products.values():
+        if product is None:
+            continue
+        for base in product.addon_for:
+            found = products.get(base)
+            entry = f"products.{product.id}"
+            if base not in products:
+                problems.add(entry, f'addon_for: product "{base}" is not defined in [products]')
+            elif found is not None and (found.free or found.is_addon):
+                problems.add(entry, f'addon_for: "{base}" is the free product or an add-on')
+
+
+_Policies = tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]
 
 
 def _change_policies(
     document: Mapping[str, Any], plan_ids: set[str], problems: _Problems
-) -> dict[tuple[str, str], str]:
-    """``[[change_policies]] from = "a", to = "b", at = "now"``: per-pair timing overrides."""
+) -> _Policies:
+    """``[[change_policies]] from = "a", to = "b", at = "now", anchor = "keep"``: per-pair
+    timing and billing-anchor overrides (each optional, at least one)."""
     raw = document.get("change_policies", [])
     if not isinstance(raw, list):
         problems.add("change_policies", "must be an array of tables ([[change_policies]])")
-        return {}
+        return {}, {}
     policies: dict[tuple[str, str], str] = {}
+    anchors: dict[tuple[str, str], str] = {}
     for index, entry in enumerate(raw):
         if not isinstance(entry, dict):
             problems.add(f"change_policies[{index}]", "must be a table")
             continue
         table = _Table(problems, f"change_policies[{index}]", entry, _CHANGE_POLICY_KEYS)
-        source, target, at = table.get("from", str), table.get("to", str), table.get("at", str)
+        source, target = table.get("from", str), table.get("to", str)
+        at = table.get("at", str, "") or None
+        anchor = table.get("anchor", str, "") or None
+        if at is None and anchor is None and "at" not in entry and "anchor" not in entry:
+            table.problem('a change policy must set "at", "anchor" or both')
+        if anchor is not None and anchor not in _ANCHORS:
+            table.problem(f'anchor "{anchor}" must be one of: {", ".join(_ANCHORS)}')
+        if source and target and anchor in _ANCHORS:
+            anchors[(source, target)] = anchor
         for key, plan in (("from", source), ("to", target)):
             if plan is not None and plan not in plan_ids:
                 table.problem(f'{key} plan "{plan}" is not defined in [plans]')
@@ -368,7 +408,7 @@ def _change_policies(
             table.problem(f'at "{at}" must be one of: {", ".join(_TIMINGS)}')
         if source and target and at in _TIMINGS:
             policies[(source, target)] = at
-    return policies
+    return policies, anchors
 
 
 def _free_ids(raw_products: Mapping[str, Any], problems: _Problems) -> list[str]:
@@ -480,11 +520,14 @@ def _plan(
     trial_days = table.integer("trial_days", 0, 365, 0)
     prices = _prices(table, refs)
     intro = _intro(table, refs, prices)
+    renews = table.get("renews", bool, True)
+    if renews is False and (trial_days or intro is not None):
+        table.problem("a prepaid plan (renews = false) has no trial and no intro offer")
     if product is None or interval is None or count is None or trial_days is None:
         return None
-    if prices is None:
+    if prices is None or renews is None:
         return None
-    return Plan(plan_id, product, interval, count, prices, trial_days, intro)
+    return Plan(plan_id, product, interval, count, prices, trial_days, intro, renews)
 
 
 def _intro(plan: _Table, refs: _References, regular: dict[str, int] | None) -> IntroOffer | None:
@@ -531,12 +574,13 @@ def _policy_fields(table: _Table) -> dict[str, Any]:
     for key in ("grace_days", "hold_days"):
         if key in table.raw:
             fields[key] = table.integer(key, 0, _MAX_DUNNING_DAYS)
-    if "recovery" in table.raw:
-        recovery = table.get("recovery", str)
-        if recovery is not None and recovery not in _RECOVERY:
-            table.problem(f'recovery "{recovery}" must be one of: {", ".join(_RECOVERY)}')
-            recovery = None
-        fields["recovery"] = recovery
+    for key in ("recovery", "recovery_during_hold"):
+        if key in table.raw:
+            recovery = table.get(key, str)
+            if recovery is not None and recovery not in _RECOVERY:
+                table.problem(f'{key} "{recovery}" must be one of: {", ".join(_RECOVERY)}')
+                recovery = None
+            fields[key] = recovery
     return fields
 
 
@@ -612,13 +656,17 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     raw_products = _entries(document, "products", problems)
     products = {pid: _product(pid, raw, problems) for pid, raw in raw_products.items()}
     free_product = _free_product(document, raw_products, problems)
+    _check_addons(products, problems)
     refs = _References(raw_products, currencies)
     # A catalog may sell nothing yet, but an absent [plans] table is more likely a mistake.
     raw_plans = _entries(document, "plans", problems)
     plans = {pid: _plan(pid, raw, refs, problems) for pid, raw in raw_plans.items()}
-    policies = _change_policies(document, set(raw_plans), problems)
+    policies, anchors = _change_policies(document, set(raw_plans), problems)
     dunning, dunning_overrides = _dunning(document, refs, problems)
     disputes = _disputes(document, problems)
+    lifecycle, lifecycle_overrides = parse_lifecycle(
+        document, markets=set(currencies), products=set(raw_products), report=problems.add
+    )
     if problems.items or free_product is None:
         return None
     return Catalog(
@@ -628,7 +676,10 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
         free_product=free_product,
         source=problems.source,
         change_policies=policies,
+        change_anchors=anchors,
         dunning=dunning,
         dunning_overrides=dunning_overrides,
         disputes=disputes,
+        lifecycle=lifecycle,
+        lifecycle_overrides=lifecycle_overrides,
     )

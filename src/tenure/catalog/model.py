@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Final
 
 from tenure.kernel.calendar import Interval
 from tenure.kernel.errors import InvalidRequest, NotFound
@@ -40,6 +41,13 @@ class Product:
     features: Mapping[str, FeatureValue]  # {"ad_free": True, "audiobook_hours": 15}
     free: bool = False
     proration: str = "days"  # "days" (whole UTC days) or "seconds"
+    # An add-on: attached to a subscription of one of these products (never subscribed alone),
+    # billed on its invoices as its own line, granting its own features on top.
+    addon_for: tuple[str, ...] = ()
+
+    @property
+    def is_addon(self) -> bool:
+        return bool(self.addon_for)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,9 @@ class Plan:
     prices: Mapping[str, int]  # market code -> amount in the market currency's minor units
     trial_days: int = 0
     intro: IntroOffer | None = None
+    # False: a prepaid plan, paid once for its period; access ends with it (no renewal, no
+    # dunning) unless the customer buys time again (an extension).
+    renews: bool = True
 
     def price_in(self, market: Market) -> Money:
         try:
@@ -83,6 +94,37 @@ class DunningRule:
     grace_days: int | None = None
     hold_days: int | None = None
     recovery: str | None = None
+    recovery_during_hold: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleRule:
+    """Lifecycle settings from the catalog's ``[lifecycle]`` table: the default (``name``
+    "default") or one override per market, product, or both. ``None`` is inherited from the
+    default, then from :data:`LIFECYCLE_DEFAULTS`."""
+
+    name: str = "default"
+    market: str | None = None
+    product: str | None = None
+    trial_requires_payment_method: bool | None = None
+    first_period: str | None = None
+    cancel_now_credit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """The lifecycle policy that applies to one product in one market (all fields resolved)."""
+
+    trial_requires_payment_method: bool = True
+    # A subscription anchored on a billing day: "prorate" its first (short) period by whole
+    # days, or leave it "free" until the billing day.
+    first_period: str = "prorate"
+    # What an immediate cancel gives back for the unused part of a paid period: "none",
+    # "credit" (to the balance) or "refund" (to the payment method).
+    cancel_now_credit: str = "none"
+
+
+LIFECYCLE_DEFAULTS: Final = Lifecycle()
 
 
 # What a lost dispute does to the subscription the disputed payment paid for.
@@ -106,9 +148,35 @@ class Catalog:
     source: str = field(default="<memory>")
     # (from plan, to plan) -> "now" | "period_end", overriding the default change policy.
     change_policies: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # (from plan, to plan) -> "reset" | "keep": where an interval change anchors billing.
+    change_anchors: Mapping[tuple[str, str], str] = field(default_factory=dict)
     dunning: DunningRule = field(default_factory=DunningRule)
     dunning_overrides: tuple[DunningRule, ...] = ()
     disputes: DisputePolicy = field(default_factory=DisputePolicy)
+    lifecycle: LifecycleRule = field(default_factory=LifecycleRule)
+    lifecycle_overrides: tuple[LifecycleRule, ...] = ()
+
+    def lifecycle_for(self, market: str, product: str) -> Lifecycle:
+        """The most specific rule wins (market and product, then product, then market), each
+        field falling back to the ``[lifecycle]`` default and then the built-in one."""
+
+        def rank(rule: LifecycleRule) -> int:
+            return (2 if rule.product else 0) + (1 if rule.market else 0)
+
+        matching = [
+            rule
+            for rule in self.lifecycle_overrides
+            if rule.market in (None, market) and rule.product in (None, product)
+        ]
+        chain = [*sorted(matching, key=rank, reverse=True), self.lifecycle]
+        values: dict[str, object] = {}
+        for name in Lifecycle.__dataclass_fields__:
+            found = next(
+                (getattr(rule, name) for rule in chain if getattr(rule, name) is not None),
+                getattr(LIFECYCLE_DEFAULTS, name),
+            )
+            values[name] = found
+        return Lifecycle(**values)  # type: ignore[arg-type]
 
     def market(self, code: str) -> Market:
         try:

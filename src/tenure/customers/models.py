@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.db.base import Base, JSONType, UTCDateTime
@@ -21,5 +21,8 @@ class Customer(Base):
         String(40), ForeignKey("test_clocks.id"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The day of the month (1-31) new subscriptions are billed on (Kill Bill's account BCD);
+    # NULL: on the day they start (migration 0011).
+    billing_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Your own key/value pairs (Stripe's limits), returned everywhere and carried in events.
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSONType, default=dict)

@@ -37,6 +37,7 @@ def payload(customer: Customer) -> dict[str, Any]:
         "test_clock": customer.test_clock_id,
         "created": rfc3339(customer.created_at),
         "metadata": dict(customer.metadata_ or {}),
+        "billing_day": customer.billing_day,
     }
 
 
@@ -50,8 +51,10 @@ async def create(
     created_at: datetime,
     region: str | None = None,
     metadata: dict[str, str] | None = None,
+    billing_day: int | None = None,
 ) -> Customer:
     _check_email(email)
+    _check_billing_day(billing_day)
     if not external_id.strip():
         raise InvalidRequest("external_id must not be empty", code="invalid_external_id")
     existing = await session.scalar(select(Customer.id).where(Customer.external_id == external_id))
@@ -70,6 +73,7 @@ async def create(
         test_clock_id=test_clock_id,
         created_at=created_at,
         metadata_=check_metadata(metadata or {}),
+        billing_day=billing_day,
     )
     session.add(customer)
     try:
@@ -92,6 +96,14 @@ async def create(
     return customer
 
 
+def _check_billing_day(day: int | None) -> None:
+    if day is not None and not 1 <= day <= 31:
+        raise InvalidRequest(
+            f"billing_day must be a day of the month between 1 and 31, not {day}",
+            code="invalid_billing_day",
+        )
+
+
 def _check_email(email: str) -> None:
     if not _EMAIL.match(email):
         raise InvalidRequest(f"{email!r} is not an email address", code="invalid_email")
@@ -104,10 +116,17 @@ async def update(
     email: str | None,
     metadata: dict[str, str] | None,
     at: datetime,
+    billing_day: int | None = None,
 ) -> Customer:
     """Change the email and merge metadata (a key set to "" is removed); ``customer.updated``
-    when something changed."""
+    when something changed. ``billing_day`` 1-31 sets the day new subscriptions are billed on,
+    0 clears it; subscriptions that exist keep their anchor."""
     changed: list[str] = []
+    if billing_day is not None:
+        _check_billing_day(billing_day or None)
+        if (billing_day or None) != customer.billing_day:
+            customer.billing_day = billing_day or None
+            changed.append("billing_day")
     if email is not None and email != customer.email:
         _check_email(email)
         customer.email = email

@@ -15,6 +15,9 @@ def _apply(base: DunningPolicy, rule: DunningRule) -> DunningPolicy:
         grace_days=base.grace_days if rule.grace_days is None else rule.grace_days,
         hold_days=base.hold_days if rule.hold_days is None else rule.hold_days,
         recovery=base.recovery if rule.recovery is None else Recovery(rule.recovery),
+        recovery_during_hold=base.recovery_during_hold
+        if rule.recovery_during_hold is None
+        else Recovery(rule.recovery_during_hold),
     )
 
 

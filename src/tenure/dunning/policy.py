@@ -75,6 +75,9 @@ class DunningPolicy:
     grace_days: int = 7
     hold_days: int = 30
     recovery: Recovery = Recovery.KEEP_ANCHOR
+    # A payment while on hold (no access): restart the period at the recovery date and credit
+    # the days of the hold (the default), or keep the anchor like a recovery during grace.
+    recovery_during_hold: Recovery = Recovery.RESTART_PERIOD
 
     def __post_init__(self) -> None:
         problems = policy_problems(self.retry_days, self.grace_days, self.hold_days)
@@ -96,6 +99,7 @@ class DunningPolicy:
             "grace_days": self.grace_days,
             "hold_days": self.hold_days,
             "recovery": self.recovery.value,
+            "recovery_during_hold": self.recovery_during_hold.value,
         }
 
     @classmethod
@@ -105,6 +109,8 @@ class DunningPolicy:
             grace_days=int(raw["grace_days"]),
             hold_days=int(raw["hold_days"]),
             recovery=Recovery(raw["recovery"]),
+            # Cases opened before this setting existed recover on hold as during grace.
+            recovery_during_hold=Recovery(raw.get("recovery_during_hold", raw["recovery"])),
         )
 
 
@@ -204,10 +210,18 @@ def recovered_period(
     recovered_at: datetime,
     interval: Interval,
     interval_count: int,
+    on_hold: bool = False,
 ) -> Period:
-    """The subscription's period once its failed invoice is paid at ``recovered_at``."""
-    if policy.recovery is Recovery.KEEP_ANCHOR:
+    """The subscription's period once its failed invoice is paid at ``recovered_at``.
+
+    During grace ``policy.recovery`` decides; on hold ``policy.recovery_during_hold``, whose
+    ``restart_period`` ends the period at the recovery date, so the next one (anchored there)
+    is invoiced at once; the flow credits the hold's days on the paid invoice."""
+    rule = policy.recovery_during_hold if on_hold else policy.recovery
+    if rule is Recovery.KEEP_ANCHOR:
         return current
+    if on_hold:
+        return Period(billing_anchor=recovered_at, start=recovered_at, end=recovered_at)
     return Period(
         billing_anchor=recovered_at,
         start=recovered_at,

@@ -29,6 +29,7 @@ VALUE_COLUMNS = (
     "valid_until",
     "billing_issue",
     "expires_at",
+    "addons",
 )
 
 

@@ -87,6 +87,10 @@ def render(
     caught up with): its ETag also depends on the body, so it never collides with the row's."""
     product = catalog.products.get(value.product) or catalog.free
     features = enabled(product.features)
+    for addon_id in filter(None, value.addons.split(",")):
+        addon = catalog.products.get(addon_id)
+        if addon is not None:
+            features.update(enabled(addon.features))
     body = {
         "object": "entitlements",
         "customer": customer_id,

@@ -61,6 +61,7 @@ class Projected:
     valid_until: datetime | None
     billing_issue: bool
     expires_at: datetime | None
+    addons: str = ""  # add-on products of the winning subscription, comma-separated, sorted
 
 
 def enabled(features: Mapping[str, FeatureValue]) -> dict[str, FeatureValue]:

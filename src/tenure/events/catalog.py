@@ -34,6 +34,7 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     InvoiceRefunded,
     InvoiceRefundReversed,
     InvoiceUpdated,
+    ItemData,
     MinorUnits,
     Money,
     PaymentMethodData,
@@ -42,6 +43,8 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     SubscriptionCanceled,
     SubscriptionData,
     SubscriptionEnded,
+    SubscriptionExtended,
+    SubscriptionItemChanged,
     SubscriptionOnHold,
     SubscriptionPastDue,
     SubscriptionPlanChangeCanceled,
@@ -51,6 +54,8 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     SubscriptionPromoCodeApplied,
     SubscriptionRecovered,
     SubscriptionRef,
+    SubscriptionStarted,
+    SubscriptionTrialEnded,
     SubscriptionUpdated,
     Timestamp,
     WebhookEndpointDisabled,
@@ -341,6 +346,89 @@ CATALOG: Final[tuple[EventType, ...]] = (
                 "ended_reason": "canceled",
             },
             reason="canceled",
+        ),
+    ),
+    EventType(
+        "subscription.item_added",
+        1,
+        SubscriptionItemChanged,
+        "An add-on was attached (its first, prorated charge paid); its features are granted.",
+        SubscriptionItemChanged(
+            **_SUB_FIELDS,
+            item=ItemData(
+                id="si_01JD3K6ZQ8N0V5X2T9E4M7B1CF",
+                plan="audiobooks_addon_monthly",
+                product="audiobooks_addon",
+                price=Money(amount=9900, currency="SEK"),
+                status="active",
+            ),
+        ),
+    ),
+    EventType(
+        "subscription.item_removed",
+        1,
+        SubscriptionItemChanged,
+        "An add-on was removed; the unused part of its price went to the balance.",
+        SubscriptionItemChanged(
+            **_SUB_FIELDS,
+            item=ItemData(
+                id="si_01JD3K6ZQ8N0V5X2T9E4M7B1CF",
+                plan="audiobooks_addon_monthly",
+                product="audiobooks_addon",
+                price=Money(amount=9900, currency="SEK"),
+                status="removed",
+            ),
+        ),
+    ),
+    _sub_event(
+        "subscription.expiring_soon",
+        "A prepaid subscription (renews = false) ends in a week; buying again extends it.",
+        plan="premium_individual_prepaid_3m",
+        market="IN",
+        price=Money(amount=39900, currency="INR"),
+        renews=False,
+    ),
+    EventType(
+        "subscription.extended",
+        1,
+        SubscriptionExtended,
+        "More time was bought for a prepaid subscription: its period end moved on.",
+        SubscriptionExtended(
+            **{
+                **_SUB_FIELDS,
+                "plan": "premium_individual_prepaid_3m",
+                "market": "IN",
+                "price": Money(amount=39900, currency="INR"),
+                "renews": False,
+                "current_period_end": "2025-08-28T10:00:00Z",
+            },
+            extended_from="2025-05-28T10:00:00Z",
+        ),
+    ),
+    EventType(
+        "subscription.started",
+        1,
+        SubscriptionStarted,
+        "A subscription created with start_at started: trialing, or incomplete until its first "
+        "invoice (which follows) is paid.",
+        SubscriptionStarted(
+            **{**_SUB_FIELDS, "status": "incomplete"}, scheduled_start="2025-02-28T10:00:00Z"
+        ),
+    ),
+    EventType(
+        "subscription.trial_ended",
+        1,
+        SubscriptionTrialEnded,
+        "A trial was ended early on request (POST …/end_trial); the first paid period starts "
+        "now and its invoice follows.",
+        SubscriptionTrialEnded(
+            **{
+                **_SUB_FIELDS,
+                "status": "trialing",
+                "trial_end": "2025-02-28T10:00:00Z",
+                "current_period_end": "2025-02-28T10:00:00Z",
+            },
+            scheduled_trial_end="2025-03-30T10:00:00Z",
         ),
     ),
     EventType(

@@ -64,6 +64,10 @@ class SubscriptionData(_Payload, kw_only=True):
             "google_play (the store; its notifications move the subscription)"
         ),
     ] = "web"
+    renews: Annotated[
+        bool,
+        msgspec.Meta(description="false for a prepaid plan: it ends with the time bought"),
+    ] = True
 
 
 class SubscriptionCanceled(SubscriptionData, kw_only=True):
@@ -71,6 +75,11 @@ class SubscriptionCanceled(SubscriptionData, kw_only=True):
     voided_invoices: list[str]
     reason: str | None = None  # "joined_household" when joining a household canceled it
     household: str | None = None
+    # Cancel now with [lifecycle] cancel_now_credit: the unused part of the paid period given
+    # back, credited to the balance (by the credit note invoice) and refunded to the card.
+    credited: MinorUnits = 0
+    refunded: MinorUnits = 0
+    credit_invoice: str | None = None
 
 
 class SubscriptionEnded(SubscriptionData, kw_only=True):
@@ -85,6 +94,30 @@ class BillingIssueData(_Payload, kw_only=True):
             "authenticate and pay the invoice) or payment_failed"
         ),
     ]
+
+
+class SubscriptionTrialEnded(SubscriptionData, kw_only=True):
+    scheduled_trial_end: Timestamp  # when the trial would have ended
+
+
+class SubscriptionStarted(SubscriptionData, kw_only=True):
+    scheduled_start: Timestamp  # the start_at it was created with
+
+
+class SubscriptionExtended(SubscriptionData, kw_only=True):
+    extended_from: Timestamp  # the end before the extension; current_period_end is the new one
+
+
+class ItemData(_Payload, kw_only=True):
+    id: str
+    plan: str
+    product: str
+    price: Money
+    status: str  # active | removed | ...
+
+
+class SubscriptionItemChanged(SubscriptionData, kw_only=True):
+    item: ItemData  # the add-on attached or removed
 
 
 class SubscriptionPastDue(SubscriptionData, kw_only=True):
@@ -104,6 +137,8 @@ class SubscriptionRecovered(SubscriptionData, kw_only=True):
     recovered_from: str | None = None
     recovery: str | None = None
     dunning_started_at: Timestamp | None = None
+    # Recovered on hold with the period restarted: the hold's days credited to the balance.
+    hold_credit: MinorUnits = 0
 
 
 class SubscriptionPlanChanged(SubscriptionData, kw_only=True):
@@ -249,6 +284,7 @@ class CustomerData(_Payload, kw_only=True):
     created: Timestamp
     region: str | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
+    billing_day: int | None = None
 
 
 class CustomerUpdated(CustomerData, kw_only=True):

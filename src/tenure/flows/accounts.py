@@ -22,6 +22,7 @@ async def create_customer(
     test_clock_id: str | None,
     region: str | None = None,
     metadata: dict[str, str] | None = None,
+    billing_day: int | None = None,
 ) -> Customer:
     found = runtime.catalog.market(market)  # refuses an unknown market, listing the known ones
     if region is not None and region not in found.regions:
@@ -41,6 +42,7 @@ async def create_customer(
             created_at=created_at,
             region=region,
             metadata=metadata,
+            billing_day=billing_day,
         )
         touch_customers(session, [customer.id])  # its entitlements row (Free) starts here
         return customer
@@ -52,12 +54,15 @@ async def update_customer(
     customer_id: str,
     email: str | None,
     metadata: dict[str, str] | None,
+    billing_day: int | None = None,
 ) -> Customer:
     """Effects: ``customer.updated`` (with what ``changed``) when something did."""
     async with runtime.db.transaction() as session:
         customer = await customers.get(session, customer_id, for_update=True)
         now = await runtime.now_for(session, customer.test_clock_id)
-        return await customers.update(session, customer, email=email, metadata=metadata, at=now)
+        return await customers.update(
+            session, customer, email=email, metadata=metadata, at=now, billing_day=billing_day
+        )
 
 
 async def create_test_clock(

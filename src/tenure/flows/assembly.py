@@ -14,8 +14,11 @@ from tenure.flows import (
     provider_payments,
     provider_refunds,
 )
+from tenure.flows.addons import AddonPayment
+from tenure.flows.cancel_credit import CancelCredit
 from tenure.flows.change_plan import PlanChangePayment
 from tenure.flows.outcomes import OutcomeHandlers
+from tenure.flows.prepaid import PrepaidExtension
 from tenure.flows.renewal import RenewalPayment
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import FirstPayment
@@ -32,6 +35,11 @@ def outcome_handlers() -> OutcomeHandlers:
             BillingReason.SUBSCRIPTION_CYCLE: renewal,
             BillingReason.TRIAL_END: renewal,
             BillingReason.SUBSCRIPTION_UPDATE: PlanChangePayment(),
+            BillingReason.SUBSCRIPTION_CANCEL: CancelCredit(),
+            BillingReason.HOLD_CREDIT: CancelCredit(),
+            BillingReason.PREPAID_EXTENSION: PrepaidExtension(),
+            BillingReason.SUBSCRIPTION_ITEM: AddonPayment(),
+            BillingReason.SUBSCRIPTION_ITEM_CREDIT: CancelCredit(),
         }
     )
 

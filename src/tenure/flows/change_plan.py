@@ -30,11 +30,12 @@ from tenure.flows.households import guard_plan_change
 from tenure.flows.manage import SubscriptionNotFound
 from tenure.flows.opening import open_invoice
 from tenure.flows.outcomes import Settlement, payment_failed_event
-from tenure.flows.plan_switch import apply_plan, change_type_of
+from tenure.flows.plan_switch import apply_plan, change_type_of, kept_anchor
 from tenure.flows.runtime import Runtime
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound, PaymentRequired
 from tenure.subscriptions import changes
+from tenure.subscriptions import items as item_rows
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
 from tenure.subscriptions.channels import require_web
@@ -77,6 +78,12 @@ def _check_changeable(sub: subs.Sub, plan_id: str) -> None:
         )
     if sub.plan_id == plan_id:
         raise Conflict(f"{sub.id} is already on {plan_id}", code="plan_unchanged")
+    if not sub.renews:
+        raise Conflict(
+            f"{sub.id} is prepaid; buy more time with POST /v1/subscriptions/{sub.id}/extend "
+            "or start a new subscription when it ends",
+            code="subscription_prepaid",
+        )
 
 
 async def _prepare(
@@ -95,6 +102,7 @@ async def _prepare(
     old_plan = catalog.plans.get(sub.plan_id)
     if old_plan is None:
         raise Conflict(f"{sub.plan_id} is no longer in the catalog", code="plan_unavailable")
+    await _refuse_stranded_addons(runtime, session, sub, plan)
     now = await runtime.now_for(session, sub.test_clock_id)
     timing = _timing(at) or _policy_timing(runtime, sub.plan_id, plan_id)
     if sub.state is Status.TRIALING:
@@ -112,6 +120,7 @@ async def _prepare(
         at=now,
         timing=timing,
         mode=ProrationMode(catalog.product_of(old_plan).proration),
+        keep_anchor=kept_anchor(catalog, old_plan.id, plan.id, sub),
     )
     if sub.state is Status.TRIALING:
         # Nothing billed and the trial period stays: only the plan changes.
@@ -131,6 +140,31 @@ async def _prepare(
             created_at=now,
         )
     return Prepared(sub, plan, terms, draft, now)
+
+
+async def _refuse_stranded_addons(
+    runtime: Runtime, session: AsyncSession, sub: subs.Sub, plan: Plan
+) -> None:
+    """An add-on goes only with its base products and billing interval: remove it first."""
+    attached = (await item_rows.attached(session, [sub.id])).get(sub.id, [])
+    catalog = runtime.catalog
+    for item in attached:
+        addon_plan = catalog.plans.get(item.plan_id)
+        addon = catalog.products.get(item.product_id)
+        fits = (
+            addon is not None
+            and addon_plan is not None
+            and plan.product in addon.addon_for
+            and (addon_plan.interval, addon_plan.interval_count)
+            == (plan.interval, plan.interval_count)
+        )
+        if not fits:
+            raise Conflict(
+                f"{item.plan_id} ({item.id}) cannot go with {plan.id}; remove it first with "
+                f"DELETE /v1/subscriptions/{sub.id}/items/{item.id}",
+                code="addon_not_available",
+                item=item.id,
+            )
 
 
 def _policy_timing(runtime: Runtime, from_plan: str, to_plan: str) -> Timing | None:

@@ -10,7 +10,7 @@ commit (:mod:`collect`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -22,7 +22,7 @@ from tenure.billing import service as invoices
 from tenure.billing.models import Invoice
 from tenure.billing.records import void
 from tenure.dunning.cases import CaseAction
-from tenure.flows import dunning
+from tenure.flows import dunning, starts
 from tenure.flows.collect import collect
 from tenure.flows.opening import open_invoice
 from tenure.flows.renewal import Renewals, renewed
@@ -31,8 +31,10 @@ from tenure.flows.unit import UnitOfWork
 from tenure.payments import attempts
 from tenure.payments.attempts import AttemptStatus
 from tenure.payments.models import PaymentAttempt
+from tenure.subscriptions import items as item_rows
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
+from tenure.subscriptions.items import ItemStatus
 from tenure.subscriptions.models import Subscription
 from tenure.subscriptions.record import Sub
 from tenure.subscriptions.schedule import Due, due_action
@@ -48,6 +50,7 @@ RECHECK_PENDING: Final = timedelta(minutes=1)
 class BatchResult:
     processed: int
     attempt_ids: list[str]
+    invoice_ids: list[str] = field(default_factory=list)  # the period invoices it issued
 
 
 async def run_due(
@@ -138,47 +141,18 @@ async def process_batch(
         limit=limit,
     )
     uow = UnitOfWork(runtime, session, actor)
-    renewals = Renewals(now, await promotions.active_for(session, [sub.id for sub in claimed]))
-    waiting = await _first_payment_pending(session, claimed, now)
-    ended_void: list[Sub] = []
-    ended_canceled: list[Sub] = []
-    exhausted: list[Sub] = []
-    retrying: list[Sub] = []
+    ids = [sub.id for sub in claimed]
+    renewals = Renewals(
+        now,
+        await promotions.active_for(session, ids),
+        addons=dict(await item_rows.attached(session, ids, statuses=[ItemStatus.ACTIVE.value])),
+    )
+    ends = _Ends(waiting=await _first_payment_pending(session, claimed, now))
     for sub in claimed:
         uow.track(sub)
-        due = due_action(sub.timeline(), now)
-        if due is Due.TRIAL_NOTICE:
-            sub.trial_notice_sent = True
-            sub.reschedule(now)
-            uow.emit(sub.event("subscription.trial_will_end", at=now))
-        elif due is Due.INCOMPLETE_EXPIRY:
-            _expire_incomplete(uow, sub, now, waiting, ended_void)
-        elif due is Due.END_CANCELED:
-            _end(uow, sub, Action.PERIOD_ENDED_CANCELED, "canceled", sub.current_period_end, now)
-            ended_canceled.append(sub)
-        elif due is Due.GRACE_EXPIRY:
-            dunning.grace_expired(uow, sub, now)
-        elif due is Due.DUNNING_EXHAUSTED:
-            dunning.exhausted(uow, sub, now)
-            exhausted.append(sub)
-        elif due is Due.RETRY_PAYMENT:
-            dunning.retry_due(sub, now)
-            retrying.append(sub)
-        elif due is Due.RENEW:
-            if not renewals.renew(uow, sub):
-                # A plan removed from the catalog cannot be billed; end it visibly instead of
-                # looping on it.
-                _end(
-                    uow,
-                    sub,
-                    Action.PERIOD_ENDED_CANCELED,
-                    "plan_unavailable",
-                    sub.current_period_end,
-                    now,
-                )
-                ended_canceled.append(sub)
-        else:
-            sub.reschedule(now)  # next_action_at was stale; recompute it
+        _decide(uow, sub, now, renewals, ends)
+    ended_void, ended_canceled = ends.void, ends.canceled
+    exhausted, retrying = ends.exhausted, ends.retrying
     # Credit first, then what is still owed is charged (or the invoice is paid on the spot).
     await balance.settle(session, [invoice for invoice, _ in renewals.drafts], at=now)
     attempt_ids = []
@@ -195,7 +169,74 @@ async def process_batch(
     await dunning.close_cases(uow, others, action=CaseAction.END, at=now)
     attempt_ids += [a.id for a in await dunning.retry_attempts(uow, retrying, now)]
     await uow.flush()
-    return BatchResult(processed=len(claimed), attempt_ids=attempt_ids)
+    return BatchResult(
+        processed=len(claimed),
+        attempt_ids=attempt_ids,
+        invoice_ids=[invoice.id for invoice, _ in renewals.drafts],
+    )
+
+
+@dataclass
+class _Ends:
+    """What the batch decided that needs set-based follow-up work after the loop."""
+
+    void: list[Sub] = field(default_factory=list)  # incomplete timed out: void the invoice
+    canceled: list[Sub] = field(default_factory=list)  # ended at period end: write off
+    exhausted: list[Sub] = field(default_factory=list)  # dunning ran out
+    retrying: list[Sub] = field(default_factory=list)  # a ladder retry is due
+    waiting: set[str] = field(default_factory=set)  # incomplete, first payment still in flight
+
+
+def _decide(uow: UnitOfWork, sub: Sub, now: datetime, renewals: Renewals, ends: _Ends) -> None:
+    """Apply what is due for ``sub`` at ``now`` (the pure :func:`due_action` decides)."""
+    due = due_action(sub.timeline(), now)
+    if due in _NOTICES_AND_ENDS:
+        _trial_due(uow, sub, due, now)
+    elif due is Due.START and not starts.start(uow, sub, now, renewals):
+        starts.cannot_start(uow, sub, now)
+    elif due is Due.INCOMPLETE_EXPIRY:
+        _expire_incomplete(uow, sub, now, ends.waiting, ends.void)
+    elif due is Due.END_CANCELED:
+        _end(uow, sub, Action.PERIOD_ENDED_CANCELED, "canceled", sub.current_period_end, now)
+        ends.canceled.append(sub)
+    elif due is Due.GRACE_EXPIRY:
+        dunning.grace_expired(uow, sub, now)
+    elif due is Due.DUNNING_EXHAUSTED:
+        dunning.exhausted(uow, sub, now)
+        ends.exhausted.append(sub)
+    elif due is Due.RETRY_PAYMENT:
+        dunning.retry_due(sub, now)
+        ends.retrying.append(sub)
+    elif due is Due.RENEW:
+        if not renewals.renew(uow, sub):
+            # A plan removed from the catalog cannot be billed; end it visibly instead of
+            # looping on it.
+            reason = "plan_unavailable"
+            _end(uow, sub, Action.PERIOD_ENDED_CANCELED, reason, sub.current_period_end, now)
+            ends.canceled.append(sub)
+    elif due is None:
+        sub.reschedule(now)  # next_action_at was stale; recompute it
+
+
+_NOTICES_AND_ENDS: Final = frozenset(
+    {Due.TRIAL_NOTICE, Due.TRIAL_EXPIRY, Due.EXPIRY_NOTICE, Due.PREPAID_END}
+)
+
+
+def _trial_due(uow: UnitOfWork, sub: Sub, due: Due, now: datetime) -> None:
+    """The notice before a trial or a prepaid term ends; the end of a trial that has no payment
+    method to charge (``trial_ended_without_payment``) or of a prepaid term (``prepaid_ended``):
+    it expires and nothing is billed."""
+    if due in (Due.TRIAL_NOTICE, Due.EXPIRY_NOTICE):
+        sub.trial_notice_sent = True
+        sub.reschedule(now)
+        kind = "trial_will_end" if due is Due.TRIAL_NOTICE else "expiring_soon"
+        uow.emit(sub.event(f"subscription.{kind}", at=now))
+    elif due is Due.PREPAID_END:
+        _end(uow, sub, Action.PREPAID_ENDED, "prepaid_ended", sub.current_period_end, now)
+    else:
+        reason = "trial_ended_without_payment"
+        _end(uow, sub, Action.TRIAL_EXPIRED, reason, sub.current_period_end, now)
 
 
 def _expire_incomplete(

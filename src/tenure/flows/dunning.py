@@ -14,18 +14,20 @@ from datetime import datetime
 from typing import Final
 
 from tenure.billing import service as invoices
-from tenure.billing.records import InvoiceStatus, amount_due, write_off
+from tenure.billing.records import InvoiceRecord, InvoiceStatus, amount_due, write_off
 from tenure.dunning import cases
 from tenure.dunning.cases import CaseAction
 from tenure.dunning.config import policy_book
 from tenure.dunning.policy import (
     Period,
+    Recovery,
     billing_issue_reason,
     is_hard_decline,
     open_case,
     recovered_period,
     retry_after_failure,
 )
+from tenure.flows.cancel_credit import credit_hold
 from tenure.flows.outcomes import Settlement, payment_failed_event
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.clock import rfc3339
@@ -119,9 +121,20 @@ def _past_due(uow: UnitOfWork, sub: Sub, at: datetime, result: ChargeResult) -> 
     )
 
 
-def recovered(uow: UnitOfWork, sub: Sub, at: datetime, *, waived: bool = False) -> None:
+def recovered(
+    uow: UnitOfWork,
+    sub: Sub,
+    at: datetime,
+    *,
+    waived: bool = False,
+    invoice: InvoiceRecord | None = None,
+) -> None:
     """The unpaid renewal of a subscription in dunning was paid (or voided: ``waived``): close
-    the case, apply the recovery policy, ``subscription.recovered``."""
+    the case, apply the recovery policy, ``subscription.recovered``.
+
+    On hold with ``recovery_during_hold = "restart_period"`` the paid ``invoice`` (its lines
+    loaded) is credited for the days of the hold, and the period restarts now: the next one is
+    invoiced at once by the due batch, anchored on the recovery date."""
     case = uow.open_cases.pop(sub.id, None)
     policy = (
         case.policy
@@ -129,6 +142,9 @@ def recovered(uow: UnitOfWork, sub: Sub, at: datetime, *, waived: bool = False) 
         else policy_book(uow.runtime.catalog).for_subscription(sub.market, sub.product_id)
     )
     plan = uow.runtime.catalog.plans.get(sub.plan_id)
+    on_hold = sub.state is Status.ON_HOLD
+    rule = policy.recovery_during_hold if on_hold else policy.recovery
+    credited = 0
     if plan is not None and not waived:
         period = recovered_period(
             policy,
@@ -136,7 +152,11 @@ def recovered(uow: UnitOfWork, sub: Sub, at: datetime, *, waived: bool = False) 
             recovered_at=at,
             interval=plan.interval,
             interval_count=plan.interval_count,
+            on_hold=on_hold,
         )
+        if on_hold and rule is Recovery.RESTART_PERIOD and invoice is not None:
+            hold_from = case.grace_ends_at if case is not None else (sub.grace_ends_at or at)
+            credited = credit_hold(uow, sub, invoice, hold_from=hold_from, at=at)
         sub.billing_anchor = period.billing_anchor
         sub.current_period_start, sub.current_period_end = period.start, period.end
     if case is not None:
@@ -152,8 +172,9 @@ def recovered(uow: UnitOfWork, sub: Sub, at: datetime, *, waived: bool = False) 
             "subscription.recovered",
             at=at,
             recovered_from=recovered_from,
-            recovery="waived" if waived else policy.recovery.value,
+            recovery="waived" if waived else rule.value,
             dunning_started_at=_ts(case.started_at) if case else None,
+            hold_credit=credited,
         )
     )
 

@@ -3,13 +3,17 @@ and the promo-code discount as its own line."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from tenure.billing.discounts import describe, discount_for
 from tenure.billing.invoicing import LineDraft
 from tenure.billing.promotions import ActiveDiscount
+from tenure.billing.proration import ProrationMode, prorate, unused_fraction
 from tenure.catalog.model import Catalog
 from tenure.subscriptions import record as subs
+from tenure.subscriptions.anchors import FirstPeriod
+from tenure.subscriptions.items import Item
 
 
 def period_lines(
@@ -18,15 +22,43 @@ def period_lines(
     start: datetime,
     end: datetime,
     discount: ActiveDiscount | None,
+    addons: Sequence[Item] = (),
 ) -> tuple[list[LineDraft], bool]:
-    """Lines for ``[start, end)``; the flag says whether the discount was used."""
+    """Lines for ``[start, end)``, then one per active add-on at its locked price; the flag
+    says whether the discount (of the plan's line) was used."""
     intro = sub.intro_price is not None and sub.intro_periods_remaining > 0
     price = sub.take_period_price()
     product = catalog.products.get(sub.product_id)
     name = f"{product.name if product else sub.product_id} ({sub.plan_id})"
     lines = [LineDraft(f"{name}, intro price" if intro else name, sub.plan_id, start, end, price)]
     off = discount_for(discount.terms, price) if discount is not None else 0
-    if discount is None or off == 0:
-        return lines, False
-    lines.append(LineDraft(describe(discount.terms), None, start, end, -off))
-    return lines, True
+    used = discount is not None and off != 0
+    if discount is not None and used:
+        lines.append(LineDraft(describe(discount.terms), None, start, end, -off))
+    for item in addons:
+        addon = catalog.products.get(item.product_id)
+        label = f"{addon.name if addon else item.product_id} ({item.plan_id})"
+        lines.append(LineDraft(label, item.plan_id, start, end, item.price_amount))
+    return lines, used
+
+
+def first_period_lines(
+    catalog: Catalog,
+    sub: subs.Sub,
+    full_start: datetime,
+    end: datetime,
+    now: datetime,
+    rule: FirstPeriod,
+) -> list[LineDraft]:
+    """The one line of a first period that ends early on the billing day: its share of the
+    price by the product's proration rule (whole days by default), or nothing (``free``).
+    Intro prices and promo codes start with the first full period."""
+    product = catalog.products.get(sub.product_id)
+    name = f"{product.name if product else sub.product_id} ({sub.plan_id})"
+    until = end.date().isoformat()
+    if rule is FirstPeriod.FREE:
+        return [LineDraft(f"{name}, free until {until}", sub.plan_id, now, end, 0)]
+    mode = ProrationMode(product.proration if product else "days")
+    amount = prorate(sub.price_amount, unused_fraction(full_start, end, now, mode))
+    description = f"{name}, {now.date().isoformat()} to {until} (to the billing day)"
+    return [LineDraft(description, sub.plan_id, now, end, amount)]

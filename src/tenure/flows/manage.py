@@ -11,9 +11,11 @@ from tenure.billing import service as invoices
 from tenure.billing.records import InvoiceRecord, InvoiceStatus, amount_due, void
 from tenure.dunning.cases import CaseAction
 from tenure.flows import dunning
+from tenure.flows.cancel_credit import NONE, Given, give_back_unused
 from tenure.flows.collect import Outcome, collect, record_outcomes
 from tenure.flows.outcomes import Settlement
 from tenure.flows.payment_methods import check_token, resolve
+from tenure.flows.refunds import send_refunds
 from tenure.flows.runtime import Runtime
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.clock import rfc3339
@@ -26,6 +28,7 @@ from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
 from tenure.subscriptions.channels import require_web, require_web_invoice
+from tenure.subscriptions.offers import release_trial
 from tenure.subscriptions.state import Action, Status
 
 
@@ -42,24 +45,31 @@ async def _locked(session: AsyncSession, subscription_id: str) -> subs.Sub:
 
 async def cancel(
     runtime: Runtime, *, subscription_id: str, at_period_end: bool, actor: str
-) -> None:
-    """Cancel now (access ends, open invoices are voided) or at the end of the period.
+) -> Given:
+    """Cancel now (access ends, open invoices are voided) or at the end of the period. A
+    ``scheduled`` subscription is always canceled now, before it starts.
 
     Effects: ``subscription.canceled`` either way (``invoice.voided`` for each open invoice
-    when now); at period end, the worker later records ``subscription.expired``.
+    when now); at period end, the worker later records ``subscription.expired``. Canceled now,
+    the unused part of the paid period is credited or refunded as the catalog says
+    (:mod:`tenure.flows.cancel_credit`); refunds are sent after commit.
     """
+    given = Given()
     async with runtime.db.transaction() as session:
         sub = await _locked(session, subscription_id)
         require_web(sub, "cancel")
         now = await runtime.now_for(session, sub.test_clock_id)
         uow = UnitOfWork(runtime, session, actor)
-        if at_period_end and sub.cancel_at_period_end:
+        if at_period_end and sub.cancel_at_period_end and sub.state is not Status.SCHEDULED:
             raise Conflict(
                 f"{sub.id} is already set to cancel at {rfc3339(sub.current_period_end)}",
                 code="subscription_already_canceling",
             )
-        await cancel_in(uow, sub, now, at_period_end=at_period_end)
+        policy = runtime.catalog.lifecycle_for(sub.market, sub.product_id).cancel_now_credit
+        given = await cancel_in(uow, sub, now, at_period_end=at_period_end, credit=policy)
         await uow.flush()
+    await send_refunds(runtime, given.refunds, actor=actor)
+    return given
 
 
 async def cancel_in(
@@ -70,13 +80,21 @@ async def cancel_in(
     at_period_end: bool,
     reason: str = "requested",
     ended_reason: str = "canceled",
-) -> None:
+    credit: str = NONE,
+) -> Given:
     """Cancel inside the caller's transaction (``sub`` locked by the caller): schedule the end
-    of the period, or end now (open invoices voided, dunning closed). ``subscription.canceled``
-    either way; ``reason`` is the history's reason, ``ended_reason`` the subscription's."""
+    of the period, or end now (open invoices voided, dunning closed, and the unused part of the
+    paid period given back as ``credit`` says: ``none``, ``credit`` or ``refund``; refunds are
+    returned to be sent after commit). A ``scheduled`` subscription is always canceled now and
+    its trial is not used up. ``subscription.canceled`` either way; ``reason`` is the history's
+    reason, ``ended_reason`` the subscription's."""
     session = uow.session
     uow.track(sub)
     voided: list[str] = []
+    given = Given()
+    if sub.state is Status.SCHEDULED:
+        at_period_end = False  # it never started: canceling it is always now
+        await release_trial(session, sub.id)
     if at_period_end:
         await changes.add(
             session,
@@ -105,7 +123,14 @@ async def cancel_in(
                     "invoice.voided", invoice, at=now, sequence=sub.next_sequence()
                 )
             )
-    extra = {} if reason == "requested" else {"reason": ended_reason}
+        given = await give_back_unused(uow, sub, now, credit)
+    extra: dict[str, object] = {} if reason == "requested" else {"reason": ended_reason}
+    if given.credited or given.refunds:
+        extra.update(
+            credited=given.credited,
+            refunded=given.refunded,
+            credit_invoice=given.credit_invoice,
+        )
     uow.emit(
         sub.event(
             "subscription.canceled",
@@ -115,6 +140,7 @@ async def cancel_in(
             **extra,
         )
     )
+    return given
 
 
 async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> None:

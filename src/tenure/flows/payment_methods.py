@@ -246,10 +246,17 @@ async def list_for(runtime: Runtime, customer_id: str) -> list[dict[str, Any]]:
 
 
 async def token_for_subscribe(
-    runtime: Runtime, *, customer_id: str, payment_method: str | None
-) -> str:
+    runtime: Runtime, *, customer_id: str, payment_method: str | None, optional: bool = False
+) -> str | None:
     """What ``POST /v1/subscriptions`` charges: a raw sandbox token (kept for compatibility)
-    is stored as a method and becomes the default; ``None`` means the current default."""
+    is stored as a method and becomes the default; ``None`` means the current default, or no
+    method at all when ``optional`` (a trial that needs none) and the customer has none."""
+    if payment_method is None and optional:
+        async with runtime.db.read() as session:
+            await customers.get(session, customer_id)
+            default = (await methods.default_for(session, [customer_id])).get(customer_id)
+        if default is None:
+            return None
     stored = None
     if payment_method is not None and not is_valid_id(payment_method, "pm"):
         check_token(runtime, payment_method)

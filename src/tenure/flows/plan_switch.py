@@ -7,7 +7,7 @@ from datetime import datetime
 from tenure.billing.plan_change import PlanTerms, classify
 from tenure.catalog.model import Catalog
 from tenure.flows.unit import UnitOfWork
-from tenure.kernel.calendar import add_interval
+from tenure.kernel.calendar import add_interval, period_containing
 from tenure.subscriptions.record import Sub
 from tenure.subscriptions.state import Status
 
@@ -36,7 +36,13 @@ def apply_plan(
         plan.interval,
         plan.interval_count,
     )
-    if interval_changed and sub.state is not Status.TRIALING:
+    kept = kept_anchor(catalog, previous, plan.id, sub) if old is not None else None
+    if interval_changed and sub.state is not Status.TRIALING and kept is not None:
+        sub.billing_anchor, sub.current_period_start = kept, effective_at
+        sub.current_period_end = period_containing(
+            kept, plan.interval, plan.interval_count, effective_at
+        )[1]
+    elif interval_changed and sub.state is not Status.TRIALING:
         sub.billing_anchor = sub.current_period_start = effective_at
         sub.current_period_end = add_interval(effective_at, plan.interval, plan.interval_count)
     sub.reschedule(at)
@@ -51,6 +57,15 @@ def apply_plan(
         )
     )
     uow.record(sub.note("plan_changed", at=at, actor=uow.actor, reason=f"{previous} -> {plan.id}"))
+
+
+def kept_anchor(catalog: Catalog, from_plan: str, to_plan: str, sub: Sub) -> datetime | None:
+    """The billing anchor an interval change keeps (``anchor = "keep"`` in the change policy):
+    the start of the current period, which falls on the existing billing day; ``None`` when
+    the change resets the anchor to its own moment (the default)."""
+    if catalog.change_anchors.get((from_plan, to_plan)) != "keep":
+        return None
+    return sub.current_period_start
 
 
 def change_type_of(catalog: Catalog, sub: Sub, to_plan: str) -> str:

@@ -32,6 +32,8 @@ from tenure.events.record import record as record_events
 from tenure.flows.runtime import Runtime
 from tenure.households import service as households
 from tenure.households.models import Household, HouseholdMember
+from tenure.subscriptions import items as item_rows
+from tenure.subscriptions.items import ItemStatus
 from tenure.subscriptions.models import Subscription
 from tenure.subscriptions.state import ENTITLED_STATUSES, Status
 
@@ -178,7 +180,31 @@ async def compute(
         if now is not None and item.expires_at is not None and item.expires_at <= now:
             continue
         found[row.customer_id].append(item)
-    return {cid: decide(catalog, items) for cid, items in found.items()}
+    decided = {cid: decide(catalog, items) for cid, items in found.items()}
+    return await _with_addons(session, decided)
+
+
+async def _with_addons(
+    session: AsyncSession, decided: dict[str, Projected]
+) -> dict[str, Projected]:
+    """Add-ons of the winning subscription are granted on top while it is entitled."""
+    paying = {
+        value.subscription_id
+        for value in decided.values()
+        if value.subscription_id and value.status in _ENTITLED
+    }
+    if not paying:
+        return decided
+    active = await item_rows.attached(session, sorted(paying), statuses=[ItemStatus.ACTIVE.value])
+    return {
+        cid: replace(
+            value,
+            addons=",".join(sorted({item.product_id for item in active[value.subscription_id]})),
+        )
+        if value.subscription_id in active and value.status in _ENTITLED
+        else value
+        for cid, value in decided.items()
+    }
 
 
 async def recompute(runtime: Runtime, session: AsyncSession, customer_ids: set[str]) -> None:

@@ -143,6 +143,47 @@ async def _open_note(
     return note
 
 
+async def queue_refund(
+    session: AsyncSession, invoice: InvoiceRecord, amount: int, reason: str, *, at: datetime
+) -> CreditNoteRecord | None:
+    """Store a pending credit note refunding ``amount`` of a paid invoice's cash, inside the
+    caller's transaction (another use case's, such as a cancel with refund); the caller sends
+    it after commit with :func:`send_refunds`, and :func:`recover_refunds` finishes it after a
+    crash. ``None`` when there is no card charge to refund or a refund is already in flight."""
+    if amount <= 0 or amount > refundable(invoice):
+        return None
+    if await invoices.pending_note_for(session, invoice.id) is not None:
+        return None
+    charge = await attempts.succeeded_charge(session, invoice.id)
+    if charge is None or charge.provider_charge_id is None:
+        return None
+    note_id = new_id("cn")
+    note = CreditNoteRecord(
+        id=note_id,
+        invoice_id=invoice.id,
+        customer_id=invoice.customer_id,
+        amount=amount,
+        currency=invoice.currency,
+        reason=reason,
+        status=CreditNoteStatus.PENDING,
+        idempotency_key=f"{note_id}:refund",
+        charge_id=charge.provider_charge_id,
+        lease_until=datetime.now(UTC) + STALE,
+        created_at=at,
+    )
+    await invoices.insert_note(session, note)
+    return note
+
+
+async def send_refunds(runtime: Runtime, notes: list[CreditNoteRecord], *, actor: str) -> None:
+    """Send queued refunds to the provider (outside any transaction) and record the outcomes;
+    one the provider does not answer stays pending for :func:`recover_refunds`."""
+    for note in notes:
+        result = await _call(runtime, note)
+        if result is not None:
+            await _record(runtime, note.id, result, actor=actor)
+
+
 async def _call(runtime: Runtime, note: CreditNoteRecord) -> RefundResult | None:
     request = RefundRequest(
         note.idempotency_key, note.charge_id, note.amount, note.currency, note.reason

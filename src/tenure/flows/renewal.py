@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tenure.billing import service as invoices
 from tenure.billing.invoicing import build_invoice
 from tenure.billing.promotions import ActiveDiscount
 from tenure.billing.records import BillingReason, InvoiceRecord
@@ -21,6 +22,7 @@ from tenure.flows.outcomes import Settlement
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.calendar import boundary, period_index
 from tenure.subscriptions.changes import ChangeKind
+from tenure.subscriptions.items import Item
 from tenure.subscriptions.record import Sub
 from tenure.subscriptions.state import DUNNING_STATUSES, Action, Status
 
@@ -30,13 +32,16 @@ class RenewalPayment:
 
     async def prepare(self, uow: UnitOfWork, items: Sequence[Settlement]) -> None:
         await uow.load_dunning(item.sub for item in items if item.sub is not None)
+        # A recovery on hold may credit the hold's days: it needs the paid invoice's lines.
+        held = [item.invoice for item in items if item.sub and item.sub.state is Status.ON_HOLD]
+        await invoices.with_lines(uow.session, held)
 
     def paid(self, uow: UnitOfWork, item: Settlement) -> None:
         sub = item.sub
         if sub is None:
             return
         if sub.state in DUNNING_STATUSES:
-            dunning.recovered(uow, sub, item.at)
+            dunning.recovered(uow, sub, item.at, invoice=item.invoice)
         else:
             renewed(uow, sub, item.at)
 
@@ -51,6 +56,8 @@ class RenewalPayment:
 
 
 _PAID: dict[Status, tuple[Action, str]] = {
+    # A scheduled subscription that started paid: its first invoice (covered by credit here).
+    Status.INCOMPLETE: (Action.FIRST_PAYMENT_SUCCEEDED, "subscription.activated"),
     Status.TRIALING: (Action.TRIAL_CONVERTED, "subscription.activated"),
     Status.ACTIVE: (Action.RENEWED, "subscription.renewed"),
 }
@@ -62,7 +69,7 @@ def renewed(uow: UnitOfWork, sub: Sub, at: datetime) -> None:
     if found is None:
         return
     action, event = found
-    sub.grace_ends_at = None
+    sub.grace_ends_at = sub.incomplete_expires_at = None
     uow.record(sub.apply(action, at=at, actor=uow.actor, reason="invoice paid"))
     uow.emit(sub.event(event, at=at))
 
@@ -75,6 +82,7 @@ class Renewals:
     discounts: dict[str, ActiveDiscount]
     drafts: list[tuple[InvoiceRecord, Sub]] = field(default_factory=list)
     switched: dict[str, str] = field(default_factory=dict)  # subscription -> previous plan
+    addons: dict[str, list[Item]] = field(default_factory=dict)  # active add-ons to bill
 
     def renew(self, uow: UnitOfWork, sub: Sub) -> bool:
         """Move ``sub`` to its next period with an invoice for it; ``False`` when it cannot be
@@ -93,7 +101,7 @@ class Renewals:
             else BillingReason.SUBSCRIPTION_CYCLE
         )
         discount = self.discounts.get(sub.id)
-        lines, used = period_lines(catalog, sub, start, end, discount)
+        lines, used = period_lines(catalog, sub, start, end, discount, self.addons.get(sub.id, ()))
         if used and discount is not None:
             uow.use_discount(discount)
         invoice = build_invoice(

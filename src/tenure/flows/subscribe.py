@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -19,15 +20,23 @@ from tenure.customers import service as customers
 from tenure.customers.models import Customer
 from tenure.db.base import table_of
 from tenure.flows.collect import Outcome, collect
-from tenure.flows.lines import period_lines
+from tenure.flows.lines import first_period_lines, period_lines
 from tenure.flows.opening import open_invoice
 from tenure.flows.outcomes import Settlement, payment_failed_event
 from tenure.flows.runtime import Runtime
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.calendar import add_interval
+from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest
 from tenure.kernel.ids import new_id
 from tenure.subscriptions import record as subs
+from tenure.subscriptions.anchors import (
+    Anchored,
+    FirstPeriod,
+    anchored,
+    check_timestamp_anchor,
+    day_anchor,
+)
 from tenure.subscriptions.models import IntroRedemption, Subscription, TrialRedemption
 from tenure.subscriptions.record import HistoryEntry
 from tenure.subscriptions.schedule import INCOMPLETE_WINDOW
@@ -68,21 +77,33 @@ async def subscribe(
     *,
     customer_id: str,
     plan_id: str,
-    payment_method: str,
+    payment_method: str | None,
     trial: bool,
     actor: str,
     offers: Offers | None = None,
     metadata: dict[str, str] | None = None,
+    trial_end: datetime | None = None,
+    billing_anchor: datetime | int | None = None,
+    start_at: datetime | None = None,
 ) -> SubscribeResult:
     """Create the subscription; without a trial, invoice and charge the first period.
 
     Effects: ``subscription.created`` (and ``invoice.created``) in the first transaction; the
     charge after commit; then ``invoice.paid`` + ``subscription.activated`` or
     ``invoice.payment_failed`` (the subscription stays ``incomplete`` for 23 hours).
+
+    ``payment_method`` may be ``None`` only for a trial whose product and market need none
+    (``[lifecycle] trial_requires_payment_method = false``); ``trial_end`` (which implies a
+    trial) replaces the plan's ``trial_days``. ``billing_anchor`` (a timestamp or a day of the
+    month; else the customer's ``billing_day``) anchors the periods of a subscription without a
+    trial; its first period is billed by the catalog's ``first_period`` rule. ``start_at`` in
+    the future creates it ``scheduled``: nothing is billed until the worker starts it then
+    (:mod:`tenure.flows.starts`).
     """
     plan = purchasable_plan(runtime, plan_id)
     product = runtime.catalog.product_of(plan)
-    if not runtime.provider.accepts(payment_method):
+    trial = trial or trial_end is not None
+    if payment_method is not None and not runtime.provider.accepts(payment_method):
         raise InvalidRequest(
             f"unknown payment method {payment_method!r}; {runtime.provider.accepted_hint()}",
             code="unknown_payment_method",
@@ -100,6 +121,9 @@ async def subscribe(
                 actor=actor,
                 offers=offers or Offers(),
                 metadata=metadata or {},
+                trial_end=trial_end,
+                billing_anchor=billing_anchor,
+                start_at=start_at,
             )
     except IntegrityError as error:
         raise _conflict_from(error, customer_id) from None
@@ -118,7 +142,27 @@ def purchasable_plan(runtime: Runtime, plan_id: str) -> Plan:
             f"{plan_id!r} is the free tier; customers are on it whenever nothing else is live",
             code="plan_not_purchasable",
         )
-    return catalog.plan(plan_id)
+    plan = catalog.plan(plan_id)
+    addon = catalog.product_of(plan)
+    if addon.is_addon:
+        raise InvalidRequest(
+            f"{plan_id!r} is an add-on of {', '.join(addon.addon_for)}; attach it to a "
+            "subscription with POST /v1/subscriptions/{id}/items",
+            code="plan_not_purchasable",
+        )
+    return plan
+
+
+async def card_optional(runtime: Runtime, *, customer_id: str, plan_id: str, trial: bool) -> bool:
+    """Whether this subscribe may start without any payment method: a trial of a product
+    whose catalog lifecycle, in the customer's market, does not require one."""
+    if not trial:
+        return False
+    plan = purchasable_plan(runtime, plan_id)
+    async with runtime.db.read() as session:
+        customer = await customers.get(session, customer_id)
+    policy = runtime.catalog.lifecycle_for(customer.market, plan.product)
+    return not policy.trial_requires_payment_method
 
 
 def _conflict_from(error: IntegrityError, customer_id: str) -> Conflict:
@@ -141,11 +185,14 @@ async def _create(
     customer_id: str,
     plan: Plan,
     product: Product,
-    payment_method: str,
+    payment_method: str | None,
     trial: bool,
     actor: str,
     offers: Offers,
     metadata: dict[str, str],
+    trial_end: datetime | None,
+    billing_anchor: datetime | int | None = None,
+    start_at: datetime | None = None,
 ) -> tuple[str, str | None, str | None]:
     # Locking the customer serializes two subscribes for the same customer; the partial
     # unique index would catch the loser anyway, this just gives it a clean answer.
@@ -154,9 +201,23 @@ async def _create(
     price = plan.price_in(market)
     now = await runtime.now_for(session, customer.test_clock_id)
     await _refuse_second_live(session, customer_id)
+    if payment_method is None:
+        _card_less_allowed(runtime, customer, plan, product, trial=trial)
     if trial:
-        await _redeem_trial(session, customer, plan, product)
-    sub = _new_sub(customer, plan, price.amount, price.currency, payment_method, trial, now)
+        await _redeem_trial(session, customer, plan, product, explicit_end=trial_end is not None)
+    begins = now if start_at is None else _check_start_at(start_at, now)
+    if trial_end is not None:
+        _check_trial_end(trial_end, begins)
+    anchoring = _anchoring(customer, plan, begins, billing_anchor, trial=trial)
+    sub = _new_sub(
+        customer, plan, price.amount, price.currency, payment_method, trial, begins, trial_end
+    )
+    sub.renews = plan.renews
+    if anchoring is not None:
+        sub.billing_anchor, sub.current_period_end = anchoring.anchor, anchoring.end
+    if start_at is not None:
+        _schedule(sub, now)
+    sub.reschedule(now)
     sub.metadata = dict(metadata)
     if offers.intro:
         await _redeem_intro(session, sub, plan, product, trial=trial, now=now)
@@ -174,11 +235,10 @@ async def _create(
         )
     uow = UnitOfWork(runtime, session, actor)
     uow.add_sub(sub)
-    uow.record(
-        HistoryEntry(sub.id, now, None, sub.status, "created", "trial" if trial else None, actor)
-    )
+    uow.record(HistoryEntry(sub.id, now, None, sub.status, "created", _why(trial, start_at), actor))
     uow.emit(sub.event("subscription.created", at=now))
-    invoice = None if trial else _first_invoice(runtime, sub, discount, now)
+    later = sub.state is Status.SCHEDULED
+    invoice = None if trial or later else first_invoice(runtime, sub, discount, now, anchoring)
     attempt = None
     if invoice is not None:
         await balance.settle(session, [invoice], at=now)
@@ -261,10 +321,66 @@ async def _refuse_second_live(session: AsyncSession, customer_id: str) -> None:
         )
 
 
-async def _redeem_trial(
-    session: AsyncSession, customer: Customer, plan: Plan, product: Product
+MAX_TRIAL: Final = timedelta(days=730)
+MAX_START: Final = timedelta(days=365)
+
+
+def _why(trial: bool, start_at: datetime | None) -> str | None:
+    if start_at is not None:
+        return "scheduled, trial" if trial else "scheduled"
+    return "trial" if trial else None
+
+
+def _check_start_at(start_at: datetime, now: datetime) -> datetime:
+    if not now < start_at <= now + MAX_START:
+        raise InvalidRequest(
+            f"start_at must be after now ({rfc3339(now)}) and at most {MAX_START.days} days later",
+            code="invalid_start_at",
+        )
+    return start_at
+
+
+def _schedule(sub: subs.Sub, now: datetime) -> None:
+    """A subscription that starts later: ``scheduled``, its (empty) period ending at the start,
+    which is when the worker starts it; nothing is billed or granted until then."""
+    sub.status = Status.SCHEDULED.value
+    sub.current_period_end = sub.current_period_start
+    sub.incomplete_expires_at = None
+    sub.created_at = sub.updated_at = now
+
+
+def _check_trial_end(trial_end: datetime, now: datetime) -> None:
+    if not now < trial_end <= now + MAX_TRIAL:
+        raise InvalidRequest(
+            f"trial_end must be after the start ({rfc3339(now)}) and at most "
+            f"{MAX_TRIAL.days} days later",
+            code="invalid_trial_end",
+        )
+
+
+def _card_less_allowed(
+    runtime: Runtime, customer: Customer, plan: Plan, product: Product, *, trial: bool
 ) -> None:
-    if plan.trial_days == 0:
+    """Only a trial whose product and market need no payment method starts without one."""
+    policy = runtime.catalog.lifecycle_for(customer.market, product.id)
+    if not trial or policy.trial_requires_payment_method:
+        what = "a trial of" if trial else "a paid subscription to"
+        raise InvalidRequest(
+            f"{what} {plan.id} in {customer.market} needs a payment method; pass "
+            f"payment_method or attach a default one to customer {customer.id}",
+            code="payment_method_required",
+        )
+
+
+async def _redeem_trial(
+    session: AsyncSession,
+    customer: Customer,
+    plan: Plan,
+    product: Product,
+    *,
+    explicit_end: bool = False,
+) -> None:
+    if plan.trial_days == 0 and (not explicit_end or not plan.renews):
         raise InvalidRequest(
             f'plan {plan.id!r} has no trial; subscribe with "trial": false',
             code="trial_not_offered",
@@ -283,11 +399,12 @@ def _new_sub(
     plan: Plan,
     amount: int,
     currency: str,
-    payment_method: str,
+    payment_method: str | None,
     trial: bool,
     now: datetime,
+    explicit_trial_end: datetime | None = None,
 ) -> subs.Sub:
-    trial_end = now + timedelta(days=plan.trial_days) if trial else None
+    trial_end = (explicit_trial_end or now + timedelta(days=plan.trial_days)) if trial else None
     # The billing anchor is the first paid moment: after a trial, the trial's end.
     anchor = trial_end or now
     period_end = trial_end or add_interval(now, plan.interval, plan.interval_count)
@@ -325,12 +442,58 @@ def _new_sub(
     return sub
 
 
-def _first_invoice(
-    runtime: Runtime, sub: subs.Sub, discount: ActiveDiscount | None, now: datetime
+def _anchoring(
+    customer: Customer,
+    plan: Plan,
+    now: datetime,
+    billing_anchor: datetime | int | None,
+    *,
+    trial: bool,
+) -> Anchored | None:
+    """Where the periods of a new subscription are anchored, when not at the subscribe moment:
+    the requested anchor, else the customer's billing day. A trial anchors at its end."""
+    if not plan.renews:
+        if billing_anchor is not None:
+            raise InvalidRequest(
+                f"{plan.id} is prepaid: its time starts when it is bought, without an anchor",
+                code="billing_anchor_not_combinable",
+            )
+        return None
+    if trial:
+        if billing_anchor is not None:
+            raise InvalidRequest(
+                "a trial anchors billing at its end; pass billing_anchor or a trial, not both",
+                code="billing_anchor_not_combinable",
+            )
+        return None
+    spec = billing_anchor if billing_anchor is not None else customer.billing_day
+    if spec is None:
+        return None
+    if isinstance(spec, int):
+        reference = day_anchor(spec, now)
+    else:
+        check_timestamp_anchor(spec, plan.interval, plan.interval_count, now)
+        reference = spec
+    found = anchored(reference, plan.interval, plan.interval_count, now)
+    return None if found.is_full(now) else found
+
+
+def first_invoice(
+    runtime: Runtime,
+    sub: subs.Sub,
+    discount: ActiveDiscount | None,
+    now: datetime,
+    anchoring: Anchored | None = None,
 ) -> InvoiceRecord:
-    lines, _ = period_lines(
-        runtime.catalog, sub, sub.current_period_start, sub.current_period_end, discount
-    )
+    if anchoring is not None:
+        rule = runtime.catalog.lifecycle_for(sub.market, sub.product_id).first_period
+        lines = first_period_lines(
+            runtime.catalog, sub, anchoring.full_start, anchoring.end, now, FirstPeriod(rule)
+        )
+    else:
+        lines, _ = period_lines(
+            runtime.catalog, sub, sub.current_period_start, sub.current_period_end, discount
+        )
     return build_invoice(
         customer_id=sub.customer_id,
         subscription_id=sub.id,

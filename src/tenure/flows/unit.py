@@ -32,8 +32,11 @@ from tenure.payments import attempts
 from tenure.payments.attempts import Attempt
 from tenure.payments.methods import PaymentMethod
 from tenure.subscriptions import changes
+from tenure.subscriptions import items as item_rows
 from tenure.subscriptions import record as subs
+from tenure.subscriptions.items import Item
 from tenure.subscriptions.record import HistoryEntry, Sub
+from tenure.subscriptions.state import TERMINAL_STATUSES as TERMINAL
 
 
 @dataclass
@@ -53,6 +56,12 @@ class UnitOfWork:
     credit_returns: list[tuple[CreditReturn, datetime]] = field(default_factory=list)
     refunds: list[CreditNoteRecord] = field(default_factory=list)
     used_discounts: list[ActiveDiscount] = field(default_factory=list)
+    # New invoices with a negative total issued by synchronous handlers: banked on the balance
+    # (``balance.settle``) when the unit flushes, before they are stored.
+    to_bank: list[InvoiceRecord] = field(default_factory=list)
+    # Add-ons: the item each add-on invoice pays for (loaded by its handler), items changed.
+    addon_items: dict[str, Item] = field(default_factory=dict)
+    changed_items: list[Item] = field(default_factory=list)
     # Dunning: the open case of each subscription in dunning (loaded by the flows that need
     # them), cases opened and changed here, and each customer's default payment method.
     open_cases: dict[str, Case] = field(default_factory=dict)
@@ -166,6 +175,8 @@ class UnitOfWork:
         await promotions.consume(session, self.used_discounts)
         await cases.insert_cases(session, self.new_cases)
         await cases.save_cases(session, self.changed_cases.values())
+        if self.to_bank:
+            await balance.settle(session, self.to_bank, at=self.to_bank[0].created_at)
         await invoices.insert_invoices(session, self.new_invoices)
         await invoices.save(session, self.changed_invoices.values())
         await attempts.insert_attempts(session, self.new_attempts)
@@ -180,6 +191,12 @@ class UnitOfWork:
         for sub in self.new_subs:
             await subs.insert_new(session, sub)
         await subs.save(session, self.subs.values())
+        await item_rows.save(session, self.changed_items)
+        # A subscription's add-ons end with it.
+        ended = [sub for sub in [*self.new_subs, *self.subs.values()] if sub.state in TERMINAL]
+        await item_rows.end_with(
+            session, [(sub.id, sub.ended_at or sub.updated_at) for sub in ended]
+        )
         # Households follow their manager's subscription: an explicit step of every flow that
         # changes subscriptions, before the entitlement projection runs at COMMIT.
         saved = [*self.new_subs, *self.subs.values()]
@@ -204,8 +221,10 @@ class UnitOfWork:
             "credit_returns",
             "refunds",
             "used_discounts",
+            "to_bank",
+            "changed_items",
             "new_cases",
         ):
             getattr(self, name).clear()
-        for mapping in (self.subs, self.changed_invoices, self.changed_cases):
+        for mapping in (self.subs, self.changed_invoices, self.changed_cases, self.addon_items):
             mapping.clear()

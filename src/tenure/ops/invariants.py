@@ -48,6 +48,12 @@ EVENT_OF_ACTION: Final[dict[str, str]] = {
     Action.PERIOD_ENDED_CANCELED.value: "subscription.expired",
     Action.GRACE_EXPIRED.value: "subscription.on_hold",
     Action.DUNNING_EXHAUSTED.value: "subscription.expired",
+    Action.TRIAL_EXPIRED.value: "subscription.expired",
+    Action.PREPAID_ENDED.value: "subscription.expired",
+    "extended": "subscription.extended",
+    Action.START.value: "subscription.started",
+    Action.START_TRIAL.value: "subscription.started",
+    "end_trial": "subscription.trial_ended",
 }
 
 
@@ -338,6 +344,16 @@ async def periods_tile(ctx: Context) -> list[Violation]:
             )
         ):
             moves[sub_id].append(at)
+        # A recovery on hold that restarted the period credited the hold's days: the paid
+        # period ended, in effect, where the hold began.
+        held: dict[tuple[str, datetime], datetime] = {
+            (sub_id, end): start
+            for sub_id, start, end in await session.execute(
+                select(i.subscription_id, i.period_start, i.period_end).where(
+                    i.billing_reason == "hold_credit", i.status == "paid"
+                )
+            )
+        }
         rows = (
             await session.execute(
                 select(i.subscription_id, i.id, i.period_start, i.period_end)
@@ -352,6 +368,7 @@ async def periods_tile(ctx: Context) -> list[Violation]:
         ).all()
     found = []
     for (sub_a, _, start_a, end_a), (sub_b, id_b, start_b, _) in pairwise(rows):
+        end_a = held.get((sub_a, end_a), end_a)
         if sub_a != sub_b or start_b == end_a:
             continue
         if start_b < end_a:

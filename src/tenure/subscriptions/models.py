@@ -57,6 +57,8 @@ class Subscription(Base):
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSONType, default=dict)
     # web | app_store | google_play (migration 0009): who bills it and moves its periods.
     channel: Mapped[str] = mapped_column(String(16), default="web", server_default="web")
+    # False: a prepaid plan's subscription, which ends with the time bought (migration 0011).
+    renews: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
     __table_args__ = (
         # "At most one live web subscription per customer" is a constraint, not a check.
@@ -69,6 +71,36 @@ class Subscription(Base):
         ),
         Index("ix_subscriptions_customer", "customer_id", "created_at"),
         Index("ix_subscriptions_due", "test_clock_id", "next_action_at"),
+    )
+
+
+class SubscriptionItem(Base):
+    """An add-on attached to a subscription (migration 0011): its own plan, locked price and
+    features, billed on the subscription's invoices as its own line."""
+
+    __tablename__ = "subscription_items"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(40), ForeignKey("subscriptions.id"))
+    plan_id: Mapped[str] = mapped_column(String(64))
+    product_id: Mapped[str] = mapped_column(String(64))
+    price_amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # pending (its charge in flight) | active | removed | ended (with the subscription) | failed
+    status: Mapped[str] = mapped_column(String(16))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # One of each add-on per subscription at a time: a constraint, not a check.
+        Index(
+            "uq_subscription_items_one_per_product",
+            "subscription_id",
+            "product_id",
+            unique=True,
+            postgresql_where=text("status IN ('pending', 'active')"),
+            sqlite_where=text("status IN ('pending', 'active')"),
+        ),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.subscriptions.models import IntroRedemption, TrialRedemption
@@ -24,3 +24,11 @@ async def used_by(session: AsyncSession, customer_id: str) -> UsedOffers:
         select(IntroRedemption.family).where(IntroRedemption.customer_id == customer_id)
     )
     return UsedOffers(frozenset(trials.all()), frozenset(intros.all()))
+
+
+async def release_trial(session: AsyncSession, subscription_id: str) -> None:
+    """A subscription canceled before it started never used its trial: the customer may still
+    take that family's trial later."""
+    await session.execute(
+        delete(TrialRedemption).where(TrialRedemption.subscription_id == subscription_id)
+    )

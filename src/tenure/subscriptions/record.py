@@ -64,6 +64,7 @@ class Sub:
     metadata: dict[str, str] = field(default_factory=dict)
     # web (Tenure bills it), app_store or google_play (the store bills it; tenure.stores).
     channel: str = "web"
+    renews: bool = True  # False: prepaid, ends with the time bought
     # Not a column: the pending rows of ``scheduled_changes``, loaded with the subscription.
     pending: dict[ChangeKind, PendingChange] = field(default_factory=dict)
 
@@ -98,6 +99,8 @@ class Sub:
             hold_ends_at=self.hold_ends_at,
             next_retry_at=self.next_retry_at,
             store_managed=self.channel != "web",
+            has_payment_method=bool(self.payment_method),
+            renews=self.renews,
         )
 
     def reschedule(self, at: datetime) -> None:
@@ -176,6 +179,7 @@ def payload(sub: Sub) -> dict[str, Any]:
         "ended_reason": sub.ended_reason,
         "metadata": dict(sub.metadata),
         "channel": sub.channel,
+        "renews": sub.renews,
     }
 
 

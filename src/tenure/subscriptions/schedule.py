@@ -15,6 +15,8 @@ from typing import Final
 from tenure.subscriptions.state import Status
 
 TRIAL_NOTICE_LEAD: Final = timedelta(days=3)
+# A prepaid subscription is told this long before its time runs out (subscription.expiring_soon).
+EXPIRY_NOTICE_LEAD: Final = timedelta(days=7)
 INCOMPLETE_WINDOW: Final = timedelta(hours=23)
 # Access is kept this long after a failed renewal unless the dunning policy says otherwise
 # (tenure.dunning.policy, per market and product).
@@ -29,6 +31,10 @@ class Due(StrEnum):
     DUNNING_EXHAUSTED = "dunning_exhausted"  # the hold is over: expire
     RETRY_PAYMENT = "retry_payment"  # the next step of the retry ladder
     RENEW = "renew"
+    START = "start"  # a scheduled subscription's start time has come
+    TRIAL_EXPIRY = "trial_expiry"  # a trial ends with no payment method: expire, charge nothing
+    EXPIRY_NOTICE = "expiry_notice"  # a prepaid subscription ends in a week
+    PREPAID_END = "prepaid_end"  # a prepaid subscription's time is up: expire, charge nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,12 @@ class Timeline:
     # An App Store or Google Play subscription: the store renews, retries and ends it, and
     # its notifications move it; nothing ever falls due for it in Tenure.
     store_managed: bool = False
+    # False for a trial started without a payment method (and none added since): at the
+    # trial's end it expires instead of charging.
+    has_payment_method: bool = True
+    # False for a prepaid subscription: it ends at its period end (``trial_notice_sent`` then
+    # says whether the expiring-soon notice went out for this period).
+    renews: bool = True
 
 
 def _trial_notice_at(t: Timeline) -> datetime | None:
@@ -60,11 +72,14 @@ def next_action_at(t: Timeline) -> datetime | None:
         return None
     if t.status is Status.INCOMPLETE:
         return t.incomplete_expires_at
+    if t.status is Status.SCHEDULED:
+        return t.current_period_end  # the start: a scheduled subscription's period ends there
     if t.status is Status.TRIALING:
         notice = _trial_notice_at(t)
         return min(notice, t.current_period_end) if notice else t.current_period_end
     if t.status is Status.ACTIVE:
-        return t.current_period_end
+        notice = _expiry_notice_at(t)
+        return min(notice, t.current_period_end) if notice else t.current_period_end
     if t.status in (Status.PAST_DUE, Status.ON_HOLD):
         candidates = [_dunning_end(t)]
         if t.status is Status.PAST_DUE:
@@ -87,6 +102,28 @@ def _dunning_end(t: Timeline) -> datetime:
     return t.hold_ends_at or _grace_end(t)
 
 
+def _expiry_notice_at(t: Timeline) -> datetime | None:
+    if t.renews or t.trial_notice_sent or t.cancel_at_period_end:
+        return None
+    return t.current_period_end - EXPIRY_NOTICE_LEAD
+
+
+def _running_due(t: Timeline, now: datetime) -> Due | None:
+    """Trialing or active: the period end (renew, end, or a card-less trial's expiry), or the
+    trial notice."""
+    if now >= t.current_period_end:
+        if t.cancel_at_period_end:
+            return Due.END_CANCELED
+        if t.status is Status.TRIALING and not t.has_payment_method:
+            return Due.TRIAL_EXPIRY
+        return Due.RENEW if t.renews or t.status is Status.TRIALING else Due.PREPAID_END
+    if t.status is Status.TRIALING:
+        notice = _trial_notice_at(t)
+        return Due.TRIAL_NOTICE if notice is not None and now >= notice else None
+    notice = _expiry_notice_at(t)
+    return Due.EXPIRY_NOTICE if notice is not None and now >= notice else None
+
+
 def due_action(t: Timeline, now: datetime) -> Due | None:
     """What is due at ``now``, the most urgent first; ``None`` when nothing is."""
     if t.store_managed:
@@ -94,11 +131,10 @@ def due_action(t: Timeline, now: datetime) -> Due | None:
     if t.status is Status.INCOMPLETE:
         expires = t.incomplete_expires_at
         return Due.INCOMPLETE_EXPIRY if expires is not None and now >= expires else None
+    if t.status is Status.SCHEDULED:
+        return Due.START if now >= t.current_period_end else None
     if t.status in (Status.TRIALING, Status.ACTIVE):
-        if now >= t.current_period_end:
-            return Due.END_CANCELED if t.cancel_at_period_end else Due.RENEW
-        notice = _trial_notice_at(t) if t.status is Status.TRIALING else None
-        return Due.TRIAL_NOTICE if notice is not None and now >= notice else None
+        return _running_due(t, now)
     if t.status in (Status.PAST_DUE, Status.ON_HOLD):
         if t.cancel_at_period_end and now >= t.current_period_end:
             return Due.END_CANCELED

@@ -14,6 +14,7 @@ from tenure.kernel.errors import Conflict
 
 
 class Status(StrEnum):
+    SCHEDULED = "scheduled"  # created to start later (start_at): no access, nothing billed yet
     INCOMPLETE = "incomplete"  # first payment not (yet) made; expires after 23 hours
     INCOMPLETE_EXPIRED = "incomplete_expired"
     TRIALING = "trialing"
@@ -44,6 +45,11 @@ class Action(StrEnum):
     RESUME = "resume"  # the pause ended and the store renewed the subscription
     REVOKE = "revoke"  # the store refunded the purchase or revoked it (Family Sharing)
     REINSTATE = "reinstate"  # the store reversed the refund that revoked it
+    # Lifecycle controls (issue 12).
+    TRIAL_EXPIRED = "trial_expired"  # a card-less trial ended with no payment method on file
+    START = "start"  # a scheduled subscription's start: its first period is charged
+    START_TRIAL = "start_trial"  # a scheduled subscription's start, into its trial
+    PREPAID_ENDED = "prepaid_ended"  # a prepaid (non-renewing) subscription reached its end
 
 
 S, A = Status, Action
@@ -96,11 +102,19 @@ TRANSITIONS: Final[Mapping[tuple[Status, Action], Status]] = {
     (S.PAUSED, A.REVOKE): S.CANCELED,
     # The one way out of an end: a store reversed the refund that ended the subscription.
     (S.CANCELED, A.REINSTATE): S.ACTIVE,
+    # Lifecycle controls (issue 12): a trial that needed no card ends without one.
+    (S.TRIALING, A.TRIAL_EXPIRED): S.EXPIRED,
+    # A subscription scheduled to start later starts (paid or into its trial) or is canceled.
+    (S.SCHEDULED, A.START): S.INCOMPLETE,
+    (S.SCHEDULED, A.START_TRIAL): S.TRIALING,
+    (S.SCHEDULED, A.CANCEL_NOW): S.CANCELED,
+    # A prepaid plan (renews = false) ends with the time bought: no renewal, no dunning.
+    (S.ACTIVE, A.PREPAID_ENDED): S.EXPIRED,
 }
 
 # Statuses in which the customer has a subscription that still runs (and blocks a second one).
 LIVE_STATUSES: Final[frozenset[Status]] = frozenset(
-    {S.INCOMPLETE, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.ON_HOLD, S.PAUSED}
+    {S.SCHEDULED, S.INCOMPLETE, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.ON_HOLD, S.PAUSED}
 )
 # Statuses in which a renewal is unpaid and the dunning policy runs.
 DUNNING_STATUSES: Final[frozenset[Status]] = frozenset({S.PAST_DUE, S.ON_HOLD})

@@ -30,6 +30,7 @@ class Customer(Resource):
     test_clock: str | None
     created: str
     metadata: dict[str, str]
+    billing_day: int | None  # the day of the month new subscriptions bill on; null: their start
 
 
 class CustomerDetail(Customer):
@@ -68,6 +69,7 @@ def customer_of(row: CustomerRow) -> Customer:
         test_clock=row.test_clock_id,
         created=at(row.created_at),
         metadata=metadata_of(row),
+        billing_day=row.billing_day,
     )
 
 

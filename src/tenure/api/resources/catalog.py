@@ -38,6 +38,9 @@ class Plan(Resource):
     feature_values: dict[str, FeatureValue]
     intro_offer: IntroOffer | None
     eligibility: Eligibility | None  # only with ?customer=
+    renews: bool  # false: prepaid, paid once for its period (extend to buy more time)
+    addon_for: list[str]  # an add-on for these products (attach with …/items), else empty
+    trial_requires_payment_method: bool  # false: its trial may start without a card here
 
 
 class PlanList(Resource):
@@ -79,6 +82,11 @@ def plan_of(catalog: Catalog, item: PlanEntry, market: Market, used: UsedOffers 
             trial=item.trial_days > 0 and product.family not in used.trial_families,
             intro_offer=intro is not None and product.family not in used.intro_families,
         ),
+        renews=item.renews,
+        addon_for=list(product.addon_for),
+        trial_requires_payment_method=catalog.lifecycle_for(
+            market.code, product.id
+        ).trial_requires_payment_method,
     )
 
 

@@ -83,6 +83,7 @@ class Invoice(Resource):
     credited_to_balance: int  # a negative total, banked as credit
     credit_returned: int  # credit given back to the balance (voided, or cash fully refunded)
     amount_refunded: int  # cash refunded
+    credited_unused: int  # unused time given back as balance credit (no longer refundable)
     amount_due: int  # total - credit applied - cash paid while open, else 0
     tax_inclusive: bool
     tax_rate: str
@@ -168,6 +169,7 @@ def invoice_of(row: InvoiceRecord) -> Invoice:
         credited_to_balance=row.credited_to_balance,
         credit_returned=row.credit_returned,
         amount_refunded=row.amount_refunded,
+        credited_unused=row.credited_unused,
         amount_due=amount_due(row),
         tax_inclusive=row.tax_inclusive,
         tax_rate=row.tax_rate,

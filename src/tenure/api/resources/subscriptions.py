@@ -17,6 +17,7 @@ from tenure.dunning.cases import Case
 from tenure.dunning.policy import billing_issue_reason
 from tenure.flows.collect import Outcome
 from tenure.households.records import HouseholdRecord
+from tenure.subscriptions.items import Item
 from tenure.subscriptions.models import SubscriptionHistory
 from tenure.subscriptions.record import Sub
 from tenure.subscriptions.state import Status
@@ -60,6 +61,18 @@ class Subscription(Resource):
     # web (Tenure bills it), app_store or google_play (the store bills it: billing actions
     # answer 409 managed_by_store; docs/stores.md).
     channel: str
+    renews: bool  # false: a prepaid plan, it ends at current_period_end unless extended
+
+
+class SubscriptionItem(Resource):
+    """An add-on attached to the subscription, billed as its own line on its invoices."""
+
+    id: str
+    plan: str
+    product: str
+    price: Money  # locked in when added, per period
+    status: str  # pending (its charge in flight) | active
+    added: str
 
 
 class BillingIssue(Resource):
@@ -76,10 +89,11 @@ class BillingIssue(Resource):
 
 class SubscriptionDetail(Subscription):
     """A subscription as one is read or changed: with the household it owns (Duo/Family) and
-    its billing issue while in dunning."""
+    its billing issue while in dunning, and its add-ons."""
 
     household: HouseholdRef | None
     billing_issue: BillingIssue | None
+    items: list[SubscriptionItem]
 
 
 class PaymentOutcome(Resource):
@@ -110,6 +124,14 @@ class SubscriptionCreated(SubscriptionDetail):
     last_payment_error: PaymentOutcome | None  # null on success or while unknown
     # Set when the first payment needs the customer's authentication (status incomplete).
     next_action: NextAction | None
+
+
+class TrialEnded(SubscriptionDetail):
+    """The answer to end_trial: the subscription, the invoice of its first paid period, and
+    why its charge failed."""
+
+    latest_invoice: str | None
+    last_payment_error: PaymentOutcome | None  # null on success or while unknown
 
 
 class PlanChangeSummary(Resource):
@@ -202,11 +224,15 @@ def subscription_of(sub: Sub) -> Subscription:
         created=at(sub.created_at),
         metadata=metadata_of(sub),
         channel=sub.channel,
+        renews=sub.renews,
     )
 
 
 def subscription_detail_of(
-    sub: Sub, household: HouseholdRecord | None, case: Case | None = None
+    sub: Sub,
+    household: HouseholdRecord | None,
+    case: Case | None = None,
+    items: Sequence[Item] = (),
 ) -> SubscriptionDetail:
     issue = None
     if case is not None:
@@ -220,6 +246,17 @@ def subscription_detail_of(
         SubscriptionDetail,
         household=household_ref_of(household),
         billing_issue=issue,
+        items=[
+            SubscriptionItem(
+                id=item.id,
+                plan=item.plan_id,
+                product=item.product_id,
+                price=Money(amount=item.price_amount, currency=item.currency),
+                status=item.status.value,
+                added=at(item.added_at),
+            )
+            for item in items
+        ],
     )
 
 
@@ -258,6 +295,18 @@ def subscription_created_of(
         latest_invoice=invoice_id,
         last_payment_error=failed,
         next_action=next_action_of(payment),
+    )
+
+
+def trial_ended_of(
+    detail: SubscriptionDetail, invoice_id: str | None, payment: Outcome | None
+) -> TrialEnded:
+    created = subscription_created_of(detail, invoice_id, payment)
+    return extend(
+        detail,
+        TrialEnded,
+        latest_invoice=invoice_id,
+        last_payment_error=created.last_payment_error,
     )
 
 

@@ -77,7 +77,7 @@ class CustomerController(Controller):
         responses=problems(
             (404, "test_clock_not_found"),
             (409, "customer_exists"),
-            (422, "invalid_email invalid_external_id unknown_market"),
+            (422, "invalid_email invalid_external_id unknown_market invalid_billing_day"),
         ),
     )
     async def create(self, data: JSONBody[CreateCustomerBody], runtime: RuntimeDep) -> Customer:
@@ -93,6 +93,7 @@ class CustomerController(Controller):
             test_clock_id=data.test_clock,
             region=data.region.upper() if data.region else None,
             metadata=data.metadata,
+            billing_day=data.billing_day,
         )
         return customer_of(customer)
 
@@ -119,7 +120,10 @@ class CustomerController(Controller):
         "/{customer_id:str}",
         status_code=200,
         summary="Update a customer's email or metadata",
-        responses=problems((404, "customer_not_found"), (422, "invalid_email invalid_metadata")),
+        responses=problems(
+            (404, "customer_not_found"),
+            (422, "invalid_email invalid_metadata invalid_billing_day"),
+        ),
     )
     async def update(
         self, customer_id: FromPath[str], data: JSONBody[UpdateCustomer], runtime: RuntimeDep
@@ -127,7 +131,11 @@ class CustomerController(Controller):
         """``metadata`` is merged into what is stored; a key set to "" is removed."""
         check_id(customer_id, "cus", "customer")
         await accounts.update_customer(
-            runtime, customer_id=customer_id, email=data.email, metadata=data.metadata
+            runtime,
+            customer_id=customer_id,
+            email=data.email,
+            metadata=data.metadata,
+            billing_day=data.billing_day,
         )
         return await self._detail(runtime, customer_id)
 

@@ -8,7 +8,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
+from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit, parse_time
 from tenure.api.openapi import problems
 from tenure.api.resources.subscriptions import (
     PlanChangePreview,
@@ -17,28 +17,33 @@ from tenure.api.resources.subscriptions import (
     SubscriptionDetail,
     SubscriptionHistoryList,
     SubscriptionList,
+    TrialEnded,
     change_preview_of,
     history_of,
     subscription_changed_of,
     subscription_created_of,
     subscription_detail_of,
     subscription_of,
+    trial_ended_of,
 )
 from tenure.api.routes.payment_methods import no_card_numbers
 from tenure.api.schemas import (
+    AddItem,
     ApplyPromoCode,
     CancelSubscription,
     ChangePlan,
     CreateSubscription,
     Empty,
+    ExtendSubscription,
     UpdateMetadata,
 )
 from tenure.dunning import cases
-from tenure.flows import change_plan, manage, promotions
+from tenure.flows import addons, change_plan, manage, prepaid, promotions, trials
 from tenure.flows.payment_methods import token_for_subscribe
 from tenure.flows.runtime import Runtime
-from tenure.flows.subscribe import Offers, purchasable_plan, subscribe
+from tenure.flows.subscribe import Offers, card_optional, purchasable_plan, subscribe
 from tenure.households import service as households
+from tenure.subscriptions import items as item_rows
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
 
@@ -46,7 +51,7 @@ _NOT_FOUND = (404, "subscription_not_found")
 _ILLEGAL = "subscription_illegal_transition"
 _CHANGE_REFUSED = (
     "plan_unchanged subscription_has_billing_issue subscription_not_active plan_unavailable "
-    "household_has_members"
+    "household_has_members addon_not_available"
 )
 _CHANGE_INVALID = (
     "unknown_plan plan_unavailable_in_market plan_not_purchasable invalid_change_timing"
@@ -58,9 +63,10 @@ async def _detail(runtime: Runtime, subscription_id: str) -> SubscriptionDetail:
         sub = await subs.load_one(session, subscription_id, for_update=False)
         household = await households.active_by_subscription(session, subscription_id)
         case = (await cases.open_cases(session, [subscription_id])).get(subscription_id)
+        attached = (await item_rows.attached(session, [subscription_id])).get(subscription_id, [])
     if sub is None:
         raise manage.SubscriptionNotFound(f"no subscription {subscription_id!r}")
-    return subscription_detail_of(sub, household, case)
+    return subscription_detail_of(sub, household, case, attached)
 
 
 class SubscriptionController(Controller):
@@ -83,7 +89,9 @@ class SubscriptionController(Controller):
                 422,
                 "unknown_plan plan_unavailable_in_market plan_not_purchasable "
                 "unknown_payment_method trial_not_offered intro_offer_not_offered "
-                "offers_not_combinable invalid_promo_code card_number_not_accepted",
+                "offers_not_combinable invalid_promo_code card_number_not_accepted "
+                "payment_method_required invalid_trial_end invalid_timestamp "
+                "invalid_billing_anchor billing_anchor_not_combinable invalid_start_at",
             ),
         ),
     )
@@ -94,21 +102,36 @@ class SubscriptionController(Controller):
         runtime: RuntimeDep,
     ) -> SubscriptionCreated:
         """Without a trial the first period is charged at once; if that fails the subscription
-        is ``incomplete`` (see ``last_payment_error``) until its invoice is paid."""
+        is ``incomplete`` (see ``last_payment_error``) until its invoice is paid. With
+        ``start_at`` it is ``scheduled`` and nothing is charged until it starts."""
         check_id(data.customer, "cus", "customer")
         purchasable_plan(runtime, data.plan)  # refused before any payment method is stored
+        trial_end = None if data.trial_end is None else parse_time(data.trial_end, "trial_end")
+        trial = data.trial or trial_end is not None
+        start_at = None if data.start_at is None else parse_time(data.start_at, "start_at")
+        anchor = data.billing_anchor
+        billing_anchor = parse_time(anchor, "billing_anchor") if isinstance(anchor, str) else anchor
+        optional = await card_optional(
+            runtime, customer_id=data.customer, plan_id=data.plan, trial=trial
+        )
         token = await token_for_subscribe(
-            runtime, customer_id=data.customer, payment_method=data.payment_method
+            runtime,
+            customer_id=data.customer,
+            payment_method=data.payment_method,
+            optional=optional,
         )
         result = await subscribe(
             runtime,
             customer_id=data.customer,
             plan_id=data.plan,
             payment_method=token,
-            trial=data.trial,
+            trial=trial,
             actor=actor_of(request),
             offers=Offers(promo_code=data.promo_code, intro=data.intro_offer),
             metadata=data.metadata,
+            trial_end=trial_end,
+            billing_anchor=billing_anchor,
+            start_at=start_at,
         )
         detail = await _detail(runtime, result.subscription_id)
         return subscription_created_of(detail, result.invoice_id, result.payment)
@@ -222,6 +245,118 @@ class SubscriptionController(Controller):
         check_id(subscription_id, "sub", "subscription")
         await manage.reactivate(runtime, subscription_id=subscription_id, actor=actor_of(request))
         return await _detail(runtime, subscription_id)
+
+    @post(
+        "/{subscription_id:str}/end_trial",
+        status_code=200,
+        summary="End a trial now and charge the first period",
+        responses=problems(
+            _NOT_FOUND,
+            (409, f"subscription_not_trialing subscription_already_canceling {_ILLEGAL}"),
+            (422, "payment_method_required"),
+        ),
+    )
+    async def end_trial(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        runtime: RuntimeDep,
+        data: JSONBody[Empty | None] = None,
+    ) -> TrialEnded:
+        """The first paid period starts now and anchors the billing day; a declined charge
+        leaves the subscription ``past_due`` as at a trial's scheduled end."""
+        check_id(subscription_id, "sub", "subscription")
+        result = await trials.end_trial(
+            runtime, subscription_id=subscription_id, actor=actor_of(request)
+        )
+        detail = await _detail(runtime, subscription_id)
+        return trial_ended_of(detail, result.invoice_id, result.payment)
+
+    @post(
+        "/{subscription_id:str}/extend",
+        status_code=200,
+        summary="Buy more time for a prepaid subscription",
+        responses=problems(
+            402,
+            _NOT_FOUND,
+            (
+                409,
+                "subscription_not_prepaid subscription_not_active payment_in_progress "
+                "payment_pending managed_by_store",
+            ),
+            (422, "unknown_plan plan_not_extendable"),
+        ),
+    )
+    async def extend(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        data: JSONBody[ExtendSubscription],
+        runtime: RuntimeDep,
+    ) -> SubscriptionCreated:
+        """Charges the plan's price now and adds its period after the current end (402 if
+        declined, nothing changes)."""
+        check_id(subscription_id, "sub", "subscription")
+        result = await prepaid.extend(
+            runtime, subscription_id=subscription_id, plan_id=data.plan, actor=actor_of(request)
+        )
+        detail = await _detail(runtime, subscription_id)
+        return subscription_created_of(detail, result.invoice_id, None)
+
+    @post(
+        "/{subscription_id:str}/items",
+        status_code=201,
+        summary="Attach an add-on (its price for the rest of the period is charged now)",
+        responses=problems(
+            402,
+            _NOT_FOUND,
+            (
+                409,
+                "subscription_not_active addon_already_attached payment_pending managed_by_store",
+            ),
+            (
+                422,
+                "unknown_plan plan_not_an_addon addon_interval_mismatch plan_unavailable_in_market",
+            ),
+        ),
+    )
+    async def add_item(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        data: JSONBody[AddItem],
+        runtime: RuntimeDep,
+    ) -> SubscriptionCreated:
+        check_id(subscription_id, "sub", "subscription")
+        result = await addons.add_item(
+            runtime, subscription_id=subscription_id, plan_id=data.plan, actor=actor_of(request)
+        )
+        detail = await _detail(runtime, subscription_id)
+        return subscription_created_of(detail, result.invoice_id, None)
+
+    @delete(
+        "/{subscription_id:str}/items/{item_id:str}",
+        status_code=200,
+        summary="Remove an add-on now (the unused part of its price goes to the balance)",
+        responses=problems(
+            (404, "subscription_not_found subscription_item_not_found"),
+            (409, "payment_in_progress managed_by_store"),
+        ),
+    )
+    async def remove_item(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        item_id: FromPath[str],
+        runtime: RuntimeDep,
+    ) -> SubscriptionCreated:
+        check_id(subscription_id, "sub", "subscription")
+        check_id(item_id, "si", "subscription item")
+        result = await addons.remove_item(
+            runtime, subscription_id=subscription_id, item_id=item_id, actor=actor_of(request)
+        )
+        detail = await _detail(runtime, subscription_id)
+        return subscription_created_of(detail, result.invoice_id, None)
 
     @post(
         "/{subscription_id:str}/change_preview",
