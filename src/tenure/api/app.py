@@ -19,6 +19,7 @@ from litestar.di import Provide
 
 from tenure.access.keys import KeyRing, any_key_exists, ensure_key, generate_secret
 from tenure.api import openapi, routes
+from tenure.api.authz import require_scope
 from tenure.api.deps import provide_runtime
 from tenure.api.docs import SwaggerPage, assets_router
 from tenure.api.fastpath import fast_entitlements
@@ -27,6 +28,7 @@ from tenure.api.health import ROUTES as HEALTH_ROUTES
 from tenure.api.problems import EXCEPTION_HANDLERS
 from tenure.api.routes import entitlements as entitlement_routes
 from tenure.api.routes.accounts import CustomerController, TestClockController
+from tenure.api.routes.api_keys import ApiKeyController, audit_log
 from tenure.api.routes.billing import InvoiceController, list_events, list_plans
 from tenure.api.routes.event_types import get_event_type, list_event_types
 from tenure.api.routes.households import HouseholdController, accept_invite
@@ -122,6 +124,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             if worker is not None:
                 await worker
             ready.clear()
+            await holder["gate"].keys.flush_usage()
             await close_provider(runtime.provider)
             await runtime.stores.close()
             await runtime.db.dispose()
@@ -151,7 +154,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             stripe_webhook,
             adyen_notifications,
             *STORE_ROUTES,
+            ApiKeyController,
+            audit_log,
         ],
+        guards=[require_scope],  # every route's scope: api/authz.py
         dependencies={"runtime": Provide(provide_runtime)},
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         lifespan=[lifespan],

@@ -9,6 +9,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from tenure.access import audit
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import parse_rfc3339
 from tenure.kernel.errors import InvalidRequest, NotFound
@@ -25,6 +26,18 @@ async def provide_runtime(state: State) -> Runtime:
 def actor_of(request: Request[Any, Any, Any]) -> str:
     key_id = request.scope.get("state", {}).get("api_key_id", "anonymous")
     return f"api:{key_id}"
+
+
+def acting(request: Request[Any, Any, Any], reason: str | None, action: str) -> None:
+    """Declare the caller's role and reason for the audit record the flow writes; a person's
+    key (a role) must give a reason (422 ``reason_required``)."""
+    principal = request.scope.get("state", {}).get("principal")
+    audit.acting(
+        role=getattr(principal, "role", None),
+        person=bool(getattr(principal, "person", False)),
+        reason=reason,
+        action=action,
+    )
 
 
 def check_id(value: str, prefix: str, resource: str) -> str:

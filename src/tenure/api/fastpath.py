@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Final
 from urllib.parse import unquote
 
+from tenure.access.scopes import allows
 from tenure.api.gate import ASGIApp, GateState, Message, Receive, Scope, Send, _header
 from tenure.entitlements.read import CACHE_CONTROL, etag_matches, stale
 from tenure.flows.runtime import Runtime
@@ -21,6 +22,7 @@ from tenure.observability.metrics import ENTITLEMENT_CACHE
 
 PREFIX: Final = "/v1/entitlements/"
 ROUTE: Final = "/v1/entitlements/{external_id}"
+SCOPE: Final = "entitlements:read"
 _CACHE_CONTROL: Final = CACHE_CONTROL.encode()
 _HITS: Final = ENTITLEMENT_CACHE.labels("hit")
 
@@ -56,8 +58,9 @@ def _answer(
         return None
     gate, runtime = ready
     scheme, _, secret = (_header(scope, b"authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or gate.keys.known(secret.strip()) is None:
-        return None  # unknown or missing key: the full path answers (and may 401)
+    principal = gate.keys.known(secret.strip()) if scheme.lower() == "bearer" else None
+    if principal is None or not allows(principal.scopes, SCOPE):
+        return None  # unknown or missing key, or lacking the scope: the full path answers
     view = runtime.entitlements.cached_external(external_id)
     if view is None or stale(view, runtime.clock.now()):
         return None

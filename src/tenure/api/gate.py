@@ -17,7 +17,8 @@ from urllib.parse import unquote_to_bytes
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from tenure.access.keys import KeyRing
+from tenure.access.audit import ACTING, Acting
+from tenure.access.keys import KeyRing, Principal
 from tenure.access.models import IdempotencyRecord
 from tenure.api.problems import PROBLEM_JSON, problem_bytes
 from tenure.db.engine import Database
@@ -103,8 +104,8 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
         if state is None:
             await _send_problem(send, 503, "starting", "Starting", "Tenure is starting up")
             return
-        key_id = await _authenticate(scope, state)
-        if key_id is None:
+        principal = await _authenticate(scope, state)
+        if principal is None:
             await _send_problem(
                 send,
                 401,
@@ -114,17 +115,23 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
                 path,
             )
             return
-        scope.setdefault("state", {})["api_key_id"] = key_id
-        idempotency_key = _header(scope, b"idempotency-key")
-        if scope.get("method") == "POST" and idempotency_key is not None:
-            await _idempotent(app, scope, receive, send, state, key_id, idempotency_key)
-            return
-        await app(scope, receive, send)
+        key_id = principal.id
+        scope.setdefault("state", {}).update(api_key_id=key_id, principal=principal)
+        # The role behind this request, for audit records (a route adds the reason).
+        acting = ACTING.set(Acting(role=principal.role, reason=None))
+        try:
+            idempotency_key = _header(scope, b"idempotency-key")
+            if scope.get("method") == "POST" and idempotency_key is not None:
+                await _idempotent(app, scope, receive, send, state, key_id, idempotency_key)
+                return
+            await app(scope, receive, send)
+        finally:
+            ACTING.reset(acting)
 
     return middleware
 
 
-async def _authenticate(scope: Scope, state: GateState) -> str | None:
+async def _authenticate(scope: Scope, state: GateState) -> Principal | None:
     authorization = _header(scope, b"authorization") or ""
     scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():

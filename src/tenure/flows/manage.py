@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.access import audit
 from tenure.billing import service as invoices
 from tenure.billing.records import InvoiceRecord, InvoiceStatus, amount_due, void
 from tenure.dunning.cases import CaseAction
@@ -49,6 +50,7 @@ async def cancel(
     async with runtime.db.transaction() as session:
         sub = await _locked(session, subscription_id)
         require_web(sub, "cancel")
+        before = {"status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end}
         now = await runtime.now_for(session, sub.test_clock_id)
         uow = UnitOfWork(runtime, session, actor)
         uow.track(sub)
@@ -94,6 +96,20 @@ async def cancel(
             )
         )
         await uow.flush()
+        await audit.write(
+            session,
+            actor=actor,
+            action="subscription.cancel",
+            target_type="subscription",
+            target_id=sub.id,
+            customer_id=sub.customer_id,
+            before=before,
+            after={
+                "status": sub.status,
+                "cancel_at_period_end": sub.cancel_at_period_end,
+                "voided_invoices": voided,
+            },
+        )
 
 
 async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> None:
@@ -219,6 +235,16 @@ async def void_invoice(runtime: Runtime, *, invoice_id: str, actor: str) -> None
         await handler.prepare(uow, [item])
         handler.voided(uow, item)
         await uow.flush()
+        await audit.write(
+            session,
+            actor=actor,
+            action="invoice.void",
+            target_type="invoice",
+            target_id=invoice.id,
+            customer_id=invoice.customer_id,
+            before={"status": "open", "total": invoice.total, "currency": invoice.currency},
+            after={"status": invoice.status.value},
+        )
 
 
 async def update_subscription(

@@ -8,7 +8,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
+from tenure.api.deps import RuntimeDep, acting, actor_of, check_id, page, page_limit
 from tenure.api.openapi import problems
 from tenure.api.resources.subscriptions import (
     PlanChangePreview,
@@ -185,7 +185,11 @@ class SubscriptionController(Controller):
         "/{subscription_id:str}/cancel",
         status_code=200,
         summary="Cancel now or at period end",
-        responses=problems(_NOT_FOUND, (409, f"subscription_already_canceling {_ILLEGAL}")),
+        responses=problems(
+            _NOT_FOUND,
+            (409, f"subscription_already_canceling {_ILLEGAL}"),
+            (422, "reason_required"),
+        ),
     )
     async def cancel(
         self,
@@ -196,6 +200,7 @@ class SubscriptionController(Controller):
     ) -> SubscriptionDetail:
         check_id(subscription_id, "sub", "subscription")
         at_period_end = True if data is None else data.at_period_end
+        acting(request, data.reason if data else None, "cancelling on someone's behalf")
         await manage.cancel(
             runtime,
             subscription_id=subscription_id,
@@ -263,6 +268,7 @@ class SubscriptionController(Controller):
         """Upgrades apply now and charge the prorated difference (402 if declined, nothing
         changes); downgrades wait for the period end (see ``pending_change``)."""
         check_id(subscription_id, "sub", "subscription")
+        acting(request, data.reason, "a plan change on someone's behalf")
         result = await change_plan.change(
             runtime,
             subscription_id=subscription_id,
