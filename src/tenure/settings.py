@@ -81,6 +81,14 @@ class Settings:
     adyen_return_url: str = "https://localhost/tenure/adyen/return"
     # App Store and Google Play (docs/stores.md): TENURE_APP_STORE_*, TENURE_GOOGLE_PLAY_*.
     stores: StoreSettings = field(default_factory=StoreSettings)
+    # End users' tokens for /v1/me (docs/security.md): the identity provider's JWKS, issuer,
+    # audience and the claim that is the customer's external_id. Unset: /v1/me answers 401.
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_subject_claim: str = "sub"
+    jwt_leeway: float = 30.0
+    jwt_jwks_refresh: float = 30.0  # least seconds between JWKS fetches for unknown key ids
 
     def __post_init__(self) -> None:
         for name in (self.payment_provider, *self.provider_markets.values()):
@@ -119,4 +127,10 @@ class Settings:
             adyen_return_url=env.get("TENURE_ADYEN_RETURN_URL") or cls.adyen_return_url,
             access_log=_flag("TENURE_ACCESS_LOG", True),
             stores=StoreSettings.from_env(),
+            jwt_jwks_url=env.get("TENURE_JWT_JWKS_URL") or None,
+            jwt_issuer=env.get("TENURE_JWT_ISSUER") or None,
+            jwt_audience=env.get("TENURE_JWT_AUDIENCE") or None,
+            jwt_subject_claim=env.get("TENURE_JWT_SUBJECT_CLAIM") or "sub",
+            jwt_leeway=float(env.get("TENURE_JWT_LEEWAY") or 30.0),
+            jwt_jwks_refresh=float(env.get("TENURE_JWT_JWKS_REFRESH") or 30.0),
         )

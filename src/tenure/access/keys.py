@@ -148,7 +148,7 @@ async def create_key(
         await audit.write(
             session,
             actor=actor,
-            action="api_key.create",
+            action="create_api_key",
             target_type="api_key",
             target_id=info.id,
             after={"name": info.name, "role": info.role, "scopes": list(info.scopes)},
@@ -197,7 +197,7 @@ async def revoke_key(database: Database, key_id: str, *, actor: str = "cli") -> 
             await audit.write(
                 session,
                 actor=actor,
-                action="api_key.revoke",
+                action="revoke_api_key",
                 target_type="api_key",
                 target_id=key_id,
                 before={"status": "active"},

@@ -61,7 +61,7 @@ class AuditRecord(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(250))  # api:key_…, user:<external id>, cli, worker
     role: Mapped[str | None] = mapped_column(String(20))  # the key's role; null for services
-    action: Mapped[str] = mapped_column(String(60))  # invoice.refund, grant.create, ...
+    action: Mapped[str] = mapped_column(String(60))  # refund_invoice, create_grant, ...
     target_type: Mapped[str] = mapped_column(String(40))
     target_id: Mapped[str] = mapped_column(String(64))
     customer_id: Mapped[str | None] = mapped_column(String(40))

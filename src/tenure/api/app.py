@@ -18,6 +18,7 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.di import Provide
 
 from tenure.access.keys import KeyRing, any_key_exists, ensure_key, generate_secret
+from tenure.access.tokens import TokenSettings, TokenVerifier
 from tenure.api import openapi, routes
 from tenure.api.authz import require_scope
 from tenure.api.deps import provide_runtime
@@ -32,6 +33,7 @@ from tenure.api.routes.api_keys import ApiKeyController, audit_log
 from tenure.api.routes.billing import InvoiceController, list_events, list_plans
 from tenure.api.routes.event_types import get_event_type, list_event_types
 from tenure.api.routes.households import HouseholdController, accept_invite
+from tenure.api.routes.me import MeController
 from tenure.api.routes.payment_methods import PaymentMethodController
 from tenure.api.routes.promotions import PromoCodeController
 from tenure.api.routes.providers import WebhookSecrets, adyen_notifications, stripe_webhook
@@ -90,6 +92,22 @@ async def bootstrap_key(runtime: Runtime, settings: Settings) -> None:
         sys.stderr.flush()
 
 
+def token_verifier(settings: Settings) -> TokenVerifier | None:
+    """End users' tokens for /v1/me, when the identity provider is configured."""
+    if not (settings.jwt_jwks_url and settings.jwt_issuer and settings.jwt_audience):
+        return None
+    return TokenVerifier(
+        TokenSettings(
+            jwks_url=settings.jwt_jwks_url,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            subject_claim=settings.jwt_subject_claim,
+            leeway=settings.jwt_leeway,
+            refresh_interval=settings.jwt_jwks_refresh,
+        )
+    )
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     logs.configure()  # once per process; a no-op when the CLI or a test configured it
@@ -108,7 +126,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             stripe_tolerance=settings.stripe_webhook_tolerance,
             adyen=settings.adyen_hmac_keys,
         )
-        holder["gate"] = GateState(runtime.db, KeyRing(runtime.db))
+        holder["gate"] = GateState(runtime.db, KeyRing(runtime.db), token_verifier(settings))
         ready["fast"] = (holder["gate"], runtime)
         stop = asyncio.Event()
         worker = None
@@ -156,6 +174,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *STORE_ROUTES,
             ApiKeyController,
             audit_log,
+            MeController,
         ],
         guards=[require_scope],  # every route's scope: api/authz.py
         dependencies={"runtime": Provide(provide_runtime)},

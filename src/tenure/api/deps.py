@@ -24,6 +24,10 @@ async def provide_runtime(state: State) -> Runtime:
 
 
 def actor_of(request: Request[Any, Any, Any]) -> str:
+    """``api:key_…`` for a key, ``user:<external id>`` for an end user's token."""
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is not None:
+        return str(principal.actor)
     key_id = request.scope.get("state", {}).get("api_key_id", "anonymous")
     return f"api:{key_id}"
 

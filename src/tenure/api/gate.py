@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from tenure.access.audit import ACTING, Acting
 from tenure.access.keys import KeyRing, Principal
 from tenure.access.models import IdempotencyRecord
+from tenure.access.tokens import InvalidToken, TokenVerifier
 from tenure.api.problems import PROBLEM_JSON, problem_bytes
 from tenure.db.engine import Database
 
@@ -42,15 +43,19 @@ PUBLIC_PATHS: Final = (
     "/v1/stores/app_store/notifications",
     "/v1/stores/google_play/notifications",
 )
+ME: Final = "/v1/me"
 # A first request still "in progress" after this long crashed; a retry may take it over.
 STALE_IN_PROGRESS: Final = timedelta(minutes=5)
 MAX_KEY_LENGTH: Final = 255
 
 
 class GateState:
-    def __init__(self, database: Database, keys: KeyRing) -> None:
+    def __init__(
+        self, database: Database, keys: KeyRing, tokens: TokenVerifier | None = None
+    ) -> None:
         self.database = database
         self.keys = keys
+        self.tokens = tokens  # end users' JWTs for /v1/me; None when not configured
 
 
 async def _send_problem(
@@ -104,7 +109,11 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
         if state is None:
             await _send_problem(send, 503, "starting", "Starting", "Tenure is starting up")
             return
-        principal = await _authenticate(scope, state)
+        try:
+            principal = await _authenticate(scope, state)
+        except InvalidToken as error:
+            await _send_problem(send, 401, "invalid_token", "Unauthorized", str(error), path)
+            return
         if principal is None:
             await _send_problem(
                 send,
@@ -115,7 +124,8 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
                 path,
             )
             return
-        key_id = principal.id
+        # Idempotency records are per caller: an end user's are under a digest of the subject.
+        key_id = principal.id if principal.kind == "key" else _user_key(principal.id)
         scope.setdefault("state", {}).update(api_key_id=key_id, principal=principal)
         # The role behind this request, for audit records (a route adds the reason).
         acting = ACTING.set(Acting(role=principal.role, reason=None))
@@ -131,12 +141,27 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
     return middleware
 
 
+def _user_key(subject: str) -> str:
+    return "usr_" + hashlib.sha256(subject.encode()).hexdigest()[:32]
+
+
 async def _authenticate(scope: Scope, state: GateState) -> Principal | None:
     authorization = _header(scope, b"authorization") or ""
     scheme, _, secret = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
         return None
-    return await state.keys.resolve(secret.strip())
+    path = scope.get("path", "")
+    if (path == ME or path.startswith(ME + "/")) and secret.count(".") == 2:
+        # An end user's JWT (API keys never contain dots): only under /v1/me.
+        if state.tokens is None:
+            raise InvalidToken(
+                "end-user tokens are not configured (TENURE_JWT_JWKS_URL, TENURE_JWT_ISSUER, "
+                "TENURE_JWT_AUDIENCE)"
+            )
+        subject = await state.tokens.verify(secret)
+        return Principal("user", subject, None, frozenset())
+    return await state.keys.resolve(secret)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -217,7 +217,7 @@ async def change(
         await audit.write(
             session,
             actor=actor,
-            action="subscription.change",
+            action="change_plan",
             target_type="subscription",
             target_id=subscription_id,
             customer_id=sub.customer_id,

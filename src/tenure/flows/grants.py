@@ -69,7 +69,7 @@ async def create(
         await audit.write(
             session,
             actor=actor,
-            action="grant.create",
+            action="create_grant",
             target_type="grant",
             target_id=str(row["id"]),
             customer_id=customer.id,
@@ -91,7 +91,7 @@ async def revoke(
         await audit.write(
             session,
             actor=actor,
-            action="grant.revoke",
+            action="revoke_grant",
             target_type="grant",
             target_id=grant_id,
             customer_id=customer.id,

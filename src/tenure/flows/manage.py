@@ -99,7 +99,7 @@ async def cancel(
         await audit.write(
             session,
             actor=actor,
-            action="subscription.cancel",
+            action="cancel_subscription",
             target_type="subscription",
             target_id=sub.id,
             customer_id=sub.customer_id,
@@ -238,7 +238,7 @@ async def void_invoice(runtime: Runtime, *, invoice_id: str, actor: str) -> None
         await audit.write(
             session,
             actor=actor,
-            action="invoice.void",
+            action="void_invoice",
             target_type="invoice",
             target_id=invoice.id,
             customer_id=invoice.customer_id,

@@ -68,7 +68,7 @@ async def refund(
         await audit.write(
             session,
             actor=actor,
-            action="invoice.refund",
+            action="refund_invoice",
             target_type="invoice",
             target_id=invoice_id,
             customer_id=note.customer_id,

@@ -64,7 +64,7 @@ class AuditEntry(Resource):
     at: str
     actor: str  # api:key_…, user:<external id>, cli
     role: str | None  # the acting key's role; null for service keys and the CLI
-    action: str  # api_key.create, invoice.refund, grant.create, subscription.cancel, ...
+    action: str  # create_api_key, refund_invoice, create_grant, cancel_subscription, ...
     target_type: str
     target_id: str
     customer: str | None
