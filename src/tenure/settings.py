@@ -89,6 +89,11 @@ class Settings:
     jwt_subject_claim: str = "sub"
     jwt_leeway: float = 30.0
     jwt_jwks_refresh: float = 30.0  # least seconds between JWKS fetches for unknown key ids
+    # Request rate limits per caller and route class (api/ratelimit.py): "read=50/100,..."
+    # (rate per second / burst), "off", or None for the production defaults. Shared through
+    # Redis when ``redis_url`` is set. Off unless configured here; ``from_env`` turns the
+    # defaults on.
+    rate_limits: str | None = "off"
 
     def __post_init__(self) -> None:
         for name in (self.payment_provider, *self.provider_markets.values()):
@@ -133,4 +138,5 @@ class Settings:
             jwt_subject_claim=env.get("TENURE_JWT_SUBJECT_CLAIM") or "sub",
             jwt_leeway=float(env.get("TENURE_JWT_LEEWAY") or 30.0),
             jwt_jwks_refresh=float(env.get("TENURE_JWT_JWKS_REFRESH") or 30.0),
+            rate_limits=env.get("TENURE_RATE_LIMITS") or None,
         )

@@ -19,7 +19,7 @@ from litestar.di import Provide
 
 from tenure.access.keys import KeyRing, any_key_exists, ensure_key, generate_secret
 from tenure.access.tokens import TokenSettings, TokenVerifier
-from tenure.api import openapi, routes
+from tenure.api import openapi, ratelimit, routes
 from tenure.api.authz import require_scope
 from tenure.api.deps import provide_runtime
 from tenure.api.docs import SwaggerPage, assets_router
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     logs.configure()  # once per process; a no-op when the CLI or a test configured it
     tracing.setup_from_env("api")
     holder: dict[str, GateState] = {}
+    rules = ratelimit.parse_rules(settings.rate_limits)  # a bad TENURE_RATE_LIMITS stops here
     ready: dict[str, tuple[GateState, Runtime]] = {}
 
     @contextlib.asynccontextmanager
@@ -126,7 +127,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             stripe_tolerance=settings.stripe_webhook_tolerance,
             adyen=settings.adyen_hmac_keys,
         )
-        holder["gate"] = GateState(runtime.db, KeyRing(runtime.db), token_verifier(settings))
+        holder["gate"] = GateState(
+            runtime.db,
+            KeyRing(runtime.db),
+            token_verifier(settings),
+            ratelimit.build(rules, settings.redis_url),
+        )
         ready["fast"] = (holder["gate"], runtime)
         stop = asyncio.Event()
         worker = None
@@ -143,6 +149,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 await worker
             ready.clear()
             await holder["gate"].keys.flush_usage()
+            if holder["gate"].limits is not None:
+                await holder["gate"].limits.aclose()
             await close_provider(runtime.provider)
             await runtime.stores.close()
             await runtime.db.dispose()

@@ -35,8 +35,15 @@ def fast_entitlements(
         if answer is None:
             await app(scope, receive, send)
             return
+        status, headers, body, gate, key_id = answer
+        if gate.limits is not None:
+            decision = await gate.limits.check("GET", scope["path"], key_id)
+            if decision is not None and not decision.allowed:
+                await app(scope, receive, send)  # the full path answers the 429
+                return
+            if decision is not None:
+                headers = [*headers, *decision.headers()]
         scope["path_template"] = ROUTE  # for the metrics and access log around this
-        status, headers, body = answer
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         _HITS.inc()
@@ -46,7 +53,7 @@ def fast_entitlements(
 
 def _answer(
     scope: Scope, state_of: Callable[[], tuple[GateState, Runtime] | None]
-) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+) -> tuple[int, list[tuple[bytes, bytes]], bytes, GateState, str] | None:
     path: str = scope.get("path", "")
     if scope.get("method") != "GET" or not path.startswith(PREFIX):
         return None
@@ -67,12 +74,12 @@ def _answer(
     headers = [(b"etag", view.etag.encode()), (b"cache-control", _CACHE_CONTROL)]
     condition = _header(scope, b"if-none-match")
     if condition is not None and etag_matches(condition, view.etag):
-        return 304, headers, b""
+        return 304, headers, b"", gate, principal.id
     headers += [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(view.encoded)).encode()),
     ]
-    return 200, headers, view.encoded
+    return 200, headers, view.encoded, gate, principal.id
 
 
 __all__ = ["Message", "fast_entitlements"]

@@ -22,6 +22,7 @@ from tenure.access.keys import KeyRing, Principal
 from tenure.access.models import IdempotencyRecord
 from tenure.access.tokens import InvalidToken, TokenVerifier
 from tenure.api.problems import PROBLEM_JSON, problem_bytes
+from tenure.api.ratelimit import RateLimits
 from tenure.db.engine import Database
 
 Scope = MutableMapping[str, Any]
@@ -51,20 +52,32 @@ MAX_KEY_LENGTH: Final = 255
 
 class GateState:
     def __init__(
-        self, database: Database, keys: KeyRing, tokens: TokenVerifier | None = None
+        self,
+        database: Database,
+        keys: KeyRing,
+        tokens: TokenVerifier | None = None,
+        limits: RateLimits | None = None,
     ) -> None:
         self.database = database
         self.keys = keys
         self.tokens = tokens  # end users' JWTs for /v1/me; None when not configured
+        self.limits = limits  # request rate limits; None when off
 
 
 async def _send_problem(
-    send: Send, status: int, code: str, title: str, detail: str, instance: str = ""
+    send: Send,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str = "",
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     body = problem_bytes(status, code, title, detail, {"instance": instance})
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
+        *(extra_headers or []),
     ]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="tenure"'))
@@ -126,6 +139,22 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
             return
         # Idempotency records are per caller: an end user's are under a digest of the subject.
         key_id = principal.id if principal.kind == "key" else _user_key(principal.id)
+        if state.limits is not None:
+            decision = await state.limits.check(scope.get("method", "GET"), path, key_id)
+            if decision is not None and not decision.allowed:
+                await _send_problem(
+                    send,
+                    429,
+                    "rate_limited",
+                    "Too many requests",
+                    f"this caller's budget for these routes is {decision.limit} requests at "
+                    f"once; retry after the Retry-After seconds",
+                    path,
+                    decision.headers(),
+                )
+                return
+            if decision is not None:
+                send = with_headers(send, decision.headers())
         scope.setdefault("state", {}).update(api_key_id=key_id, principal=principal)
         # The role behind this request, for audit records (a route adds the reason).
         acting = ACTING.set(Acting(role=principal.role, reason=None))
@@ -139,6 +168,15 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
             ACTING.reset(acting)
 
     return middleware
+
+
+def with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *headers]}
+        await send(message)
+
+    return sending
 
 
 def _user_key(subject: str) -> str:

@@ -36,6 +36,7 @@ _TITLES: Final = {
     404: "Not found",
     409: "Conflict",
     422: "Invalid request",
+    429: "Too many requests",
     503: "Service unavailable",
 }
 _GENERIC: Final = {
@@ -99,6 +100,8 @@ def _gate_answers(method: str, operation: dict[str, Any], scope: str) -> dict[in
         answers[403] = ["end_user_token_required"]
     elif scope != PUBLIC:
         answers[403] = ["insufficient_scope"]
+    if scope != PUBLIC:
+        answers[429] = ["rate_limited"]  # with Retry-After and RateLimit-* (api/ratelimit.py)
     if operation.get("requestBody"):
         answers[400].append("malformed_json")
     if takes_input:
