@@ -94,6 +94,11 @@ class Settings:
     # Redis when ``redis_url`` is set. Off unless configured here; ``from_env`` turns the
     # defaults on.
     rate_limits: str | None = "off"
+    # Fernet keys for secrets at rest, comma-separated, the first encrypting (db/crypto.py).
+    # None: read TENURE_SECRET_KEY when first needed.
+    secret_key: str | None = field(default=None, repr=False)
+    # How long an Idempotency-Key's first response is replayed (the worker then prunes it).
+    idempotency_ttl_hours: float = 24.0
 
     def __post_init__(self) -> None:
         for name in (self.payment_provider, *self.provider_markets.values()):
@@ -139,4 +144,6 @@ class Settings:
             jwt_leeway=float(env.get("TENURE_JWT_LEEWAY") or 30.0),
             jwt_jwks_refresh=float(env.get("TENURE_JWT_JWKS_REFRESH") or 30.0),
             rate_limits=env.get("TENURE_RATE_LIMITS") or None,
+            secret_key=secret("TENURE_SECRET_KEY"),
+            idempotency_ttl_hours=float(env.get("TENURE_IDEMPOTENCY_TTL_HOURS") or 24.0),
         )

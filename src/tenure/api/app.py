@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any, cast
 
 import structlog
@@ -41,6 +42,7 @@ from tenure.api.routes.stores import ROUTES as STORE_ROUTES
 from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.api.routes.webhooks import WebhookEndpointController
 from tenure.catalog.loader import default_catalog_path, load_catalog
+from tenure.db import crypto
 from tenure.db.engine import Database
 from tenure.flows.assembly import assemble
 from tenure.flows.runtime import Runtime
@@ -66,6 +68,14 @@ async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    if settings.secret_key is not None:
+        crypto.configure(settings.secret_key)
+    if not crypto.enabled():
+        log.warning(
+            "secrets.unencrypted",
+            detail="TENURE_SECRET_KEY is not set: webhook signing secrets are stored in plain "
+            "text (docs/security.md)",
+        )
     database = Database(settings.database_url)
     if settings.migrate:
         await upgrade(database)
@@ -132,6 +142,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             KeyRing(runtime.db),
             token_verifier(settings),
             ratelimit.build(rules, settings.redis_url),
+            timedelta(hours=settings.idempotency_ttl_hours),
         )
         ready["fast"] = (holder["gate"], runtime)
         stop = asyncio.Event()

@@ -45,6 +45,8 @@ PUBLIC_PATHS: Final = (
     "/v1/stores/google_play/notifications",
 )
 ME: Final = "/v1/me"
+# How long a stored response is replayed (then the worker prunes it: workers/housekeeping.py).
+IDEMPOTENCY_TTL: Final = timedelta(hours=24)
 # A first request still "in progress" after this long crashed; a retry may take it over.
 STALE_IN_PROGRESS: Final = timedelta(minutes=5)
 MAX_KEY_LENGTH: Final = 255
@@ -57,7 +59,9 @@ class GateState:
         keys: KeyRing,
         tokens: TokenVerifier | None = None,
         limits: RateLimits | None = None,
+        idempotency_ttl: timedelta = IDEMPOTENCY_TTL,
     ) -> None:
+        self.idempotency_ttl = idempotency_ttl  # a record older than this is forgotten
         self.database = database
         self.keys = keys
         self.tokens = tokens  # end users' JWTs for /v1/me; None when not configured
@@ -238,7 +242,7 @@ async def _idempotent(
             [scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body]
         )
     ).hexdigest()
-    verdict = await _claim(state.database, key_id, key, scope, digest)
+    verdict = await _claim(state.database, key_id, key, scope, digest, state.idempotency_ttl)
     if isinstance(verdict, IdempotencyRecord):
         await _replay(send, verdict)
         return
@@ -265,7 +269,7 @@ async def _idempotent(
 
 
 async def _claim(
-    database: Database, key_id: str, key: str, scope: Scope, digest: str
+    database: Database, key_id: str, key: str, scope: Scope, digest: str, ttl: timedelta
 ) -> IdempotencyRecord | tuple[int, str, str, str] | None:
     now = datetime.now(UTC)
     async with database.transaction() as session:
@@ -290,6 +294,11 @@ async def _claim(
                     "Conflict",
                     "a request with this Idempotency-Key is in progress; retry shortly",
                 )
+            return None
+        if now - record.created_at >= ttl:  # expired: the key is free again
+            record.method, record.path, record.request_hash = scope["method"], scope["path"], digest
+            record.created_at, record.completed_at = now, None
+            record.status_code = record.content_type = record.body = None
             return None
         if record.request_hash != digest:
             return (

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from tenure.db import crypto
+
 revision: str = "0013_security"
 down_revision: str | None = "0010_outbox_request_context"
 branch_labels: str | Sequence[str] | None = None
@@ -46,10 +48,41 @@ def upgrade() -> None:
     op.create_index("ix_audit_log_customer", "audit_log", ["customer_id"])
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
     _append_only()
+    # Webhook signing secrets are encrypted at rest (db/crypto.py): room for the ciphertext,
+    # and the rows already stored are encrypted now when TENURE_SECRET_KEY is set (otherwise
+    # `tenure secrets reencrypt` does it once a key is set).
+    with op.batch_alter_table("webhook_endpoints") as batch:
+        batch.alter_column("secret", type_=sa.Text(), existing_nullable=False)
+        batch.alter_column("previous_secret", type_=sa.Text(), existing_nullable=True)
+    _encrypt_webhook_secrets()
 
 
 def _json() -> Any:
     return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def _encrypt_webhook_secrets() -> None:
+    if not crypto.enabled():
+        return
+    bind = op.get_bind()
+    rows = bind.execute(sa.text("SELECT id, secret, previous_secret FROM webhook_endpoints")).all()
+    for row in rows:
+        values = {
+            "id": row.id,
+            "secret": _sealed(row.secret),
+            "previous": None if row.previous_secret is None else _sealed(row.previous_secret),
+        }
+        bind.execute(
+            sa.text(
+                "UPDATE webhook_endpoints SET secret = :secret, previous_secret = :previous "
+                "WHERE id = :id"
+            ),
+            values,
+        )
+
+
+def _sealed(value: str) -> str:
+    return value if value.startswith(crypto.MARK) else crypto.encrypt(value)
 
 
 def _append_only() -> None:
@@ -78,6 +111,9 @@ def _append_only() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("webhook_endpoints") as batch:
+        batch.alter_column("previous_secret", type_=sa.String(length=100), existing_nullable=True)
+        batch.alter_column("secret", type_=sa.String(length=100), existing_nullable=False)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS tenure_audit_append_only()")
