@@ -36,6 +36,7 @@ from tenure.api.routes.event_types import get_event_type, list_event_types
 from tenure.api.routes.households import HouseholdController, accept_invite
 from tenure.api.routes.me import MeController
 from tenure.api.routes.payment_methods import PaymentMethodController
+from tenure.api.routes.privacy import erase_customer, export_customer
 from tenure.api.routes.promotions import PromoCodeController
 from tenure.api.routes.providers import WebhookSecrets, adyen_notifications, stripe_webhook
 from tenure.api.routes.stores import ROUTES as STORE_ROUTES
@@ -194,6 +195,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             ApiKeyController,
             audit_log,
             MeController,
+            export_customer,
+            erase_customer,
         ],
         guards=[require_scope],  # every route's scope: api/authz.py
         dependencies={"runtime": Provide(provide_runtime)},

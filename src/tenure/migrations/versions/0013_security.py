@@ -55,6 +55,8 @@ def upgrade() -> None:
         batch.alter_column("secret", type_=sa.Text(), existing_nullable=False)
         batch.alter_column("previous_secret", type_=sa.Text(), existing_nullable=True)
     _encrypt_webhook_secrets()
+    with op.batch_alter_table("customers") as batch:
+        batch.add_column(sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def _json() -> Any:
@@ -111,6 +113,8 @@ def _append_only() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("customers") as batch:
+        batch.drop_column("erased_at")
     with op.batch_alter_table("webhook_endpoints") as batch:
         batch.alter_column("previous_secret", type_=sa.String(length=100), existing_nullable=True)
         batch.alter_column("secret", type_=sa.String(length=100), existing_nullable=False)
