@@ -31,6 +31,21 @@ class Acting:
     reason: str | None
 
 
+# Every action the log records (docs/security.md).
+ACTIONS: Final = frozenset(
+    {
+        "create_api_key",
+        "revoke_api_key",
+        "refund_invoice",
+        "void_invoice",
+        "create_grant",
+        "revoke_grant",
+        "cancel_subscription",
+        "change_plan",
+        "erase_customer",
+    }
+)
+
 ACTING: Final[ContextVar[Acting | None]] = ContextVar("tenure_acting", default=None)
 
 

@@ -27,6 +27,7 @@ from tenure.api.docs import SwaggerPage, assets_router
 from tenure.api.fastpath import fast_entitlements
 from tenure.api.gate import GateState, gate
 from tenure.api.health import ROUTES as HEALTH_ROUTES
+from tenure.api.hygiene import known_query_parameters
 from tenure.api.problems import EXCEPTION_HANDLERS
 from tenure.api.routes import entitlements as entitlement_routes
 from tenure.api.routes.accounts import CustomerController, TestClockController
@@ -198,7 +199,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             export_customer,
             erase_customer,
         ],
-        guards=[require_scope],  # every route's scope: api/authz.py
+        # Every route's scope (api/authz.py), then JSON bodies and known query parameters.
+        guards=[require_scope, known_query_parameters],
         dependencies={"runtime": Provide(provide_runtime)},
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         lifespan=[lifespan],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final, Protocol, TypeVar
 
@@ -12,7 +13,7 @@ from litestar.di import NamedDependency
 from tenure.access import audit
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import parse_rfc3339
-from tenure.kernel.errors import InvalidRequest, NotFound
+from tenure.kernel.errors import BadRequest, InvalidRequest, NotFound
 from tenure.kernel.ids import is_valid_id
 
 MAX_PAGE: Final = 100
@@ -41,6 +42,19 @@ def acting(request: Request[Any, Any, Any], reason: str | None, action: str) -> 
         person=bool(getattr(principal, "person", False)),
         reason=reason,
         action=action,
+    )
+
+
+def one_of(value: str | None, allowed: Iterable[str], field: str) -> str | None:
+    """A filter value from a closed set: anything else is 400 ``invalid_filter`` (a typo must
+    not answer an empty list as if nothing matched)."""
+    choices = sorted(allowed)
+    if value is None or value in choices:
+        return value
+    raise BadRequest(
+        f"{field} must be one of {', '.join(choices)}, not {value!r}",
+        code="invalid_filter",
+        field=field,
     )
 
 

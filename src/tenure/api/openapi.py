@@ -35,6 +35,7 @@ _TITLES: Final = {
     403: "Forbidden",
     404: "Not found",
     409: "Conflict",
+    415: "Unsupported media type",
     422: "Invalid request",
     429: "Too many requests",
     503: "Service unavailable",
@@ -102,8 +103,12 @@ def _gate_answers(method: str, operation: dict[str, Any], scope: str) -> dict[in
         answers[403] = ["insufficient_scope"]
     if scope != PUBLIC:
         answers[429] = ["rate_limited"]  # with Retry-After and RateLimit-* (api/ratelimit.py)
+    if scope != PUBLIC:
+        answers[400].append("unknown_parameter")  # api/hygiene.py
     if operation.get("requestBody"):
         answers[400].append("malformed_json")
+        if scope != PUBLIC:
+            answers[415] = ["unsupported_media_type"]
     if takes_input:
         answers[422] = ["invalid_request"]
     if method == "post":

@@ -9,7 +9,15 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from tenure.access import audit, keys
-from tenure.api.deps import RuntimeDep, acting, actor_of, check_id, page_limit, parse_time
+from tenure.api.deps import (
+    RuntimeDep,
+    acting,
+    actor_of,
+    check_id,
+    one_of,
+    page_limit,
+    parse_time,
+)
 from tenure.api.openapi import problems
 from tenure.api.resources.access import (
     ApiKey,
@@ -125,6 +133,7 @@ async def audit_log(
     ``target_type``, ``target_id``), why (``reason``), when, from which request, and a summary
     before and after. ``since``/``until`` are RFC 3339; page with ``starting_after``."""
     size = page_limit(limit)
+    one_of(action, audit.ACTIONS, "action")
     query = audit.AuditFilter(
         actor=actor,
         action=action,

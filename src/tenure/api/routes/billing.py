@@ -9,7 +9,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api.deps import RuntimeDep, acting, actor_of, check_id, page, page_limit
+from tenure.api.deps import RuntimeDep, acting, actor_of, check_id, one_of, page, page_limit
 from tenure.api.openapi import problems
 from tenure.api.resources.catalog import PlanList, plan_list_of
 from tenure.api.resources.events import EventList, event_list_of
@@ -28,6 +28,7 @@ from tenure.api.schemas import PayInvoice, RefundInvoice, UpdateMetadata, VoidIn
 from tenure.billing import service as invoices
 from tenure.billing.records import InvoiceStatus
 from tenure.customers import service as customers
+from tenure.events import catalog
 from tenure.events.models import OutboxEvent
 from tenure.events.sequencer import has_pending, sequence_pending
 from tenure.flows import manage, refunds
@@ -282,6 +283,7 @@ async def list_events(
 ) -> EventList:
     """``after`` is the ``next`` of the previous page (an event ``position``); start without it."""
     size = page_limit(limit)
+    one_of(type, catalog.BY_TYPE, "type")
     if after is not None and not 0 <= after < 2**63:
         raise InvalidRequest(
             "after must be an event position (0 or more) from a previous page",

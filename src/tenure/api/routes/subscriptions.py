@@ -8,7 +8,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api.deps import RuntimeDep, acting, actor_of, check_id, page, page_limit
+from tenure.api.deps import RuntimeDep, acting, actor_of, check_id, one_of, page, page_limit
 from tenure.api.openapi import problems
 from tenure.api.resources.subscriptions import (
     PlanChangePreview,
@@ -40,6 +40,7 @@ from tenure.flows.subscribe import Offers, purchasable_plan, subscribe
 from tenure.households import service as households
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
+from tenure.subscriptions.state import Status
 
 _NOT_FOUND = (404, "subscription_not_found")
 _ILLEGAL = "subscription_illegal_transition"
@@ -121,6 +122,7 @@ class SubscriptionController(Controller):
         starting_after: FromQuery[str | None] = None,
     ) -> SubscriptionList:
         size = page_limit(limit)
+        one_of(status, (s.value for s in Status), "status")
         conditions = []
         if customer is not None:
             conditions.append(Subscription.customer_id == customer)
