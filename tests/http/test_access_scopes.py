@@ -202,3 +202,26 @@ async def test_bad_status_filter_on_key_list(api: Api) -> None:
     response = await api.get("/v1/api_keys", status="lost")
     assert response.status_code == 400 and response.json()["code"] == "invalid_filter"
     assert isinstance(response, httpx.Response)
+
+
+async def test_a_database_outage_keeps_cached_keys_working(database_url: str) -> None:
+    from contextlib import asynccontextmanager
+
+    database = Database(database_url)
+    try:
+        secret = f"sk_{uuid.uuid4().hex}"
+        await ensure_key(database, secret, name="outage", scopes=["catalog:read"])
+        ring = KeyRing(database)
+        assert await ring.resolve(secret) is not None
+
+        class Down:
+            @asynccontextmanager
+            async def read(self) -> Any:
+                raise OSError("connection refused")
+                yield  # pragma: no cover
+
+        ring._db = Down()  # type: ignore[assignment]
+        await asyncio.sleep(KeyRing.SWEEP + 0.05)
+        assert (await ring.resolve(secret)) is not None  # the sweep failed quietly
+    finally:
+        await database.dispose()

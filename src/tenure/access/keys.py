@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+import structlog
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.access import audit
@@ -19,6 +20,8 @@ from tenure.access.models import ApiKey
 from tenure.access.scopes import ADMIN, check_grant, scopes_of
 from tenure.db.engine import Database
 from tenure.kernel.ids import new_id
+
+log = structlog.get_logger(__name__)
 
 PREFIX_LENGTH: Final = 10  # "sk_" + 7 characters: enough to tell keys apart, not to guess one
 
@@ -270,15 +273,27 @@ class KeyRing:
     async def _sweep(self, now: float) -> None:
         self._swept = now  # concurrent requests do not sweep again meanwhile
         since = self._swept_wall - self.SKEW
-        self._swept_wall = datetime.now(UTC)
-        async with self._db.read() as session:
-            revoked = (
-                await session.scalars(select(ApiKey.secret_hash).where(ApiKey.revoked_at >= since))
-            ).all()
+        started = datetime.now(UTC)
+        try:
+            async with self._db.read() as session:
+                revoked = (
+                    await session.scalars(
+                        select(ApiKey.secret_hash).where(ApiKey.revoked_at >= since)
+                    )
+                ).all()
+        except (SQLAlchemyError, OSError) as error:
+            # The database is unreachable: nothing can have been revoked through it either.
+            # Keep serving what is cached; the next sweep looks again from the same point.
+            log.warning("keys.sweep_failed", error=type(error).__name__)
+            return
+        self._swept_wall = started
         for digest in revoked:
             self._known.pop(digest, None)
         if now - self._flushed >= self.USAGE_FLUSH:
-            await self.flush_usage()
+            try:
+                await self.flush_usage()
+            except (SQLAlchemyError, OSError) as error:  # only bookkeeping: try next time
+                log.warning("keys.usage_flush_failed", error=type(error).__name__)
 
     async def flush_usage(self) -> None:
         """Write ``last_used_at`` for the keys used since the last flush (one statement each;
