@@ -31,6 +31,10 @@ pytest_plugins = ["tests.support.logscan", "tests.support.provider_world"]
 # in tests/http/test_money_property.py reads this budget); the default keeps `make test` short.
 settings.register_profile("deep", max_examples=300, stateful_step_count=40, deadline=None)
 
+# Secrets at rest are encrypted in every test (db/crypto.py reads this when first needed), so
+# each webhook test also proves signing works through encryption.
+os.environ.setdefault("TENURE_SECRET_KEY", "q4b8VnE0kL1mD3T2w6yXj9sZr5uA7cH0pF2gN8eKtYo=")
+
 POSTGRES_URL = os.environ.get("TENURE_TEST_POSTGRES_URL")
 NATS_URL = os.environ.get("TENURE_TEST_NATS_URL")
 REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL")

@@ -84,6 +84,24 @@ class Settings:
     stores: StoreSettings = field(default_factory=StoreSettings)
     # Request limits and timeouts (issue 10; docs/operations.md).
     faults: FaultSettings = field(default_factory=FaultSettings)
+    # End users' tokens for /v1/me (docs/security.md): the identity provider's JWKS, issuer,
+    # audience and the claim that is the customer's external_id. Unset: /v1/me answers 401.
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_subject_claim: str = "sub"
+    jwt_leeway: float = 30.0
+    jwt_jwks_refresh: float = 30.0  # least seconds between JWKS fetches for unknown key ids
+    # Request rate limits per caller and route class (api/ratelimit.py): "read=50/100,..."
+    # (rate per second / burst), "off", or None for the production defaults. Shared through
+    # Redis when ``redis_url`` is set. Off unless configured here; ``from_env`` turns the
+    # defaults on.
+    rate_limits: str | None = "off"
+    # Fernet keys for secrets at rest, comma-separated, the first encrypting (db/crypto.py).
+    # None: read TENURE_SECRET_KEY when first needed.
+    secret_key: str | None = field(default=None, repr=False)
+    # How long an Idempotency-Key's first response is replayed (the worker then prunes it).
+    idempotency_ttl_hours: float = 24.0
 
     def __post_init__(self) -> None:
         for name in (self.payment_provider, *self.provider_markets.values()):
@@ -123,4 +141,13 @@ class Settings:
             access_log=_flag("TENURE_ACCESS_LOG", True),
             stores=StoreSettings.from_env(),
             faults=FaultSettings.from_env(),
+            jwt_jwks_url=env.get("TENURE_JWT_JWKS_URL") or None,
+            jwt_issuer=env.get("TENURE_JWT_ISSUER") or None,
+            jwt_audience=env.get("TENURE_JWT_AUDIENCE") or None,
+            jwt_subject_claim=env.get("TENURE_JWT_SUBJECT_CLAIM") or "sub",
+            jwt_leeway=float(env.get("TENURE_JWT_LEEWAY") or 30.0),
+            jwt_jwks_refresh=float(env.get("TENURE_JWT_JWKS_REFRESH") or 30.0),
+            rate_limits=env.get("TENURE_RATE_LIMITS") or None,
+            secret_key=secret("TENURE_SECRET_KEY"),
+            idempotency_ttl_hours=float(env.get("TENURE_IDEMPOTENCY_TTL_HOURS") or 24.0),
         )

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any, cast
 
 import structlog
@@ -18,27 +19,34 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.di import Provide
 
 from tenure.access.keys import KeyRing, any_key_exists, ensure_key, generate_secret
-from tenure.api import openapi, routes
+from tenure.access.tokens import TokenSettings, TokenVerifier
+from tenure.api import openapi, ratelimit, routes
+from tenure.api.authz import require_scope
 from tenure.api.deps import provide_runtime
 from tenure.api.docs import SwaggerPage, assets_router
 from tenure.api.fastpath import fast_entitlements
 from tenure.api.gate import GateState, gate
 from tenure.api.health import ROUTES as HEALTH_ROUTES
+from tenure.api.hygiene import known_query_parameters
 from tenure.api.limits import limited
 from tenure.api.parent import exit_with_parent, wanted
 from tenure.api.problems import EXCEPTION_HANDLERS, RETRY_AFTER
 from tenure.api.routes import entitlements as entitlement_routes
 from tenure.api.routes.accounts import CustomerController, TestClockController
+from tenure.api.routes.api_keys import ApiKeyController, audit_log
 from tenure.api.routes.billing import InvoiceController, list_events, list_plans
 from tenure.api.routes.event_types import get_event_type, list_event_types
 from tenure.api.routes.households import HouseholdController, accept_invite
+from tenure.api.routes.me import MeController
 from tenure.api.routes.payment_methods import PaymentMethodController
+from tenure.api.routes.privacy import erase_customer, export_customer
 from tenure.api.routes.promotions import PromoCodeController
 from tenure.api.routes.providers import WebhookSecrets, adyen_notifications, stripe_webhook
 from tenure.api.routes.stores import ROUTES as STORE_ROUTES
 from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.api.routes.webhooks import WebhookEndpointController
 from tenure.catalog.loader import default_catalog_path, load_catalog
+from tenure.db import crypto
 from tenure.db.engine import Database, Timeouts
 from tenure.flows.assembly import assemble
 from tenure.flows.runtime import Runtime
@@ -64,6 +72,14 @@ async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    if settings.secret_key is not None:
+        crypto.configure(settings.secret_key)
+    if not crypto.enabled():
+        log.warning(
+            "secrets.unencrypted",
+            detail="TENURE_SECRET_KEY is not set: webhook signing secrets are stored in plain "
+            "text (docs/security.md)",
+        )
     faults = settings.faults
     database = Database(
         settings.database_url,
@@ -99,12 +115,29 @@ async def bootstrap_key(runtime: Runtime, settings: Settings) -> None:
         sys.stderr.flush()
 
 
+def token_verifier(settings: Settings) -> TokenVerifier | None:
+    """End users' tokens for /v1/me, when the identity provider is configured."""
+    if not (settings.jwt_jwks_url and settings.jwt_issuer and settings.jwt_audience):
+        return None
+    return TokenVerifier(
+        TokenSettings(
+            jwks_url=settings.jwt_jwks_url,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            subject_claim=settings.jwt_subject_claim,
+            leeway=settings.jwt_leeway,
+            refresh_interval=settings.jwt_jwks_refresh,
+        )
+    )
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     logs.configure()  # once per process; a no-op when the CLI or a test configured it
     tracing.setup_from_env("api")
     RETRY_AFTER["seconds"] = settings.faults.retry_after
     holder: dict[str, GateState] = {}
+    rules = ratelimit.parse_rules(settings.rate_limits)  # a bad TENURE_RATE_LIMITS stops here
     ready: dict[str, tuple[GateState, Runtime]] = {}
 
     @contextlib.asynccontextmanager
@@ -118,7 +151,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             stripe_tolerance=settings.stripe_webhook_tolerance,
             adyen=settings.adyen_hmac_keys,
         )
-        holder["gate"] = GateState(runtime.db, KeyRing(runtime.db))
+        holder["gate"] = GateState(
+            runtime.db,
+            KeyRing(runtime.db),
+            token_verifier(settings),
+            ratelimit.build(rules, settings.redis_url),
+            timedelta(hours=settings.idempotency_ttl_hours),
+        )
         ready["fast"] = (holder["gate"], runtime)
         stop = asyncio.Event()
         worker = None
@@ -145,6 +184,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             if worker is not None:
                 await worker
             ready.clear()
+            await holder["gate"].keys.flush_usage()
+            if holder["gate"].limits is not None:
+                await holder["gate"].limits.aclose()
             await close_provider(runtime.provider)
             await runtime.stores.close()
             await runtime.db.dispose()
@@ -174,7 +216,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             stripe_webhook,
             adyen_notifications,
             *STORE_ROUTES,
+            ApiKeyController,
+            audit_log,
+            MeController,
+            export_customer,
+            erase_customer,
         ],
+        # Every route's scope (api/authz.py), then JSON bodies and known query parameters.
+        guards=[require_scope, known_query_parameters],
         dependencies={"runtime": Provide(provide_runtime)},
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         lifespan=[lifespan],

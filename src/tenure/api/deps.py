@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final, Protocol, TypeVar
 
@@ -9,9 +10,10 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from tenure.access import audit
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import parse_rfc3339
-from tenure.kernel.errors import InvalidRequest, NotFound
+from tenure.kernel.errors import BadRequest, InvalidRequest, NotFound
 from tenure.kernel.ids import is_valid_id
 
 MAX_PAGE: Final = 100
@@ -23,8 +25,37 @@ async def provide_runtime(state: State) -> Runtime:
 
 
 def actor_of(request: Request[Any, Any, Any]) -> str:
+    """``api:key_…`` for a key, ``user:<external id>`` for an end user's token."""
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is not None:
+        return str(principal.actor)
     key_id = request.scope.get("state", {}).get("api_key_id", "anonymous")
     return f"api:{key_id}"
+
+
+def acting(request: Request[Any, Any, Any], reason: str | None, action: str) -> None:
+    """Declare the caller's role and reason for the audit record the flow writes; a person's
+    key (a role) must give a reason (422 ``reason_required``)."""
+    principal = request.scope.get("state", {}).get("principal")
+    audit.acting(
+        role=getattr(principal, "role", None),
+        person=bool(getattr(principal, "person", False)),
+        reason=reason,
+        action=action,
+    )
+
+
+def one_of(value: str | None, allowed: Iterable[str], field: str) -> str | None:
+    """A filter value from a closed set: anything else is 400 ``invalid_filter`` (a typo must
+    not answer an empty list as if nothing matched)."""
+    choices = sorted(allowed)
+    if value is None or value in choices:
+        return value
+    raise BadRequest(
+        f"{field} must be one of {', '.join(choices)}, not {value!r}",
+        code="invalid_filter",
+        field=field,
+    )
 
 
 def check_id(value: str, prefix: str, resource: str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Final
 from urllib.parse import unquote
 
+from tenure.access.scopes import allows
 from tenure.api.gate import ASGIApp, GateState, Message, Receive, Scope, Send, _header
 from tenure.entitlements.read import CACHE_CONTROL, etag_matches, stale
 from tenure.flows.runtime import Runtime
@@ -21,6 +22,7 @@ from tenure.observability.metrics import ENTITLEMENT_CACHE
 
 PREFIX: Final = "/v1/entitlements/"
 ROUTE: Final = "/v1/entitlements/{external_id}"
+SCOPE: Final = "entitlements:read"
 _CACHE_CONTROL: Final = CACHE_CONTROL.encode()
 _HITS: Final = ENTITLEMENT_CACHE.labels("hit")
 
@@ -33,8 +35,15 @@ def fast_entitlements(
         if answer is None:
             await app(scope, receive, send)
             return
+        status, headers, body, gate, key_id = answer
+        if gate.limits is not None:
+            decision = await gate.limits.check("GET", scope["path"], key_id)
+            if decision is not None and not decision.allowed:
+                await app(scope, receive, send)  # the full path answers the 429
+                return
+            if decision is not None:
+                headers = [*headers, *decision.headers()]
         scope["path_template"] = ROUTE  # for the metrics and access log around this
-        status, headers, body = answer
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         _HITS.inc()
@@ -44,7 +53,7 @@ def fast_entitlements(
 
 def _answer(
     scope: Scope, state_of: Callable[[], tuple[GateState, Runtime] | None]
-) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+) -> tuple[int, list[tuple[bytes, bytes]], bytes, GateState, str] | None:
     path: str = scope.get("path", "")
     if scope.get("method") != "GET" or not path.startswith(PREFIX):
         return None
@@ -56,20 +65,21 @@ def _answer(
         return None
     gate, runtime = ready
     scheme, _, secret = (_header(scope, b"authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or gate.keys.known(secret.strip()) is None:
-        return None  # unknown or missing key: the full path answers (and may 401)
+    principal = gate.keys.known(secret.strip()) if scheme.lower() == "bearer" else None
+    if principal is None or not allows(principal.scopes, SCOPE):
+        return None  # unknown or missing key, or lacking the scope: the full path answers
     view = runtime.entitlements.cached_external(external_id)
     if view is None or stale(view, runtime.clock.now()):
         return None
     headers = [(b"etag", view.etag.encode()), (b"cache-control", _CACHE_CONTROL)]
     condition = _header(scope, b"if-none-match")
     if condition is not None and etag_matches(condition, view.etag):
-        return 304, headers, b""
+        return 304, headers, b"", gate, principal.id
     headers += [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(view.encoded)).encode()),
     ]
-    return 200, headers, view.encoded
+    return 200, headers, view.encoded, gate, principal.id
 
 
 __all__ = ["Message", "fast_entitlements"]

@@ -17,9 +17,12 @@ from urllib.parse import unquote_to_bytes
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from tenure.access.keys import KeyRing
+from tenure.access.audit import ACTING, Acting
+from tenure.access.keys import KeyRing, Principal
 from tenure.access.models import IdempotencyRecord
+from tenure.access.tokens import InvalidToken, TokenVerifier
 from tenure.api.problems import PROBLEM_JSON, problem_bytes
+from tenure.api.ratelimit import RateLimits
 from tenure.db.engine import Database
 
 Scope = MutableMapping[str, Any]
@@ -41,24 +44,44 @@ PUBLIC_PATHS: Final = (
     "/v1/stores/app_store/notifications",
     "/v1/stores/google_play/notifications",
 )
+ME: Final = "/v1/me"
+# How long a stored response is replayed (then the worker prunes it: workers/housekeeping.py).
+IDEMPOTENCY_TTL: Final = timedelta(hours=24)
 # A first request still "in progress" after this long crashed; a retry may take it over.
 STALE_IN_PROGRESS: Final = timedelta(minutes=5)
 MAX_KEY_LENGTH: Final = 255
 
 
 class GateState:
-    def __init__(self, database: Database, keys: KeyRing) -> None:
+    def __init__(
+        self,
+        database: Database,
+        keys: KeyRing,
+        tokens: TokenVerifier | None = None,
+        limits: RateLimits | None = None,
+        idempotency_ttl: timedelta = IDEMPOTENCY_TTL,
+    ) -> None:
+        self.idempotency_ttl = idempotency_ttl  # a record older than this is forgotten
         self.database = database
         self.keys = keys
+        self.tokens = tokens  # end users' JWTs for /v1/me; None when not configured
+        self.limits = limits  # request rate limits; None when off
 
 
 async def _send_problem(
-    send: Send, status: int, code: str, title: str, detail: str, instance: str = ""
+    send: Send,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str = "",
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     body = problem_bytes(status, code, title, detail, {"instance": instance})
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
+        *(extra_headers or []),
     ]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="tenure"'))
@@ -103,8 +126,12 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
         if state is None:
             await _send_problem(send, 503, "starting", "Starting", "Tenure is starting up")
             return
-        key_id = await _authenticate(scope, state)
-        if key_id is None:
+        try:
+            principal = await _authenticate(scope, state)
+        except InvalidToken as error:
+            await _send_problem(send, 401, "invalid_token", "Unauthorized", str(error), path)
+            return
+        if principal is None:
             await _send_problem(
                 send,
                 401,
@@ -114,22 +141,69 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
                 path,
             )
             return
-        scope.setdefault("state", {})["api_key_id"] = key_id
-        idempotency_key = _header(scope, b"idempotency-key")
-        if scope.get("method") == "POST" and idempotency_key is not None:
-            await _idempotent(app, scope, receive, send, state, key_id, idempotency_key)
-            return
-        await app(scope, receive, send)
+        # Idempotency records are per caller: an end user's are under a digest of the subject.
+        key_id = principal.id if principal.kind == "key" else _user_key(principal.id)
+        if state.limits is not None:
+            decision = await state.limits.check(scope.get("method", "GET"), path, key_id)
+            if decision is not None and not decision.allowed:
+                await _send_problem(
+                    send,
+                    429,
+                    "rate_limited",
+                    "Too many requests",
+                    f"this caller's budget for these routes is {decision.limit} requests at "
+                    f"once; retry after the Retry-After seconds",
+                    path,
+                    decision.headers(),
+                )
+                return
+            if decision is not None:
+                send = with_headers(send, decision.headers())
+        scope.setdefault("state", {}).update(api_key_id=key_id, principal=principal)
+        # The role behind this request, for audit records (a route adds the reason).
+        acting = ACTING.set(Acting(role=principal.role, reason=None))
+        try:
+            idempotency_key = _header(scope, b"idempotency-key")
+            if scope.get("method") == "POST" and idempotency_key is not None:
+                await _idempotent(app, scope, receive, send, state, key_id, idempotency_key)
+                return
+            await app(scope, receive, send)
+        finally:
+            ACTING.reset(acting)
 
     return middleware
 
 
-async def _authenticate(scope: Scope, state: GateState) -> str | None:
+def with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *headers]}
+        await send(message)
+
+    return sending
+
+
+def _user_key(subject: str) -> str:
+    return "usr_" + hashlib.sha256(subject.encode()).hexdigest()[:32]
+
+
+async def _authenticate(scope: Scope, state: GateState) -> Principal | None:
     authorization = _header(scope, b"authorization") or ""
     scheme, _, secret = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
         return None
-    return await state.keys.resolve(secret.strip())
+    path = scope.get("path", "")
+    if (path == ME or path.startswith(ME + "/")) and secret.count(".") == 2:
+        # An end user's JWT (API keys never contain dots): only under /v1/me.
+        if state.tokens is None:
+            raise InvalidToken(
+                "end-user tokens are not configured (TENURE_JWT_JWKS_URL, TENURE_JWT_ISSUER, "
+                "TENURE_JWT_AUDIENCE)"
+            )
+        subject = await state.tokens.verify(secret)
+        return Principal("user", subject, None, frozenset())
+    return await state.keys.resolve(secret)
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -168,7 +242,7 @@ async def _idempotent(
             [scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body]
         )
     ).hexdigest()
-    verdict = await _claim(state.database, key_id, key, scope, digest)
+    verdict = await _claim(state.database, key_id, key, scope, digest, state.idempotency_ttl)
     if isinstance(verdict, IdempotencyRecord):
         await _replay(send, verdict)
         return
@@ -195,7 +269,7 @@ async def _idempotent(
 
 
 async def _claim(
-    database: Database, key_id: str, key: str, scope: Scope, digest: str
+    database: Database, key_id: str, key: str, scope: Scope, digest: str, ttl: timedelta
 ) -> IdempotencyRecord | tuple[int, str, str, str] | None:
     now = datetime.now(UTC)
     async with database.transaction() as session:
@@ -220,6 +294,11 @@ async def _claim(
                     "Conflict",
                     "a request with this Idempotency-Key is in progress; retry shortly",
                 )
+            return None
+        if now - record.created_at >= ttl:  # expired: the key is free again
+            record.method, record.path, record.request_hash = scope["method"], scope["path"], digest
+            record.created_at, record.completed_at = now, None
+            record.status_code = record.content_type = record.body = None
             return None
         if record.request_hash != digest:
             return (

@@ -22,6 +22,7 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 
 from tenure import __version__
+from tenure.api.authz import END_USER, PUBLIC, needed_scope
 from tenure.api.gate import MAX_KEY_LENGTH
 from tenure.api.problems import PROBLEM_JSON, Problem
 
@@ -31,9 +32,12 @@ _TITLES: Final = {
     400: "Bad request",
     401: "Unauthorized",
     402: "Payment declined",
+    403: "Forbidden",
     404: "Not found",
     409: "Conflict",
+    415: "Unsupported media type",
     422: "Invalid request",
+    429: "Too many requests",
     503: "Service unavailable",
 }
 _GENERIC: Final = {
@@ -84,7 +88,7 @@ def problems(*answers: int | tuple[int, str]) -> dict[int, ResponseSpec]:
     return specs
 
 
-def _gate_answers(method: str, operation: dict[str, Any]) -> dict[int, list[str]]:
+def _gate_answers(method: str, operation: dict[str, Any], scope: str) -> dict[int, list[str]]:
     """What api/gate.py (and the framework's request parsing) can answer for ``operation``."""
     takes_input = bool(operation.get("parameters") or operation.get("requestBody"))
     answers: dict[int, list[str]] = {
@@ -92,8 +96,19 @@ def _gate_answers(method: str, operation: dict[str, Any]) -> dict[int, list[str]
         401: ["unauthorized"],
         503: ["starting"],
     }
+    if scope == END_USER:
+        answers[401].append("invalid_token")
+        answers[403] = ["end_user_token_required"]
+    elif scope != PUBLIC:
+        answers[403] = ["insufficient_scope"]
+    if scope != PUBLIC:
+        answers[429] = ["rate_limited"]  # with Retry-After and RateLimit-* (api/ratelimit.py)
+    if scope != PUBLIC:
+        answers[400].append("unknown_parameter")  # api/hygiene.py
     if operation.get("requestBody"):
         answers[400].append("malformed_json")
+        if scope != PUBLIC:
+            answers[415] = ["unsupported_media_type"]
     if takes_input:
         answers[422] = ["invalid_request"]
     if method == "post":
@@ -134,14 +149,19 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
             schema["title"] = name
     components["securitySchemes"] = {"bearer": BEARER}
     document["security"] = [{"bearer": []}]
-    for path_item in document.get("paths", {}).values():
+    for path, path_item in document.get("paths", {}).items():
         for method, operation in path_item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            # Who may call it (api/authz.py, docs/security.md).
+            scope = needed_scope(method.upper(), path)
+            operation["x-required-scope"] = scope
+            if scope == PUBLIC:
+                operation["security"] = []
             if method == "post":
                 parameters = operation.setdefault("parameters", [])
                 parameters.append(dict(IDEMPOTENCY_KEY))
-            for status, codes in sorted(_gate_answers(method, operation).items()):
+            for status, codes in sorted(_gate_answers(method, operation, scope).items()):
                 _merge(operation["responses"], status, codes)
             operation["responses"] = dict(sorted(operation["responses"].items()))
     return document

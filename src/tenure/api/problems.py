@@ -83,9 +83,15 @@ def problem_bytes(
     return msgspec.json.encode(problem_body(status, code, title, detail, extra))
 
 
-def _response(body: dict[str, Any], request: Request[Any, Any, Any]) -> Response[Any]:
+def _response(
+    body: dict[str, Any],
+    request: Request[Any, Any, Any],
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
     body.setdefault("instance", request.url.path)
-    return Response(content=body, status_code=body["status"], media_type=PROBLEM_JSON)
+    return Response(
+        content=body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 def domain_error(request: Request[Any, Any, Any], error: DomainError) -> Response[Any]:
@@ -128,7 +134,13 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
         detail = f"the request body is not valid JSON: {error.detail}"
     else:
         code, title, detail = "http_error", "Request failed", str(error.detail)
-    return _response(problem_body(error.status_code, code, title, detail), request)
+    # A 405 names the methods the path does take (RFC 9110: Allow).
+    allow = (error.headers or {}).get("allow") if error.status_code == 405 else None
+    return _response(
+        problem_body(error.status_code, code, title, detail),
+        request,
+        {"Allow": allow} if allow else None,
+    )
 
 
 def _is_body_decoding(error: HTTPException) -> bool:

@@ -86,10 +86,15 @@ class CreateSubscription(_Body):
 
 class CancelSubscription(_Body):
     at_period_end: bool = True
+    reason: Reason | None = None  # required when a person (a role key) cancels on behalf
 
 
 class Empty(_Body):
     pass
+
+
+class VoidInvoice(_Body):
+    reason: Reason | None = None  # required when a person (a role key) voids
 
 
 class PayInvoice(_Body):
@@ -109,6 +114,7 @@ class ChangePlan(_Body):
     at: Short | None = None  # "now" | "period_end"; default by the change policy
     # Duo/Family to a plan with fewer accounts: remove the household's latest members.
     remove_members: bool = False
+    reason: Reason | None = None  # required when a person (a role key) changes on behalf
 
 
 class RefundInvoice(_Body):
@@ -161,3 +167,15 @@ class AcceptInvite(_Body):
 
 class LeaveHousehold(_Body):
     customer: Id
+
+
+ScopeName = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=_PRINTABLE)]
+
+
+class CreateApiKey(_Body):
+    """A role (a person) or scopes (a service), not both."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=_PRINTABLE)]
+    role: Short | None = None
+    scopes: Annotated[list[ScopeName], msgspec.Meta(max_length=40)] | None = None
+    reason: Reason | None = None  # required when a person (a role key) creates it

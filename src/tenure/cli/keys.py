@@ -1,8 +1,9 @@
 """``tenure keys create | list | revoke``: API keys without SQL.
 
-A key's secret is shown once, by ``create``; only its SHA-256 hash is stored. Revoking takes
-effect in every API process within a minute (their caches expire) and is idempotent. New key
-attributes (scopes, expiry) go in ``access.keys.KeyInfo`` and show up here as columns.
+A key's secret is shown once, by ``create``; only its SHA-256 hash and its first characters
+(``prefix``) are stored. A key has a role (a person: viewer, support, finance, admin) or scopes
+(a service); see docs/security.md. Revoking takes effect in every API process within a second
+and is idempotent. The CLI acts as the operator (``cli``) in the audit log.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import typer
 from rich.table import Table
 
 from tenure.access.keys import KeyInfo, create_key, list_keys, revoke_key
+from tenure.access.scopes import ROLES, SCOPES
 from tenure.cli.common import (
     DatabaseOption,
     JsonOption,
@@ -23,6 +25,7 @@ from tenure.cli.common import (
     ts,
     with_database,
 )
+from tenure.kernel.errors import DomainError
 
 app = typer.Typer(help="Manage API keys (the secret is shown once, at creation).")
 
@@ -31,7 +34,11 @@ def as_json(key: KeyInfo) -> dict[str, object]:
     return {
         "id": key.id,
         "name": key.name,
+        "role": key.role,
+        "scopes": list(key.scopes),
+        "prefix": key.prefix,
         "created_at": key.created_at,
+        "last_used_at": key.last_used_at,
         "revoked_at": key.revoked_at,
         "active": key.active,
     }
@@ -40,14 +47,26 @@ def as_json(key: KeyInfo) -> dict[str, object]:
 @app.command("create")
 def create(
     name: Annotated[str, typer.Option("--name", help="What the key is for (shown in lists).")],
+    role: Annotated[
+        str | None, typer.Option("--role", help=f"A person's role: {', '.join(ROLES)}.")
+    ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help=f"A service's scope (repeat): {', '.join(SCOPES)}."),
+    ] = None,
     database_url: DatabaseOption = "sqlite:///./tenure.db",
     json: JsonOption = False,
 ) -> None:
-    """Create a key and print its secret once."""
+    """Create a key and print its secret once (without --role or --scope: an admin key)."""
     if not 1 <= len(name.strip()) <= 100:
         fail("--name must be 1 to 100 characters", 2)
-
-    key, secret = with_database(database_url, lambda db: create_key(db, name=name.strip()))
+    scopes = scope or (None if role else ["admin"])
+    try:
+        key, secret = with_database(
+            database_url, lambda db: create_key(db, name=name.strip(), role=role, scopes=scopes)
+        )
+    except DomainError as error:
+        fail(error.message, 2)
     if json:
         emit_json({**as_json(key), "secret": secret})
         return
@@ -67,10 +86,19 @@ def list_(
     if json:
         emit_json([as_json(key) for key in keys])
         return
-    table = Table("id", "name", "created", "status")
+    table = Table("id", "name", "prefix", "role / scopes", "created", "last used", "status")
     for key in keys:
         status = "active" if key.active else f"revoked {ts(key.revoked_at)}"
-        table.add_row(key.id, key.name, ts(key.created_at), status)
+        grant = key.role or " ".join(key.scopes)
+        table.add_row(
+            key.id,
+            key.name,
+            key.prefix or "",
+            grant,
+            ts(key.created_at),
+            ts(key.last_used_at) if key.last_used_at else "never",
+            status,
+        )
     out.print(table)
     if not keys:
         console.print("no keys")
@@ -82,7 +110,7 @@ def revoke(
     database_url: DatabaseOption = "sqlite:///./tenure.db",
     json: JsonOption = False,
 ) -> None:
-    """Revoke a key: every API process refuses it within a minute."""
+    """Revoke a key: every API process refuses it within a second."""
 
     key = with_database(database_url, lambda db: revoke_key(db, key_id))
     if key is None:

@@ -25,7 +25,7 @@ from tenure import __version__
 from tenure.api.app import bootstrap_key, build_runtime
 from tenure.catalog.loader import CatalogError, load_catalog
 from tenure.cli import check as check_command
-from tenure.cli import customer, events, keys, subscription
+from tenure.cli import customer, events, keys, secrets, subscription
 from tenure.cli.common import (
     CatalogOption,
     DatabaseOption,
@@ -49,6 +49,7 @@ app = typer.Typer(help="Tenure: the subscription-lifecycle backend.", no_args_is
 catalog_app = typer.Typer(help="Work with catalog files.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(keys.app, name="keys", no_args_is_help=True)
+app.add_typer(secrets.app, name="secrets", no_args_is_help=True)
 app.add_typer(customer.app, name="customer", no_args_is_help=True)
 app.add_typer(events.app, name="events", no_args_is_help=True)
 app.add_typer(subscription.app, name="subscription", no_args_is_help=True)

@@ -26,3 +26,5 @@ class Customer(Base):
     billing_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Your own key/value pairs (Stripe's limits), returned everywhere and carried in events.
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSONType, default=dict)
+    # Set when the customer's personal data was erased (flows/privacy.py).
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

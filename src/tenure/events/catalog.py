@@ -22,6 +22,7 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     CardData,
     Currency,
     CustomerData,
+    CustomerErased,
     CustomerUpdated,
     DisputeData,
     DuplicateSubscription,
@@ -173,6 +174,14 @@ CATALOG: Final[tuple[EventType, ...]] = (
             metadata={"crm_id": "A-1001"},
             changed=["metadata"],
         ),
+    ),
+    EventType(
+        "customer.erased",
+        1,
+        CustomerErased,
+        "A customer's personal data was erased (POST /v1/customers/{id}/erase): email, "
+        "external_id and metadata pseudonymized, earlier events scrubbed; invoices remain.",
+        CustomerErased(customer=_SUB.customer, erased_at="2025-03-01T10:00:00Z"),
     ),
     EventType(
         "customer.duplicate_subscription",

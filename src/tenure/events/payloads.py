@@ -291,6 +291,13 @@ class CustomerUpdated(CustomerData, kw_only=True):
     changed: list[str]  # the fields that changed: email, metadata
 
 
+class CustomerErased(_Payload, kw_only=True):
+    """Personal data was removed or pseudonymized; ids and financial records remain."""
+
+    customer: str
+    erased_at: Timestamp
+
+
 class HouseholdData(_Payload, kw_only=True):
     household: str
     subscription: str

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.access import audit
 from tenure.billing import balance
 from tenure.billing.invoicing import build_invoice
 from tenure.billing.plan_change import ChangeQuote, PlanTerms, Timing, quote
@@ -245,7 +246,22 @@ async def change(
         await guard_plan_change(
             session, runtime.catalog, sub.id, prepared.plan, remove_members=remove_members
         )
+        before = {"plan": sub.plan_id, "status": sub.status}
         attempt_id = await _start(runtime, session, prepared, actor)
+        await audit.write(
+            session,
+            actor=actor,
+            action="change_plan",
+            target_type="subscription",
+            target_id=subscription_id,
+            customer_id=sub.customer_id,
+            before=before,
+            after={
+                "plan": prepared.plan.id,
+                "at": at or "default",
+                "invoice": prepared.draft.id if prepared.draft else None,
+            },
+        )
     invoice_id = prepared.draft.id if prepared.draft else None
     if attempt_id is not None:
         outcomes = await collect(runtime, [attempt_id], actor=actor)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from tenure.access import audit
 from tenure.customers import service as customers
 from tenure.entitlements import grants
 from tenure.events.record import record as record_events
 from tenure.flows.runtime import Runtime
+from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import InvalidRequest
 
 MAX_DAYS: Final = 3660
@@ -64,6 +66,16 @@ async def create(
             actor=actor,
         )
         await record_events(session, grants.events("grant.created", [row], at=now))
+        await audit.write(
+            session,
+            actor=actor,
+            action="create_grant",
+            target_type="grant",
+            target_id=str(row["id"]),
+            customer_id=customer.id,
+            after={"product": product, "ends_at": rfc3339(end)},
+            reason=reason.strip(),
+        )
     return row
 
 
@@ -76,6 +88,16 @@ async def revoke(
         now = await runtime.now_for(session, customer.test_clock_id)
         revoked = await grants.revoke(session, row, at=now)
         await record_events(session, grants.events("grant.revoked", [revoked], at=now))
+        await audit.write(
+            session,
+            actor=actor,
+            action="revoke_grant",
+            target_type="grant",
+            target_id=grant_id,
+            customer_id=customer.id,
+            before={"product": row["product_id"], "status": "active"},
+            after={"status": "revoked"},
+        )
     return revoked
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.access import audit
 from tenure.billing import service as invoices
 from tenure.billing.records import InvoiceRecord, InvoiceStatus, amount_due, void
 from tenure.dunning.cases import CaseAction
@@ -58,6 +59,7 @@ async def cancel(
     async with runtime.db.transaction() as session:
         sub = await _locked(session, subscription_id)
         require_web(sub, "cancel")
+        before = {"status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end}
         now = await runtime.now_for(session, sub.test_clock_id)
         uow = UnitOfWork(runtime, session, actor)
         if at_period_end and sub.cancel_at_period_end and sub.state is not Status.SCHEDULED:
@@ -67,6 +69,21 @@ async def cancel(
             )
         policy = runtime.catalog.lifecycle_for(sub.market, sub.product_id).cancel_now_credit
         given = await cancel_in(uow, sub, now, at_period_end=at_period_end, credit=policy)
+        await audit.write(
+            session,
+            actor=actor,
+            action="cancel_subscription",
+            target_type="subscription",
+            target_id=sub.id,
+            customer_id=sub.customer_id,
+            before=before,
+            after={
+                "status": sub.status,
+                "cancel_at_period_end": sub.cancel_at_period_end,
+                "credited": given.credited,
+                "refunded": given.refunded,
+            },
+        )
         await uow.flush()
     await send_refunds(runtime, given.refunds, actor=actor)
     return given
@@ -298,6 +315,16 @@ async def void_invoice(runtime: Runtime, *, invoice_id: str, actor: str) -> None
         await handler.prepare(uow, [item])
         handler.voided(uow, item)
         await uow.flush()
+        await audit.write(
+            session,
+            actor=actor,
+            action="void_invoice",
+            target_type="invoice",
+            target_id=invoice.id,
+            customer_id=invoice.customer_id,
+            before={"status": "open", "total": invoice.total, "currency": invoice.currency},
+            after={"status": invoice.status.value},
+        )
 
 
 async def update_subscription(

@@ -17,6 +17,7 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.access import audit
 from tenure.billing import disputes
 from tenure.billing import service as invoices
 from tenure.billing.records import (
@@ -68,6 +69,16 @@ async def refund(
         )
     async with runtime.db.transaction() as session:
         note = await _open_note(runtime, session, invoice_id, amount, reason)
+        await audit.write(
+            session,
+            actor=actor,
+            action="refund_invoice",
+            target_type="invoice",
+            target_id=invoice_id,
+            customer_id=note.customer_id,
+            after={"credit_note": note.id, "amount": note.amount, "currency": note.currency},
+            reason=note.reason,
+        )
     result = await _call(runtime, note)
     if result is not None:
         await _record(runtime, note.id, result, actor=actor)

@@ -15,7 +15,7 @@ _ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _BODY: Final = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 PREFIXES: Final[frozenset[str]] = frozenset(
-    {"clock", "cus", "sub", "in", "il", "pa", "evt", "key", "ch", "hh", "hhm", "grt"}
+    {"clock", "cus", "sub", "in", "il", "pa", "evt", "key", "ch", "hh", "hhm", "grt", "aud"}
 )
 
 

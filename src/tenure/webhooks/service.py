@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.db.base import table_of
 from tenure.db.engine import is_postgres
 from tenure.events import catalog, deliveries
 from tenure.events.record import event_row, record
@@ -229,3 +230,26 @@ async def _disable(
         "disabled_at": rfc3339(now),
     }
     await record(session, [event_row("webhook_endpoint.disabled", created=now, data=data)])
+
+
+async def reencrypt_secrets(session: AsyncSession, *, after: str | None, limit: int) -> list[str]:
+    """Rewrite one batch of endpoints' secrets with the current key (db/crypto.py), in id
+    order after ``after``; returns the ids rewritten (empty: done). Values are read through
+    the column type (any configured key decrypts) and written back through it (the first key
+    encrypts), so a plain value from before encryption is encrypted too."""
+    table = table_of(WebhookEndpoint)
+    statement = (
+        select(table.c.id, table.c.secret, table.c.previous_secret)
+        .order_by(table.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(table.c.id > after)
+    rows = (await session.execute(statement)).all()
+    for row in rows:
+        await session.execute(
+            update(table)
+            .where(table.c.id == row.id)
+            .values(secret=row.secret, previous_secret=row.previous_secret)
+        )
+    return [row.id for row in rows]

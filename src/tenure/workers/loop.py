@@ -23,9 +23,12 @@ from tenure.flows.refunds import recover_refunds
 from tenure.flows.runtime import Runtime
 from tenure.observability import WORKER_FAILURES, WORKER_ITEMS, WORKER_STEP_SECONDS, tracing
 from tenure.observability.metrics import BATCH_SECONDS
+from tenure.workers.housekeeping import Housekeeper
 from tenure.workers.relay import relay_forever
 
 log = structlog.get_logger(__name__)
+# Pruning what is no longer kept (workers/housekeeping.py), at most once a minute per process.
+_housekeeper = Housekeeper()
 
 
 @dataclass
@@ -81,6 +84,7 @@ async def run_pass(
         ("store_acknowledgements", lambda: store_reconcile.acknowledge_pending(runtime)),
         ("store_missed_notifications", lambda: store_reconcile.check_missed(runtime)),
         ("event_sequencing", lambda: sequence_events(runtime)),
+        ("housekeeping", lambda: _housekeeper(runtime.db)),
     ]
     result = Pass()
     for name, step in steps:

@@ -10,7 +10,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
+from tenure.api.deps import RuntimeDep, acting, actor_of, check_id, one_of, page, page_limit
 from tenure.api.openapi import problems
 from tenure.api.resources.catalog import PlanList, plan_list_of
 from tenure.api.resources.events import EventList, event_list_of
@@ -26,11 +26,12 @@ from tenure.api.resources.invoices import (
 )
 from tenure.api.resources.subscriptions import next_action_of
 from tenure.api.routes.payment_methods import no_card_numbers
-from tenure.api.schemas import Empty, PayInvoice, RefundInvoice, UpdateMetadata
+from tenure.api.schemas import PayInvoice, RefundInvoice, UpdateMetadata, VoidInvoice
 from tenure.billing import disputes
 from tenure.billing import service as invoices
 from tenure.billing.records import InvoiceStatus
 from tenure.customers import service as customers
+from tenure.events import catalog
 from tenure.events.models import OutboxEvent
 from tenure.events.sequencer import has_pending, sequence_pending
 from tenure.flows import manage, refunds
@@ -178,7 +179,7 @@ class InvoiceController(Controller):
                 (402, "refund_declined"),
                 (404, "invoice_not_found"),
                 (409, "invoice_not_paid refund_in_progress nothing_to_refund invoice_disputed"),
-                (422, "refund_reason_required refund_exceeds_paid"),
+                (422, "refund_reason_required refund_exceeds_paid reason_required"),
             ),
         },
     )
@@ -195,6 +196,7 @@ class InvoiceController(Controller):
         credit note is kept). When the last of the cash is refunded, the credit the invoice
         used goes back to the balance (``credit_returned``)."""
         check_id(invoice_id, "in", "invoice")
+        acting(request, data.reason, "a refund")
         outcome = await refunds.refund(
             runtime,
             invoice_id=invoice_id,
@@ -217,12 +219,14 @@ class InvoiceController(Controller):
         request: Request[Any, Any, Any],
         invoice_id: FromPath[str],
         runtime: RuntimeDep,
-        data: JSONBody[Empty | None] = None,
+        data: JSONBody[VoidInvoice | None] = None,
     ) -> InvoiceDetail:
-        """Nothing is owed any more; the credit it used goes back to the balance. A first
+        """``reason`` is required when a person's key voids. Nothing is owed any more; the
+        credit it used goes back to the balance. A first
         invoice ends its incomplete subscription; an unpaid renewal is forgiven (the
         subscription leaves dunning and is active again); a plan-change charge is dropped."""
         check_id(invoice_id, "in", "invoice")
+        acting(request, data.reason if data else None, "voiding an invoice")
         await manage.void_invoice(runtime, invoice_id=invoice_id, actor=actor_of(request))
         return await _invoice_detail(runtime, invoice_id)
 
@@ -289,6 +293,7 @@ async def list_events(
 ) -> EventList:
     """``after`` is the ``next`` of the previous page (an event ``position``); start without it."""
     size = page_limit(limit)
+    one_of(type, catalog.BY_TYPE, "type")
     if after is not None and not 0 <= after < 2**63:
         raise InvalidRequest(
             "after must be an event position (0 or more) from a previous page",

@@ -6,9 +6,9 @@ from typing import Any, Final
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
-from tenure.api.deps import RuntimeDep, actor_of, check_id, parse_time
+from tenure.api.deps import RuntimeDep, acting, actor_of, check_id, parse_time
 from tenure.api.openapi import problems
 from tenure.api.resources.entitlements import (
     EntitlementBatchResult,
@@ -134,6 +134,7 @@ class GrantController(Controller):
         runtime: RuntimeDep,
     ) -> Grant:
         check_id(customer_id, "cus", "customer")
+        acting(request, data.reason, "a grant")
         ends_at = parse_time(data.ends_at, "ends_at") if data.ends_at is not None else None
         row = await grant_flows.create(
             runtime,
@@ -162,7 +163,11 @@ class GrantController(Controller):
         "/{grant_id:str}",
         status_code=200,
         summary="Revoke a grant now",
-        responses=problems((404, "customer_not_found grant_not_found"), (409, "grant_not_active")),
+        responses=problems(
+            (404, "customer_not_found grant_not_found"),
+            (409, "grant_not_active"),
+            (422, "reason_required"),
+        ),
     )
     async def revoke(
         self,
@@ -170,9 +175,12 @@ class GrantController(Controller):
         customer_id: FromPath[str],
         grant_id: FromPath[str],
         runtime: RuntimeDep,
+        reason: FromQuery[str | None] = None,
     ) -> Grant:
+        """``reason`` (query) is required when a person's key revokes."""
         check_id(customer_id, "cus", "customer")
         check_id(grant_id, "grt", "grant")
+        acting(request, reason, "revoking a grant")
         row = await grant_flows.revoke(
             runtime, customer_id=customer_id, grant_id=grant_id, actor=actor_of(request)
         )

@@ -15,7 +15,7 @@ import structlog
 from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from tenure.api.deps import RuntimeDep, check_id, page_limit
+from tenure.api.deps import RuntimeDep, check_id, one_of, page_limit
 from tenure.api.openapi import problems
 from tenure.api.resources.stores import (
     StoreAccountToken,
@@ -230,6 +230,18 @@ async def store_account_token(customer_id: FromPath[str], runtime: RuntimeDep) -
     return account_token_of(customer_id, token)
 
 
+# What a stored notification's ``status`` can be (stores/models.py StoreNotification).
+NOTICE_STATUSES = (
+    "pending",
+    "processed",
+    "stale",
+    "ignored",
+    "unlinked",
+    "unmapped",
+    "superseded",
+)
+
+
 @get(
     "/v1/stores/notifications",
     tags=["stores"],
@@ -246,6 +258,7 @@ async def list_store_notifications(
     size = page_limit(limit)
     if channel is not None and channel not in (Channel.APP_STORE, Channel.GOOGLE_PLAY):
         raise InvalidRequest("channel is app_store or google_play", code="invalid_channel")
+    one_of(status, NOTICE_STATUSES, "status")
     async with runtime.db.read() as session:
         rows = await records.search_notices(
             session,

@@ -8,7 +8,16 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit, parse_time
+from tenure.api.deps import (
+    RuntimeDep,
+    acting,
+    actor_of,
+    check_id,
+    one_of,
+    page,
+    page_limit,
+    parse_time,
+)
 from tenure.api.openapi import problems
 from tenure.api.resources.subscriptions import (
     PlanChangePreview,
@@ -46,6 +55,7 @@ from tenure.households import service as households
 from tenure.subscriptions import items as item_rows
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
+from tenure.subscriptions.state import Status
 
 _NOT_FOUND = (404, "subscription_not_found")
 _ILLEGAL = "subscription_illegal_transition"
@@ -146,6 +156,7 @@ class SubscriptionController(Controller):
         starting_after: FromQuery[str | None] = None,
     ) -> SubscriptionList:
         size = page_limit(limit)
+        one_of(status, (s.value for s in Status), "status")
         conditions = []
         if customer is not None:
             conditions.append(Subscription.customer_id == customer)
@@ -210,7 +221,11 @@ class SubscriptionController(Controller):
         "/{subscription_id:str}/cancel",
         status_code=200,
         summary="Cancel now or at period end",
-        responses=problems(_NOT_FOUND, (409, f"subscription_already_canceling {_ILLEGAL}")),
+        responses=problems(
+            _NOT_FOUND,
+            (409, f"subscription_already_canceling {_ILLEGAL}"),
+            (422, "reason_required"),
+        ),
     )
     async def cancel(
         self,
@@ -221,6 +236,7 @@ class SubscriptionController(Controller):
     ) -> SubscriptionDetail:
         check_id(subscription_id, "sub", "subscription")
         at_period_end = True if data is None else data.at_period_end
+        acting(request, data.reason if data else None, "cancelling on someone's behalf")
         await manage.cancel(
             runtime,
             subscription_id=subscription_id,
@@ -400,6 +416,7 @@ class SubscriptionController(Controller):
         """Upgrades apply now and charge the prorated difference (402 if declined, nothing
         changes); downgrades wait for the period end (see ``pending_change``)."""
         check_id(subscription_id, "sub", "subscription")
+        acting(request, data.reason, "a plan change on someone's behalf")
         result = await change_plan.change(
             runtime,
             subscription_id=subscription_id,
