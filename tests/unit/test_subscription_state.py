@@ -82,6 +82,10 @@ EXPECTED: dict[tuple[Status, Action], Status] = {
     (Status.PAUSED, Action.REVOKE): Status.CANCELED,
     # reinstate: the store reversed that refund; the only edge out of an end
     (Status.CANCELED, Action.REINSTATE): Status.ACTIVE,
+    # retention (web): a pause scheduled for the period end, or dropped before it starts;
+    # the pause itself is pause/resume above (active -> paused -> active)
+    (Status.ACTIVE, Action.SCHEDULE_PAUSE): Status.ACTIVE,
+    (Status.ACTIVE, Action.UNSCHEDULE_PAUSE): Status.ACTIVE,
     # incomplete_expired and expired: terminal, no edges at all
 }
 
@@ -93,11 +97,11 @@ def _pair_id(pair: tuple[Status, Action]) -> str:
 
 
 def test_product_covers_every_status_and_action_pair() -> None:
-    # 9 statuses x 17 actions = 153 pairs; guards against an enum member being added unnoticed.
+    # 9 statuses x 19 actions = 171 pairs; guards against an enum member being added unnoticed.
     assert len(Status) == 9
-    assert len(Action) == 17
-    assert len(ALL_PAIRS) == 153
-    assert len(EXPECTED) == 45
+    assert len(Action) == 19
+    assert len(ALL_PAIRS) == 171
+    assert len(EXPECTED) == 47
 
 
 @pytest.mark.parametrize("pair", ALL_PAIRS, ids=[_pair_id(p) for p in ALL_PAIRS])
@@ -144,8 +148,12 @@ def test_terminal_status_has_no_outgoing_edge_but_a_store_reinstatement(status: 
             transition(status, action)
 
 
-def test_store_only_actions_are_the_only_ones_touching_paused() -> None:
+def test_only_pause_leads_into_paused_and_pausing_is_scheduled_only_when_active() -> None:
     store_only = {Action.HOLD, Action.PAUSE, Action.RESUME, Action.REVOKE, Action.REINSTATE}
+    scheduling = {
+        s for (s, a) in TRANSITIONS if a in (Action.SCHEDULE_PAUSE, Action.UNSCHEDULE_PAUSE)
+    }
+    assert scheduling == {Status.ACTIVE}
     into = {a for (s, a), d in TRANSITIONS.items() if d is Status.PAUSED and s is not d}
     assert into == {Action.PAUSE}
     assert store_only <= {a for (_, a) in TRANSITIONS}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -74,6 +74,14 @@ class CreateSubscription(_Body):
 
 class CancelSubscription(_Body):
     at_period_end: bool = True
+
+
+class PauseSubscription(_Body):
+    """Give ``resumes_at`` or ``periods``; ``start`` defaults to the catalog's (period_end)."""
+
+    resumes_at: Timestamp | None = None
+    periods: Annotated[int, msgspec.Meta(ge=1, le=24)] | None = None
+    start: Literal["period_end", "now"] | None = None
 
 
 class Empty(_Body):

@@ -217,6 +217,26 @@ async def search(
     return found
 
 
+async def paid_for_period(
+    session: AsyncSession, subscription_id: str, period_start: datetime
+) -> InvoiceRecord | None:
+    """The paid invoice that billed the period starting at ``period_start``, if any."""
+    row = (
+        (
+            await session.execute(
+                select(_invoices).where(
+                    _invoices.c.subscription_id == subscription_id,
+                    _invoices.c.period_start == period_start,
+                    _invoices.c.status == InvoiceStatus.PAID.value,
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _invoice(row)
+
+
 async def open_for_subscriptions(
     session: AsyncSession, subscription_ids: Sequence[str], *, for_update: bool = False
 ) -> list[InvoiceRecord]:

@@ -25,6 +25,7 @@ from tenure.catalog.model import (
     Plan,
     Product,
 )
+from tenure.catalog.retention import parse_retention
 from tenure.kernel.calendar import Interval
 from tenure.kernel.money import UnknownCurrency, minor_units, to_minor
 
@@ -38,7 +39,7 @@ _FEATURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Stricter than Fraction(), which would also accept "1/3", "1e2" or "1_000" as a price.
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
-_TOP_KEYS = ("catalog", "markets", "products", "plans", "change_policies", "dunning")
+_TOP_KEYS = ("catalog", "markets", "products", "plans", "change_policies", "dunning", "retention")
 _CATALOG_KEYS = ("free_product",)
 _MARKET_KEYS = ("currency", "tax_inclusive", "tax_rate", "tax_name", "regions")
 _REGION_CODE = re.compile(r"[A-Z0-9]{1,3}")
@@ -598,6 +599,7 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     plans = {pid: _plan(pid, raw, refs, problems) for pid, raw in raw_plans.items()}
     policies = _change_policies(document, set(raw_plans), problems)
     dunning, dunning_overrides = _dunning(document, refs, problems)
+    retention = parse_retention(document.get("retention"), problems.add, currencies, raw_products)
     if problems.items or free_product is None:
         return None
     return Catalog(
@@ -609,4 +611,5 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
         change_policies=policies,
         dunning=dunning,
         dunning_overrides=dunning_overrides,
+        retention=retention,
     )

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from tenure.catalog.retention import Retention
 from tenure.kernel.calendar import Interval
 from tenure.kernel.errors import InvalidRequest, NotFound
 from tenure.kernel.money import Money, format_minor, percent_text
@@ -96,6 +97,7 @@ class Catalog:
     change_policies: Mapping[tuple[str, str], str] = field(default_factory=dict)
     dunning: DunningRule = field(default_factory=DunningRule)
     dunning_overrides: tuple[DunningRule, ...] = ()
+    retention: Retention = field(default_factory=Retention)  # docs/retention.md
 
     def market(self, code: str) -> Market:
         try:

@@ -34,6 +34,7 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     InvoiceUpdated,
     MinorUnits,
     Money,
+    PauseData,
     PaymentMethodData,
     PendingChangeData,
     PreviousEntitlements,
@@ -42,6 +43,8 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     SubscriptionEnded,
     SubscriptionOnHold,
     SubscriptionPastDue,
+    SubscriptionPauseCanceled,
+    SubscriptionPaused,
     SubscriptionPlanChangeCanceled,
     SubscriptionPlanChanged,
     SubscriptionPlanChangeScheduled,
@@ -49,6 +52,7 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     SubscriptionPromoCodeApplied,
     SubscriptionRecovered,
     SubscriptionRef,
+    SubscriptionResumed,
     SubscriptionUpdated,
     Timestamp,
     WebhookEndpointDisabled,
@@ -115,6 +119,11 @@ _INVOICE = InvoiceData(
     period_end="2025-03-31T10:00:00Z",
 )
 _INVOICE_FIELDS = msgspec.structs.asdict(_INVOICE)
+
+
+_PAUSE = PauseData(
+    status="active", starts_at="2025-02-28T10:00:00Z", resumes_at="2025-04-28T10:00:00Z"
+)
 
 
 def _sub(**changes: Any) -> SubscriptionData:
@@ -276,16 +285,43 @@ CATALOG: Final[tuple[EventType, ...]] = (
             **{**_SUB_FIELDS, "metadata": {"campaign": "spring"}}, changed=["metadata"]
         ),
     ),
-    _sub_event(
+    EventType(
         "subscription.paused",
-        "A store paused the subscription (Google Play): no access until it resumes.",
-        status="paused",
-        channel="google_play",
+        1,
+        SubscriptionPaused,
+        "The subscription is paused: no access and no invoices until it resumes. Web: the pause "
+        "requested with POST /v1/subscriptions/{id}/pause began (pause.resumes_at says until "
+        "when); Google Play: the store paused it.",
+        SubscriptionPaused(**{**_SUB_FIELDS, "status": "paused", "pause": _PAUSE}, credited=0),
+    ),
+    EventType(
+        "subscription.resumed",
+        1,
+        SubscriptionResumed,
+        "A paused subscription resumed. Web: billing starts again from this moment (the "
+        "anchor moved here; the renewal's invoice follows); Google Play: the store renewed it.",
+        SubscriptionResumed(**_SUB_FIELDS, ended_pause=_PAUSE),
     ),
     _sub_event(
-        "subscription.resumed",
-        "A paused subscription resumed and was renewed by the store.",
-        channel="google_play",
+        "subscription.pause_scheduled",
+        "A pause was requested from the period end; access continues until then.",
+        pause=msgspec.structs.replace(_PAUSE, status="scheduled"),
+    ),
+    _sub_event(
+        "subscription.pause_ending",
+        "The pause ends soon (the catalog's notice_days ahead): billing starts again at "
+        "pause.resumes_at.",
+        status="paused",
+        pause=_PAUSE,
+    ),
+    EventType(
+        "subscription.pause_canceled",
+        1,
+        SubscriptionPauseCanceled,
+        "A pause scheduled for the period end was dropped before it started.",
+        SubscriptionPauseCanceled(
+            **_SUB_FIELDS, canceled_pause=msgspec.structs.replace(_PAUSE, status="scheduled")
+        ),
     ),
     _sub_event(
         "subscription.reinstated",

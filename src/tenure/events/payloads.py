@@ -40,6 +40,14 @@ class PendingChangeData(_Payload, kw_only=True):
     effective_at: Timestamp
 
 
+class PauseData(_Payload, kw_only=True):
+    """A web pause (docs/retention.md): scheduled from a period end, or running."""
+
+    status: str  # scheduled | active
+    starts_at: Timestamp
+    resumes_at: Timestamp  # billing starts again here, with the anchor moved to it
+
+
 class SubscriptionData(_Payload, kw_only=True):
     subscription: str
     customer: str
@@ -64,6 +72,19 @@ class SubscriptionData(_Payload, kw_only=True):
             "google_play (the store; its notifications move the subscription)"
         ),
     ] = "web"
+    pause: PauseData | None = None  # a web pause scheduled or running
+
+
+class SubscriptionPaused(SubscriptionData, kw_only=True):
+    credited: MinorUnits = 0  # a pause starting now credits the unused paid days
+
+
+class SubscriptionResumed(SubscriptionData, kw_only=True):
+    ended_pause: PauseData | None = None  # the web pause that ended (early or at its end)
+
+
+class SubscriptionPauseCanceled(SubscriptionData, kw_only=True):
+    canceled_pause: PauseData | None = None
 
 
 class SubscriptionCanceled(SubscriptionData, kw_only=True):

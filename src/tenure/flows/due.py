@@ -10,7 +10,7 @@ commit (:mod:`collect`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -20,7 +20,7 @@ from tenure.billing import balance, promotions
 from tenure.billing import service as invoices
 from tenure.billing.records import void
 from tenure.dunning.cases import CaseAction
-from tenure.flows import dunning
+from tenure.flows import dunning, pausing
 from tenure.flows.collect import collect
 from tenure.flows.opening import open_invoice
 from tenure.flows.renewal import Renewals, renewed
@@ -100,46 +100,12 @@ async def process_batch(
     )
     uow = UnitOfWork(runtime, session, actor)
     renewals = Renewals(now, await promotions.active_for(session, [sub.id for sub in claimed]))
-    ended_void: list[Sub] = []
-    ended_canceled: list[Sub] = []
-    exhausted: list[Sub] = []
-    retrying: list[Sub] = []
+    lists = _Lists()
     for sub in claimed:
         uow.track(sub)
-        due = due_action(sub.timeline(), now)
-        if due is Due.TRIAL_NOTICE:
-            sub.trial_notice_sent = True
-            sub.reschedule(now)
-            uow.emit(sub.event("subscription.trial_will_end", at=now))
-        elif due is Due.INCOMPLETE_EXPIRY:
-            _end(uow, sub, Action.INCOMPLETE_TIMED_OUT, "incomplete_expired", now, now)
-            ended_void.append(sub)
-        elif due is Due.END_CANCELED:
-            _end(uow, sub, Action.PERIOD_ENDED_CANCELED, "canceled", sub.current_period_end, now)
-            ended_canceled.append(sub)
-        elif due is Due.GRACE_EXPIRY:
-            dunning.grace_expired(uow, sub, now)
-        elif due is Due.DUNNING_EXHAUSTED:
-            dunning.exhausted(uow, sub, now)
-            exhausted.append(sub)
-        elif due is Due.RETRY_PAYMENT:
-            dunning.retry_due(sub, now)
-            retrying.append(sub)
-        elif due is Due.RENEW:
-            if not renewals.renew(uow, sub):
-                # A plan removed from the catalog cannot be billed; end it visibly instead of
-                # looping on it.
-                _end(
-                    uow,
-                    sub,
-                    Action.PERIOD_ENDED_CANCELED,
-                    "plan_unavailable",
-                    sub.current_period_end,
-                    now,
-                )
-                ended_canceled.append(sub)
-        else:
-            sub.reschedule(now)  # next_action_at was stale; recompute it
+        _decide(uow, sub, due_action(sub.timeline(), now), now, renewals, lists)
+    ended_void, ended_canceled = lists.ended_void, lists.ended_canceled
+    exhausted, retrying = lists.exhausted, lists.retrying
     # Credit first, then what is still owed is charged (or the invoice is paid on the spot).
     await balance.settle(session, [invoice for invoice, _ in renewals.drafts], at=now)
     attempt_ids = []
@@ -157,6 +123,55 @@ async def process_batch(
     attempt_ids += [a.id for a in await dunning.retry_attempts(uow, retrying, now)]
     await uow.flush()
     return BatchResult(processed=len(claimed), attempt_ids=attempt_ids)
+
+
+@dataclass
+class _Lists:
+    """The batch's subscriptions that need set-based work after every decision is made."""
+
+    ended_void: list[Sub] = field(default_factory=list)
+    ended_canceled: list[Sub] = field(default_factory=list)
+    exhausted: list[Sub] = field(default_factory=list)
+    retrying: list[Sub] = field(default_factory=list)
+
+
+def _decide(
+    uow: UnitOfWork, sub: Sub, due: Due | None, now: datetime, renewals: Renewals, lists: _Lists
+) -> None:
+    if due is Due.TRIAL_NOTICE:
+        sub.trial_notice_sent = True
+        sub.reschedule(now)
+        uow.emit(sub.event("subscription.trial_will_end", at=now))
+    elif due is Due.INCOMPLETE_EXPIRY:
+        _end(uow, sub, Action.INCOMPLETE_TIMED_OUT, "incomplete_expired", now, now)
+        lists.ended_void.append(sub)
+    elif due is Due.END_CANCELED:
+        _end(uow, sub, Action.PERIOD_ENDED_CANCELED, "canceled", sub.current_period_end, now)
+        lists.ended_canceled.append(sub)
+    elif due is Due.GRACE_EXPIRY:
+        dunning.grace_expired(uow, sub, now)
+    elif due is Due.DUNNING_EXHAUSTED:
+        dunning.exhausted(uow, sub, now)
+        lists.exhausted.append(sub)
+    elif due is Due.RETRY_PAYMENT:
+        dunning.retry_due(sub, now)
+        lists.retrying.append(sub)
+    elif due is Due.START_PAUSE:
+        pausing.start_scheduled(uow, sub, now)
+    elif due is Due.PAUSE_NOTICE:
+        pausing.notice(uow, sub, now)
+    elif due is Due.RESUME or due is Due.RENEW:
+        ended = pausing.resume(uow, sub, now, reason="pause_ended") if due is Due.RESUME else None
+        if not renewals.renew(uow, sub):
+            # A plan removed from the catalog cannot be billed; end it visibly instead of
+            # looping on it.
+            end_at = sub.current_period_end
+            _end(uow, sub, Action.PERIOD_ENDED_CANCELED, "plan_unavailable", end_at, now)
+            lists.ended_canceled.append(sub)
+        elif due is Due.RESUME:
+            pausing.resumed_event(uow, sub, now, ended)
+    else:
+        sub.reschedule(now)  # next_action_at was stale; recompute it
 
 
 def _end(

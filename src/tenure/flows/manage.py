@@ -67,6 +67,8 @@ async def cancel(
                 effective_at=sub.current_period_end,
                 at=now,
             )
+            # A pause scheduled for that same period end gives way: the subscription ends.
+            await changes.close(session, sub.pending, [ChangeKind.PAUSE], status="canceled", at=now)
             sub.canceled_at = now
             uow.record(sub.apply(Action.SCHEDULE_CANCEL, at=now, actor=actor, reason="requested"))
         else:
@@ -75,6 +77,7 @@ async def cancel(
             sub.ended_reason = "canceled"
             uow.drop_pending(sub, at=now)
             sub.grace_ends_at = sub.hold_ends_at = sub.next_retry_at = None
+            sub.pause_notice_at = None
             sub.reschedule(now)
             await dunning.close_cases(uow, [sub], action=CaseAction.END, at=now)
             for invoice in await invoices.open_for_subscriptions(

@@ -48,6 +48,10 @@ EVENT_OF_ACTION: Final[dict[str, str]] = {
     Action.PERIOD_ENDED_CANCELED.value: "subscription.expired",
     Action.GRACE_EXPIRED.value: "subscription.on_hold",
     Action.DUNNING_EXHAUSTED.value: "subscription.expired",
+    Action.SCHEDULE_PAUSE.value: "subscription.pause_scheduled",
+    Action.UNSCHEDULE_PAUSE.value: "subscription.pause_canceled",
+    Action.PAUSE.value: "subscription.paused",
+    Action.RESUME.value: "subscription.resumed",
 }
 
 

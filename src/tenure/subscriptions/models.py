@@ -57,6 +57,9 @@ class Subscription(Base):
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSONType, default=dict)
     # web | app_store | google_play (migration 0009): who bills it and moves its periods.
     channel: Mapped[str] = mapped_column(String(16), default="web", server_default="web")
+    # Retention (migration 0012): when subscription.pause_ending is due for the running pause
+    # (NULL once sent, or when there is none).
+    pause_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # "At most one live web subscription per customer" is a constraint, not a check.
@@ -93,9 +96,10 @@ class ScheduledChange(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     subscription_id: Mapped[str] = mapped_column(String(40), ForeignKey("subscriptions.id"))
-    kind: Mapped[str] = mapped_column(String(24))  # cancel | plan_change
+    kind: Mapped[str] = mapped_column(String(24))  # cancel | plan_change | pause
     effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
     plan_id: Mapped[str | None] = mapped_column(String(64))
+    resumes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a pause's end
     status: Mapped[str] = mapped_column(String(16))  # pending | applied | canceled
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -64,6 +64,8 @@ class Sub:
     metadata: dict[str, str] = field(default_factory=dict)
     # web (Tenure bills it), app_store or google_play (the store bills it; tenure.stores).
     channel: str = "web"
+    # When subscription.pause_ending is due for the running pause; None once sent (or none).
+    pause_notice_at: datetime | None = None
     # Not a column: the pending rows of ``scheduled_changes``, loaded with the subscription.
     pending: dict[ChangeKind, PendingChange] = field(default_factory=dict)
 
@@ -86,6 +88,11 @@ class Sub:
     def pending_plan(self) -> PendingChange | None:
         return self.pending.get(ChangeKind.PLAN)
 
+    @property
+    def pending_pause(self) -> PendingChange | None:
+        """A pause scheduled to start at the period end (not yet running)."""
+        return self.pending.get(ChangeKind.PAUSE)
+
     def timeline(self) -> schedule.Timeline:
         return schedule.Timeline(
             status=self.state,
@@ -98,6 +105,8 @@ class Sub:
             hold_ends_at=self.hold_ends_at,
             next_retry_at=self.next_retry_at,
             store_managed=self.channel != "web",
+            pause_at=self.pending_pause.effective_at if self.pending_pause else None,
+            pause_notice_at=self.pause_notice_at,
         )
 
     def reschedule(self, at: datetime) -> None:
@@ -176,7 +185,27 @@ def payload(sub: Sub) -> dict[str, Any]:
         "ended_reason": sub.ended_reason,
         "metadata": dict(sub.metadata),
         "channel": sub.channel,
+        "pause": pause_of(sub),
     }
+
+
+def pause_of(sub: Sub) -> dict[str, Any] | None:
+    """A web pause, scheduled (from the period end) or running (the current period is the
+    pause itself: it resumes at ``current_period_end``)."""
+    scheduled = sub.pending_pause
+    if scheduled is not None and scheduled.resumes_at is not None:
+        return {
+            "status": "scheduled",
+            "starts_at": rfc3339(scheduled.effective_at),
+            "resumes_at": rfc3339(scheduled.resumes_at),
+        }
+    if sub.state is Status.PAUSED and sub.channel == "web":
+        return {
+            "status": "active",
+            "starts_at": rfc3339(sub.current_period_start),
+            "resumes_at": rfc3339(sub.current_period_end),
+        }
+    return None
 
 
 def pending_change(sub: Sub) -> dict[str, Any] | None:

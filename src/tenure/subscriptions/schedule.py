@@ -29,6 +29,11 @@ class Due(StrEnum):
     DUNNING_EXHAUSTED = "dunning_exhausted"  # the hold is over: expire
     RETRY_PAYMENT = "retry_payment"  # the next step of the retry ladder
     RENEW = "renew"
+    # Retention: a scheduled pause starts at the period end instead of a renewal; a running
+    # (web) pause sends its notice, then resumes and bills from that day.
+    START_PAUSE = "start_pause"
+    PAUSE_NOTICE = "pause_notice"
+    RESUME = "resume"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,11 @@ class Timeline:
     # An App Store or Google Play subscription: the store renews, retries and ends it, and
     # its notifications move it; nothing ever falls due for it in Tenure.
     store_managed: bool = False
+    # A pause scheduled to start at this moment (the period end) instead of a renewal.
+    pause_at: datetime | None = None
+    # Paused: when subscription.pause_ending is due (None once sent). While paused the current
+    # period is the pause itself, so current_period_end is the resume time.
+    pause_notice_at: datetime | None = None
 
 
 def _trial_notice_at(t: Timeline) -> datetime | None:
@@ -65,6 +75,9 @@ def next_action_at(t: Timeline) -> datetime | None:
         return min(notice, t.current_period_end) if notice else t.current_period_end
     if t.status is Status.ACTIVE:
         return t.current_period_end
+    if t.status is Status.PAUSED:
+        notice = t.pause_notice_at
+        return min(notice, t.current_period_end) if notice else t.current_period_end
     if t.status in (Status.PAST_DUE, Status.ON_HOLD):
         candidates = [_dunning_end(t)]
         if t.status is Status.PAST_DUE:
@@ -95,17 +108,38 @@ def due_action(t: Timeline, now: datetime) -> Due | None:
         expires = t.incomplete_expires_at
         return Due.INCOMPLETE_EXPIRY if expires is not None and now >= expires else None
     if t.status in (Status.TRIALING, Status.ACTIVE):
-        if now >= t.current_period_end:
-            return Due.END_CANCELED if t.cancel_at_period_end else Due.RENEW
-        notice = _trial_notice_at(t) if t.status is Status.TRIALING else None
-        return Due.TRIAL_NOTICE if notice is not None and now >= notice else None
+        return _running_due(t, now)
+    if t.status is Status.PAUSED:
+        return _paused_due(t, now)
     if t.status in (Status.PAST_DUE, Status.ON_HOLD):
-        if t.cancel_at_period_end and now >= t.current_period_end:
+        return _dunning_due(t, now)
+    return None
+
+
+def _running_due(t: Timeline, now: datetime) -> Due | None:
+    if now >= t.current_period_end:
+        if t.cancel_at_period_end:
             return Due.END_CANCELED
-        if now >= _dunning_end(t):
-            return Due.DUNNING_EXHAUSTED
-        if t.status is Status.PAST_DUE and now >= _grace_end(t):
-            return Due.GRACE_EXPIRY
-        if t.next_retry_at is not None and now >= t.next_retry_at:
-            return Due.RETRY_PAYMENT
+        pausing = t.status is Status.ACTIVE and t.pause_at is not None
+        return Due.START_PAUSE if pausing else Due.RENEW
+    notice = _trial_notice_at(t) if t.status is Status.TRIALING else None
+    return Due.TRIAL_NOTICE if notice is not None and now >= notice else None
+
+
+def _paused_due(t: Timeline, now: datetime) -> Due | None:
+    if now >= t.current_period_end:
+        return Due.END_CANCELED if t.cancel_at_period_end else Due.RESUME
+    notice = t.pause_notice_at
+    return Due.PAUSE_NOTICE if notice is not None and now >= notice else None
+
+
+def _dunning_due(t: Timeline, now: datetime) -> Due | None:
+    if t.cancel_at_period_end and now >= t.current_period_end:
+        return Due.END_CANCELED
+    if now >= _dunning_end(t):
+        return Due.DUNNING_EXHAUSTED
+    if t.status is Status.PAST_DUE and now >= _grace_end(t):
+        return Due.GRACE_EXPIRY
+    if t.next_retry_at is not None and now >= t.next_retry_at:
+        return Due.RETRY_PAYMENT
     return None

@@ -20,7 +20,7 @@ class Status(StrEnum):
     ACTIVE = "active"
     PAST_DUE = "past_due"  # a renewal payment failed; access kept during grace
     ON_HOLD = "on_hold"  # grace is over and still unpaid: no access, retries go on
-    PAUSED = "paused"  # paused in the store (Google Play): no access, resumes by itself
+    PAUSED = "paused"  # paused (web: on request; Google Play: in the store): no access, resumes
     CANCELED = "canceled"  # ended at once on request
     EXPIRED = "expired"  # ended at the end of a period (canceled) or when dunning ran out
 
@@ -40,10 +40,13 @@ class Action(StrEnum):
     DUNNING_EXHAUSTED = "dunning_exhausted"  # the hold (or a policy without one) ran out
     # Taken only from store notifications (tenure.flows.stores): the store decides these.
     HOLD = "hold"  # a renewal failed with no grace period: no access while the store retries
-    PAUSE = "pause"  # a store pause took effect
-    RESUME = "resume"  # the pause ended and the store renewed the subscription
+    PAUSE = "pause"  # a pause took effect (web: requested; Google Play: the store's)
+    RESUME = "resume"  # the pause ended (web: Tenure bills from that day; store: renewed)
     REVOKE = "revoke"  # the store refunded the purchase or revoked it (Family Sharing)
     REINSTATE = "reinstate"  # the store reversed the refund that revoked it
+    # Retention (docs/retention.md). PAUSE and RESUME above are also the web pause's edges.
+    SCHEDULE_PAUSE = "schedule_pause"  # a pause from the period end: status unchanged
+    UNSCHEDULE_PAUSE = "unschedule_pause"  # that scheduled pause dropped before it started
 
 
 S, A = Status, Action
@@ -96,6 +99,10 @@ TRANSITIONS: Final[Mapping[tuple[Status, Action], Status]] = {
     (S.PAUSED, A.REVOKE): S.CANCELED,
     # The one way out of an end: a store reversed the refund that ended the subscription.
     (S.CANCELED, A.REINSTATE): S.ACTIVE,
+    # Retention, web: a pause is scheduled for the period end of an active subscription (or
+    # starts now), and the pause itself is the PAUSE / RESUME edges above.
+    (S.ACTIVE, A.SCHEDULE_PAUSE): S.ACTIVE,
+    (S.ACTIVE, A.UNSCHEDULE_PAUSE): S.ACTIVE,
 }
 
 # Statuses in which the customer has a subscription that still runs (and blocks a second one).

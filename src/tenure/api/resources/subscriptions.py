@@ -16,7 +16,7 @@ from tenure.billing.records import InvoiceRecord
 from tenure.flows.collect import Outcome
 from tenure.households.records import HouseholdRecord
 from tenure.subscriptions.models import SubscriptionHistory
-from tenure.subscriptions.record import Sub
+from tenure.subscriptions.record import Sub, pause_of
 from tenure.subscriptions.state import Status
 
 # The domain's own enum, published under a name that says what it is the status of.
@@ -28,6 +28,14 @@ class PendingChange(Resource):
 
     plan: str
     effective_at: str
+
+
+class Pause(Resource):
+    """A web pause: scheduled from the period end, or running (no access, no invoices)."""
+
+    status: Literal["scheduled", "active"]
+    starts_at: str
+    resumes_at: str  # billing starts again here, and the billing anchor moves to it
 
 
 class Subscription(Resource):
@@ -58,6 +66,7 @@ class Subscription(Resource):
     # web (Tenure bills it), app_store or google_play (the store bills it: billing actions
     # answer 409 managed_by_store; docs/stores.md).
     channel: str
+    pause: Pause | None  # docs/retention.md
 
 
 class SubscriptionDetail(Subscription):
@@ -141,6 +150,7 @@ class PlanChangePreview(Resource):
 
 def subscription_of(sub: Sub) -> Subscription:
     change = sub.pending_plan  # a plan change always names its plan
+    paused = pause_of(sub)
     return Subscription(
         id=sub.id,
         object="subscription",
@@ -169,6 +179,7 @@ def subscription_of(sub: Sub) -> Subscription:
         created=at(sub.created_at),
         metadata=metadata_of(sub),
         channel=sub.channel,
+        pause=None if paused is None else Pause(**paused),
     )
 
 

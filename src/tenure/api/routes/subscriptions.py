@@ -8,7 +8,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
-from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit
+from tenure.api.deps import RuntimeDep, actor_of, check_id, page, page_limit, parse_time
 from tenure.api.openapi import problems
 from tenure.api.resources.subscriptions import (
     PlanChangePreview,
@@ -31,17 +31,23 @@ from tenure.api.schemas import (
     ChangePlan,
     CreateSubscription,
     Empty,
+    PauseSubscription,
     UpdateMetadata,
 )
-from tenure.flows import change_plan, manage, promotions
+from tenure.flows import change_plan, manage, pause, promotions
 from tenure.flows.payment_methods import token_for_subscribe
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import Offers, purchasable_plan, subscribe
 from tenure.households import service as households
+from tenure.kernel.errors import InvalidRequest
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
 
 _NOT_FOUND = (404, "subscription_not_found")
+_PAUSE_REFUSED = (
+    "subscription_already_paused pause_already_scheduled subscription_canceling payment_pending "
+    "pause_not_allowed pause_limit_reached managed_by_store subscription_illegal_transition"
+)
 _ILLEGAL = "subscription_illegal_transition"
 _CHANGE_REFUSED = (
     "plan_unchanged subscription_has_billing_issue subscription_not_active plan_unavailable "
@@ -312,4 +318,57 @@ class SubscriptionController(Controller):
         await promotions.apply_to_subscription(
             runtime, subscription_id=subscription_id, code=data.code
         )
+        return await _detail(runtime, subscription_id)
+
+    @post(
+        "/{subscription_id:str}/pause",
+        status_code=200,
+        summary="Pause from the period end (or now), until resumes_at or for n periods",
+        responses=problems(
+            _NOT_FOUND,
+            (409, _PAUSE_REFUSED),
+            (422, "invalid_pause pause_too_long invalid_timestamp"),
+        ),
+    )
+    async def pause(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        data: JSONBody[PauseSubscription],
+        runtime: RuntimeDep,
+    ) -> SubscriptionDetail:
+        """No access (the Free tier) and no invoices while paused; at ``resumes_at`` the
+        subscription resumes and bills from that day, which becomes its billing anchor. Limits
+        (longest pause, how often, yearly plans, starting now) are the catalog's
+        (docs/retention.md)."""
+        check_id(subscription_id, "sub", "subscription")
+        if (data.resumes_at is None) == (data.periods is None):
+            raise InvalidRequest("give exactly one of resumes_at or periods", code="invalid_pause")
+        resumes_at = parse_time(data.resumes_at, "resumes_at") if data.resumes_at else None
+        await pause.pause(
+            runtime,
+            subscription_id=subscription_id,
+            request=pause.PauseRequest(resumes_at, data.periods, data.start),
+            actor=actor_of(request),
+        )
+        return await _detail(runtime, subscription_id)
+
+    @post(
+        "/{subscription_id:str}/resume",
+        status_code=200,
+        summary="End a pause now (billing starts today), or drop a scheduled one",
+        responses=problems(
+            _NOT_FOUND,
+            (409, "subscription_not_paused subscription_canceling managed_by_store"),
+        ),
+    )
+    async def resume(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        runtime: RuntimeDep,
+        data: JSONBody[Empty | None] = None,
+    ) -> SubscriptionDetail:
+        check_id(subscription_id, "sub", "subscription")
+        await pause.resume(runtime, subscription_id=subscription_id, actor=actor_of(request))
         return await _detail(runtime, subscription_id)
