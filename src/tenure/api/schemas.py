@@ -72,8 +72,17 @@ class CreateSubscription(_Body):
     metadata: Metadata = msgspec.field(default_factory=dict)
 
 
+CancelReasonCode = Literal[
+    "too_expensive", "not_using", "technical_issues", "switching_service", "other"
+]
+# Free text from the customer: stored and sent in events, so never a card number (refused).
+CancelComment = Annotated[str, msgspec.Meta(max_length=500, pattern=_PRINTABLE)]
+
+
 class CancelSubscription(_Body):
     at_period_end: bool = True
+    reason: CancelReasonCode | None = None
+    comment: CancelComment | None = None
 
 
 class PauseSubscription(_Body):

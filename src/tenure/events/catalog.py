@@ -19,6 +19,7 @@ from typing import Any, Final, Generic, TypeVar
 import msgspec
 
 from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
+    CancellationData,
     CardData,
     Currency,
     CustomerData,
@@ -385,9 +386,14 @@ CATALOG: Final[tuple[EventType, ...]] = (
         "subscription.canceled",
         1,
         SubscriptionCanceled,
-        "A cancel was requested: at period end (access continues) or now (access ends).",
+        "A cancel was requested: at period end (access continues) or now (access ends); "
+        "cancellation says why, when the customer said.",
         SubscriptionCanceled(
-            **{**_SUB_FIELDS, "cancel_at_period_end": True},
+            **{
+                **_SUB_FIELDS,
+                "cancel_at_period_end": True,
+                "cancellation": CancellationData(reason="too_expensive", comment="Too pricey"),
+            },
             at_period_end=True,
             voided_invoices=[],
         ),

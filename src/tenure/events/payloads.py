@@ -48,6 +48,17 @@ class PauseData(_Payload, kw_only=True):
     resumes_at: Timestamp  # billing starts again here, with the anchor moved to it
 
 
+class CancellationData(_Payload, kw_only=True):
+    reason: Annotated[
+        str,
+        msgspec.Meta(
+            description="too_expensive, not_using, technical_issues, switching_service, other, "
+            "or price_change_declined"
+        ),
+    ]
+    comment: str | None  # the customer's words, at most 500 characters
+
+
 class SubscriptionData(_Payload, kw_only=True):
     subscription: str
     customer: str
@@ -73,6 +84,7 @@ class SubscriptionData(_Payload, kw_only=True):
         ),
     ] = "web"
     pause: PauseData | None = None  # a web pause scheduled or running
+    cancellation: CancellationData | None = None  # why it was canceled, until a reactivate
 
 
 class SubscriptionPaused(SubscriptionData, kw_only=True):

@@ -24,6 +24,7 @@ from tenure.subscriptions import changes
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
 from tenure.subscriptions.channels import require_web, require_web_invoice
+from tenure.subscriptions.record import CancelReason
 from tenure.subscriptions.state import Action, Status
 
 
@@ -39,9 +40,16 @@ async def _locked(session: AsyncSession, subscription_id: str) -> subs.Sub:
 
 
 async def cancel(
-    runtime: Runtime, *, subscription_id: str, at_period_end: bool, actor: str
+    runtime: Runtime,
+    *,
+    subscription_id: str,
+    at_period_end: bool,
+    actor: str,
+    reason: CancelReason | None = None,
+    comment: str | None = None,
 ) -> None:
-    """Cancel now (access ends, open invoices are voided) or at the end of the period.
+    """Cancel now (access ends, open invoices are voided) or at the end of the period, with
+    the customer's reason and comment (kept on the subscription and in its events).
 
     Effects: ``subscription.canceled`` either way (``invoice.voided`` for each open invoice
     when now); at period end, the worker later records ``subscription.expired``.
@@ -53,6 +61,7 @@ async def cancel(
         uow = UnitOfWork(runtime, session, actor)
         uow.track(sub)
         voided: list[str] = []
+        why = reason.value if reason is not None else "requested"
         if at_period_end:
             if sub.cancel_at_period_end:
                 raise Conflict(
@@ -70,9 +79,11 @@ async def cancel(
             # A pause scheduled for that same period end gives way: the subscription ends.
             await changes.close(session, sub.pending, [ChangeKind.PAUSE], status="canceled", at=now)
             sub.canceled_at = now
-            uow.record(sub.apply(Action.SCHEDULE_CANCEL, at=now, actor=actor, reason="requested"))
+            _note_reason(sub, reason, comment)
+            uow.record(sub.apply(Action.SCHEDULE_CANCEL, at=now, actor=actor, reason=why))
         else:
-            uow.record(sub.apply(Action.CANCEL_NOW, at=now, actor=actor, reason="requested"))
+            _note_reason(sub, reason, comment)
+            uow.record(sub.apply(Action.CANCEL_NOW, at=now, actor=actor, reason=why))
             sub.canceled_at = sub.ended_at = now
             sub.ended_reason = "canceled"
             uow.drop_pending(sub, at=now)
@@ -99,6 +110,11 @@ async def cancel(
         await uow.flush()
 
 
+def _note_reason(sub: subs.Sub, reason: CancelReason | None, comment: str | None) -> None:
+    sub.cancel_reason = None if reason is None else reason.value
+    sub.cancel_comment = comment if reason is not None else None
+
+
 async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> None:
     """Undo a cancel-at-period-end before the period ends. Effects: ``subscription.reactivated``."""
     async with runtime.db.transaction() as session:
@@ -114,6 +130,7 @@ async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> N
             )
         await changes.close(session, sub.pending, [ChangeKind.CANCEL], status="canceled", at=now)
         sub.canceled_at = None
+        sub.cancel_reason = sub.cancel_comment = None
         uow = UnitOfWork(runtime, session, actor)
         uow.track(sub)
         uow.record(sub.apply(Action.REACTIVATE, at=now, actor=actor, reason="requested"))

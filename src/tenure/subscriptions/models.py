@@ -60,6 +60,10 @@ class Subscription(Base):
     # Retention (migration 0012): when subscription.pause_ending is due for the running pause
     # (NULL once sent, or when there is none).
     pause_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why the customer canceled (a fixed reason) and what they said (<= 500 characters, never
+    # a card number: the API refuses one). Cleared by reactivate.
+    cancel_reason: Mapped[str | None] = mapped_column(String(32))
+    cancel_comment: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (
         # "At most one live web subscription per customer" is a constraint, not a check.

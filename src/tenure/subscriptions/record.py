@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, insert, select, update
@@ -66,6 +67,8 @@ class Sub:
     channel: str = "web"
     # When subscription.pause_ending is due for the running pause; None once sent (or none).
     pause_notice_at: datetime | None = None
+    cancel_reason: str | None = None  # CancelReason, or price_change_declined
+    cancel_comment: str | None = None
     # Not a column: the pending rows of ``scheduled_changes``, loaded with the subscription.
     pending: dict[ChangeKind, PendingChange] = field(default_factory=dict)
 
@@ -186,7 +189,24 @@ def payload(sub: Sub) -> dict[str, Any]:
         "metadata": dict(sub.metadata),
         "channel": sub.channel,
         "pause": pause_of(sub),
+        "cancellation": cancellation_of(sub),
     }
+
+
+class CancelReason(StrEnum):
+    """Why a customer canceled: the fixed list the cancel request takes (docs/retention.md)."""
+
+    TOO_EXPENSIVE = "too_expensive"
+    NOT_USING = "not_using"
+    TECHNICAL_ISSUES = "technical_issues"
+    SWITCHING_SERVICE = "switching_service"
+    OTHER = "other"
+
+
+def cancellation_of(sub: Sub) -> dict[str, Any] | None:
+    if sub.cancel_reason is None:
+        return None
+    return {"reason": sub.cancel_reason, "comment": sub.cancel_comment}
 
 
 def pause_of(sub: Sub) -> dict[str, Any] | None:

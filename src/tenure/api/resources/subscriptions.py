@@ -38,6 +38,14 @@ class Pause(Resource):
     resumes_at: str  # billing starts again here, and the billing anchor moves to it
 
 
+class Cancellation(Resource):
+    """Why the customer canceled (kept until a reactivate)."""
+
+    reason: str  # too_expensive | not_using | technical_issues | switching_service | other |
+    # price_change_declined
+    comment: str | None
+
+
 class Subscription(Resource):
     id: str
     object: Literal["subscription"]
@@ -67,6 +75,7 @@ class Subscription(Resource):
     # answer 409 managed_by_store; docs/stores.md).
     channel: str
     pause: Pause | None  # docs/retention.md
+    cancellation: Cancellation | None
 
 
 class SubscriptionDetail(Subscription):
@@ -180,6 +189,9 @@ def subscription_of(sub: Sub) -> Subscription:
         metadata=metadata_of(sub),
         channel=sub.channel,
         pause=None if paused is None else Pause(**paused),
+        cancellation=None
+        if sub.cancel_reason is None
+        else Cancellation(reason=sub.cancel_reason, comment=sub.cancel_comment),
     )
 
 

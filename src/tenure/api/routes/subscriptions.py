@@ -42,6 +42,7 @@ from tenure.households import service as households
 from tenure.kernel.errors import InvalidRequest
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
+from tenure.subscriptions.record import CancelReason
 
 _NOT_FOUND = (404, "subscription_not_found")
 _PAUSE_REFUSED = (
@@ -190,8 +191,13 @@ class SubscriptionController(Controller):
     @post(
         "/{subscription_id:str}/cancel",
         status_code=200,
-        summary="Cancel now or at period end",
-        responses=problems(_NOT_FOUND, (409, f"subscription_already_canceling {_ILLEGAL}")),
+        summary="Cancel now or at period end, with the customer's reason",
+        before_request=no_card_numbers,
+        responses=problems(
+            _NOT_FOUND,
+            (409, f"subscription_already_canceling {_ILLEGAL}"),
+            (422, "invalid_cancel_reason card_number_not_accepted"),
+        ),
     )
     async def cancel(
         self,
@@ -200,13 +206,23 @@ class SubscriptionController(Controller):
         runtime: RuntimeDep,
         data: JSONBody[CancelSubscription | None] = None,
     ) -> SubscriptionDetail:
+        """``reason`` is one of a fixed list, ``comment`` the customer's own words (at most 500
+        characters; a card number is refused). Both are kept on the subscription
+        (``cancellation``) and carried in its events until a reactivate."""
         check_id(subscription_id, "sub", "subscription")
-        at_period_end = True if data is None else data.at_period_end
+        body = data or CancelSubscription()
+        if body.comment is not None and body.reason is None:
+            raise InvalidRequest(
+                'a comment goes with a reason; use "other" if none fits',
+                code="invalid_cancel_reason",
+            )
         await manage.cancel(
             runtime,
             subscription_id=subscription_id,
-            at_period_end=at_period_end,
+            at_period_end=body.at_period_end,
             actor=actor_of(request),
+            reason=None if body.reason is None else CancelReason(body.reason),
+            comment=body.comment.strip() or None if body.comment is not None else None,
         )
         return await _detail(runtime, subscription_id)
 

@@ -1,4 +1,4 @@
-"""retention: pauses (scheduled changes with a resume time, the pause notice)
+"""retention: pauses (scheduled changes with a resume time, the pause notice), cancel reasons
 
 Revision ID: 0012_retention
 Revises: 0010_outbox_request_context
@@ -21,10 +21,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("resumes_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("subscriptions") as batch:
         batch.add_column(sa.Column("pause_notice_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("cancel_reason", sa.String(length=32), nullable=True))
+        batch.add_column(sa.Column("cancel_comment", sa.String(length=500), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_column("cancel_comment")
+        batch.drop_column("cancel_reason")
         batch.drop_column("pause_notice_at")
     with op.batch_alter_table("scheduled_changes") as batch:
         batch.drop_column("resumes_at")
