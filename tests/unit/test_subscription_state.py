@@ -86,6 +86,8 @@ EXPECTED: dict[tuple[Status, Action], Status] = {
     # the pause itself is pause/resume above (active -> paused -> active)
     (Status.ACTIVE, Action.SCHEDULE_PAUSE): Status.ACTIVE,
     (Status.ACTIVE, Action.UNSCHEDULE_PAUSE): Status.ACTIVE,
+    # a save offer is taken by an active subscription and keeps it active
+    (Status.ACTIVE, Action.ACCEPT_OFFER): Status.ACTIVE,
     # incomplete_expired and expired: terminal, no edges at all
 }
 
@@ -97,11 +99,11 @@ def _pair_id(pair: tuple[Status, Action]) -> str:
 
 
 def test_product_covers_every_status_and_action_pair() -> None:
-    # 9 statuses x 19 actions = 171 pairs; guards against an enum member being added unnoticed.
+    # 9 statuses x 20 actions = 180 pairs; guards against an enum member being added unnoticed.
     assert len(Status) == 9
-    assert len(Action) == 19
-    assert len(ALL_PAIRS) == 171
-    assert len(EXPECTED) == 47
+    assert len(Action) == 20
+    assert len(ALL_PAIRS) == 180
+    assert len(EXPECTED) == 48
 
 
 @pytest.mark.parametrize("pair", ALL_PAIRS, ids=[_pair_id(p) for p in ALL_PAIRS])

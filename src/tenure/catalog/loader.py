@@ -599,7 +599,9 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     plans = {pid: _plan(pid, raw, refs, problems) for pid, raw in raw_plans.items()}
     policies = _change_policies(document, set(raw_plans), problems)
     dunning, dunning_overrides = _dunning(document, refs, problems)
-    retention = parse_retention(document.get("retention"), problems.add, currencies, raw_products)
+    retention = parse_retention(
+        document.get("retention"), problems.add, currencies, raw_products, raw_plans
+    )
     if problems.items or free_product is None:
         return None
     return Catalog(

@@ -1,4 +1,4 @@
-"""Retention levers as catalog data: pause rules (and, per docs/retention.md, the offers).
+"""Retention levers as catalog data: pause rules and save offers (docs/retention.md).
 
 ``[retention.pause]`` holds the default pause rule; ``[retention.pause.overrides.<name>]``
 tables replace some of its keys for a market, a product or both (the most specific match wins:
@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Final
 
 Report = Callable[[str, str], None]  # (entry, message)
@@ -53,10 +56,32 @@ class PauseRule:
     notice_days: int = 7  # subscription.pause_ending this many days before the resume
 
 
+OFFER_KINDS: Final = ("discount", "pause", "downgrade", "extension")
+
+
+@dataclass(frozen=True, slots=True)
+class SaveOffer:
+    """A save offer shown when a customer is about to cancel (``[retention.offers.<id>]``)."""
+
+    id: str
+    kind: str  # discount | pause | downgrade | extension
+    description: str
+    plans: tuple[str, ...] = ()  # empty: every plan
+    markets: tuple[str, ...] = ()  # empty: every market
+    min_paid_periods: int = 0  # tenure: paid period invoices of this subscription
+    window_days: int = 365  # once per customer within this many days
+    cooldown_days: int = 0  # not within this many days of any save offer the customer took
+    percent_off: Fraction | None = None  # discount
+    periods: int | None = None  # discount: invoices discounted; pause: periods paused
+    days: int | None = None  # extension: free days added to the current period
+    to_plan: str | None = None  # downgrade: the plan at the period end
+
+
 @dataclass(frozen=True, slots=True)
 class Retention:
     pause: PauseRule = field(default_factory=PauseRule)
     pause_overrides: tuple[PauseRule, ...] = ()
+    offers: Mapping[str, SaveOffer] = field(default_factory=dict)
 
     def pause_rule(self, market: str, product: str) -> PauseRule:
         best, rank = self.pause, 0
@@ -69,11 +94,30 @@ class Retention:
         return best
 
 
-_TOP_KEYS: Final = ("pause",)
+_TOP_KEYS: Final = ("pause", "offers")
+_OFFER_KEYS: Final = (
+    "kind",
+    "description",
+    "plans",
+    "markets",
+    "min_paid_periods",
+    "window_days",
+    "cooldown_days",
+    "percent_off",
+    "periods",
+    "days",
+    "to_plan",
+)
+_OFFER_ID = re.compile(r"[a-z][a-z0-9_]{1,63}")
+_PERCENT = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 def parse_retention(
-    raw: object, report: Report, markets: Mapping[str, Any], products: Mapping[str, Any]
+    raw: object,
+    report: Report,
+    markets: Mapping[str, Any],
+    products: Mapping[str, Any],
+    plans: Mapping[str, Any] | None = None,
 ) -> Retention:
     if raw is None:
         return Retention()
@@ -111,7 +155,109 @@ def parse_retention(
         overrides.append(
             dataclasses.replace(default, name=name, market=market, product=product, **values)
         )
-    return Retention(pause=default, pause_overrides=tuple(overrides))
+    offers = _offers(raw.get("offers", {}), report, markets, plans or {})
+    return Retention(pause=default, pause_overrides=tuple(overrides), offers=offers)
+
+
+def _offers(
+    raw: object, report: Report, markets: Mapping[str, Any], plans: Mapping[str, Any]
+) -> dict[str, SaveOffer]:
+    if not isinstance(raw, dict):
+        report("retention.offers", "must be a table of named offers")
+        return {}
+    offers: dict[str, SaveOffer] = {}
+    for offer_id, entry in raw.items():
+        where = f"retention.offers.{offer_id}"
+        if not isinstance(entry, dict):
+            report(where, "must be a table")
+            continue
+        if not _OFFER_ID.fullmatch(offer_id):
+            report(where, "an offer id is 2-64 lower-case letters, digits and underscores")
+        _unknown(report, where, entry, _OFFER_KEYS)
+        offer = _offer(offer_id, entry, functools.partial(report, where), markets, plans)
+        if offer is not None:
+            offers[offer_id] = offer
+    return offers
+
+
+def _int(
+    entry: Mapping[str, Any], key: str, low: int, high: int, say: Callable[[str], None]
+) -> Any:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        say(f"{key} must be an integer between {low} and {high}, not {value!r}")
+        return None
+    return value
+
+
+def _names(
+    entry: Mapping[str, Any], key: str, known: Mapping[str, Any], say: Callable[[str], None]
+) -> tuple[str, ...]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        say(f"{key} must be an array of ids")
+        return ()
+    for item in value:
+        if item not in known:
+            say(f'{key}: "{item}" is not defined in [{key}]')
+    return tuple(value)
+
+
+def _offer(
+    offer_id: str,
+    entry: Mapping[str, Any],
+    say: Callable[[str], None],
+    markets: Mapping[str, Any],
+    plans: Mapping[str, Any],
+) -> SaveOffer | None:
+    kind = entry.get("kind")
+    if kind not in OFFER_KINDS:
+        say(f'kind "{kind}" must be one of: {", ".join(OFFER_KINDS)}')
+        return None
+    description = entry.get("description", offer_id.replace("_", " "))
+    if not isinstance(description, str) or not description.strip() or len(description) > 200:
+        say("description must be a non-empty string of at most 200 characters")
+    percent = None
+    if "percent_off" in entry:
+        text = entry["percent_off"]
+        if (
+            not isinstance(text, str)
+            or not _PERCENT.fullmatch(text)
+            or not (0 < Fraction(text) <= 100)
+        ):
+            say(f"percent_off must be a quoted decimal above 0 and at most 100, not {text!r}")
+        else:
+            percent = Fraction(text) / 100
+    periods = _int(entry, "periods", 1, 24, say)
+    days = _int(entry, "days", 1, 365, say)
+    to_plan = entry.get("to_plan")
+    if to_plan is not None and to_plan not in plans:
+        say(f'to_plan "{to_plan}" is not defined in [plans]')
+    needs = {
+        "discount": ("percent_off", "periods"),
+        "pause": ("periods",),
+        "downgrade": ("to_plan",),
+        "extension": ("days",),
+    }[kind]
+    for key in needs:
+        if key not in entry:
+            say(f'a {kind} offer needs "{key}"')
+    return SaveOffer(
+        id=offer_id,
+        kind=kind,
+        description=str(description),
+        plans=_names(entry, "plans", plans, say),
+        markets=_names(entry, "markets", markets, say),
+        min_paid_periods=_int(entry, "min_paid_periods", 0, 120, say) or 0,
+        window_days=_int(entry, "window_days", 1, 3650, say) or 365,
+        cooldown_days=_int(entry, "cooldown_days", 0, 3650, say) or 0,
+        percent_off=percent,
+        periods=periods,
+        days=days,
+        to_plan=to_plan if isinstance(to_plan, str) else None,
+    )
 
 
 def _pause_fields(report: Report, where: str, raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     PaymentMethodData,
     PendingChangeData,
     PreviousEntitlements,
+    RetentionOfferData,
     SubscriptionCanceled,
     SubscriptionData,
     SubscriptionEnded,
@@ -54,6 +55,9 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     SubscriptionRecovered,
     SubscriptionRef,
     SubscriptionResumed,
+    SubscriptionRetentionOfferAccepted,
+    SubscriptionRetentionOfferDeclined,
+    SubscriptionRetentionOffersShown,
     SubscriptionUpdated,
     Timestamp,
     WebhookEndpointDisabled,
@@ -122,6 +126,15 @@ _INVOICE = InvoiceData(
 _INVOICE_FIELDS = msgspec.structs.asdict(_INVOICE)
 
 
+_OFFER = RetentionOfferData(
+    id="half_price_3_months",
+    kind="discount",
+    description="50% off your next 3 months",
+    percent_off="50",
+    periods=3,
+    days=None,
+    to_plan=None,
+)
 _PAUSE = PauseData(
     status="active", starts_at="2025-02-28T10:00:00Z", resumes_at="2025-04-28T10:00:00Z"
 )
@@ -323,6 +336,28 @@ CATALOG: Final[tuple[EventType, ...]] = (
         SubscriptionPauseCanceled(
             **_SUB_FIELDS, canceled_pause=msgspec.structs.replace(_PAUSE, status="scheduled")
         ),
+    ),
+    EventType(
+        "subscription.retention_offers_shown",
+        1,
+        SubscriptionRetentionOffersShown,
+        "Save offers were shown (GET /v1/subscriptions/{id}/retention_offers answered some): "
+        "the denominator of the save rate.",
+        SubscriptionRetentionOffersShown(**_SUB_FIELDS, offers=[_OFFER]),
+    ),
+    EventType(
+        "subscription.retention_offer_accepted",
+        1,
+        SubscriptionRetentionOfferAccepted,
+        "The customer took a save offer; reactivated says a cancel at period end was undone.",
+        SubscriptionRetentionOfferAccepted(**_SUB_FIELDS, offer=_OFFER, reactivated=False),
+    ),
+    EventType(
+        "subscription.retention_offer_declined",
+        1,
+        SubscriptionRetentionOfferDeclined,
+        "The customer turned a save offer down.",
+        SubscriptionRetentionOfferDeclined(**_SUB_FIELDS, offer=_OFFER),
     ),
     _sub_event(
         "subscription.reinstated",

@@ -99,6 +99,31 @@ class SubscriptionPauseCanceled(SubscriptionData, kw_only=True):
     canceled_pause: PauseData | None = None
 
 
+class RetentionOfferData(_Payload, kw_only=True):
+    """A save offer from the catalog (docs/retention.md)."""
+
+    id: str
+    kind: str  # discount | pause | downgrade | extension
+    description: str
+    percent_off: str | None  # discount: exact decimal text, "50"
+    periods: int | None  # discount: invoices discounted; pause: periods paused
+    days: int | None  # extension: free days
+    to_plan: str | None  # downgrade
+
+
+class SubscriptionRetentionOffersShown(SubscriptionData, kw_only=True):
+    offers: list[RetentionOfferData]
+
+
+class SubscriptionRetentionOfferAccepted(SubscriptionData, kw_only=True):
+    offer: RetentionOfferData
+    reactivated: bool  # it was set to cancel; taking the offer undid that
+
+
+class SubscriptionRetentionOfferDeclined(SubscriptionData, kw_only=True):
+    offer: RetentionOfferData
+
+
 class SubscriptionCanceled(SubscriptionData, kw_only=True):
     at_period_end: bool
     voided_invoices: list[str]

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenure.billing import balance, promotions
+from tenure.billing import balance, offers, promotions
 from tenure.billing import service as invoices
 from tenure.billing.records import void
 from tenure.dunning.cases import CaseAction
@@ -99,7 +99,10 @@ async def process_batch(
         limit=limit,
     )
     uow = UnitOfWork(runtime, session, actor)
-    renewals = Renewals(now, await promotions.active_for(session, [sub.id for sub in claimed]))
+    ids = [sub.id for sub in claimed]
+    renewals = Renewals(
+        now, await promotions.active_for(session, ids), offers=await offers.active_for(session, ids)
+    )
     lists = _Lists()
     for sub in claimed:
         uow.track(sub)

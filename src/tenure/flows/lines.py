@@ -30,3 +30,18 @@ def period_lines(
         return lines, False
     lines.append(LineDraft(describe(discount.terms), None, start, end, -off))
     return lines, True
+
+
+def offer_line(
+    lines: list[LineDraft], offer: ActiveDiscount | None, start: datetime, end: datetime
+) -> bool:
+    """Add a retention offer's discount (docs/retention.md) to a period's lines, taken off the
+    plan line and never below zero in total; ``True`` when it was used."""
+    if offer is None or not lines:
+        return False
+    left = sum(line.amount for line in lines)
+    off = min(discount_for(offer.terms, lines[0].amount), max(left, 0))
+    if off == 0:
+        return False
+    lines.append(LineDraft(describe(offer.terms), None, start, end, -off))
+    return True

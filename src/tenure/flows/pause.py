@@ -147,64 +147,79 @@ async def pause(
         sub = await _locked(session, subscription_id)
         require_web(sub, "pause")
         now = await runtime.now_for(session, sub.test_clock_id)
-        catalog = runtime.catalog
-        plan = catalog.plan(sub.plan_id)
-        rule = catalog.retention.pause_rule(sub.market, sub.product_id)
-        _check_pausable(sub, plan, rule)
-        start = request.start or rule.start
-        if start == "now" and not rule.allow_now:
-            raise PauseNotAllowed(
-                f"a pause of {sub.product_id} in {sub.market} starts at the period end",
-                start_allowed="period_end",
-            )
-        starts_at = now if start == "now" else sub.current_period_end
-        resumes_at = _window(sub, plan, rule, request, starts_at)
-        used = await changes.pauses_since(
-            session, sub.customer_id, now - timedelta(days=rule.window_days)
-        )
-        if used >= rule.max_pauses:
-            raise PauseLimitReached(
-                f"{sub.customer_id} has paused {used} times in the last {rule.window_days} "
-                f"days (at most {rule.max_pauses})",
-                max_pauses=rule.max_pauses,
-                window_days=rule.window_days,
-            )
         uow = UnitOfWork(runtime, session, actor)
         uow.track(sub)
-        if start == "now":
-            credited = await _credit_unused(uow, sub, now, plan)
-            await changes.add(
-                session,
-                sub.pending,
-                subscription_id=sub.id,
-                kind=ChangeKind.PAUSE,
-                effective_at=now,
-                resumes_at=resumes_at,
-                at=now,
-                status="applied",
-            )
-            pausing.begin(
-                uow,
-                sub,
-                starts_at=now,
-                resumes_at=resumes_at,
-                now=now,
-                reason="requested",
-                credited=credited,
-            )
-        else:
-            await changes.add(
-                session,
-                sub.pending,
-                subscription_id=sub.id,
-                kind=ChangeKind.PAUSE,
-                effective_at=starts_at,
-                resumes_at=resumes_at,
-                at=now,
-            )
-            uow.record(sub.apply(Action.SCHEDULE_PAUSE, at=now, actor=actor, reason="requested"))
-            uow.emit(sub.event("subscription.pause_scheduled", at=now))
+        await apply_pause(uow, sub, request, now)
         await uow.flush()
+
+
+def refuse_pause(runtime: Runtime, sub: subs.Sub, request: PauseRequest) -> str:
+    """Raise if ``sub`` may not pause as asked (the limits that need no database); returns
+    where the pause starts (``period_end`` or ``now``)."""
+    catalog = runtime.catalog
+    plan = catalog.plan(sub.plan_id)
+    rule = catalog.retention.pause_rule(sub.market, sub.product_id)
+    _check_pausable(sub, plan, rule)
+    start = request.start or rule.start
+    if start == "now" and not rule.allow_now:
+        raise PauseNotAllowed(
+            f"a pause of {sub.product_id} in {sub.market} starts at the period end",
+            start_allowed="period_end",
+        )
+    return start
+
+
+async def apply_pause(uow: UnitOfWork, sub: subs.Sub, request: PauseRequest, now: datetime) -> None:
+    """Check every limit, then schedule or start the pause (in the caller's unit of work)."""
+    session, catalog = uow.session, uow.runtime.catalog
+    plan = catalog.plan(sub.plan_id)
+    rule = catalog.retention.pause_rule(sub.market, sub.product_id)
+    start = refuse_pause(uow.runtime, sub, request)
+    starts_at = now if start == "now" else sub.current_period_end
+    resumes_at = _window(sub, plan, rule, request, starts_at)
+    used = await changes.pauses_since(
+        session, sub.customer_id, now - timedelta(days=rule.window_days)
+    )
+    if used >= rule.max_pauses:
+        raise PauseLimitReached(
+            f"{sub.customer_id} has paused {used} times in the last {rule.window_days} "
+            f"days (at most {rule.max_pauses})",
+            max_pauses=rule.max_pauses,
+            window_days=rule.window_days,
+        )
+    if start == "now":
+        credited = await _credit_unused(uow, sub, now, plan)
+        await changes.add(
+            session,
+            sub.pending,
+            subscription_id=sub.id,
+            kind=ChangeKind.PAUSE,
+            effective_at=now,
+            resumes_at=resumes_at,
+            at=now,
+            status="applied",
+        )
+        pausing.begin(
+            uow,
+            sub,
+            starts_at=now,
+            resumes_at=resumes_at,
+            now=now,
+            reason="requested",
+            credited=credited,
+        )
+        return
+    await changes.add(
+        session,
+        sub.pending,
+        subscription_id=sub.id,
+        kind=ChangeKind.PAUSE,
+        effective_at=starts_at,
+        resumes_at=resumes_at,
+        at=now,
+    )
+    uow.record(sub.apply(Action.SCHEDULE_PAUSE, at=now, actor=uow.actor, reason="requested"))
+    uow.emit(sub.event("subscription.pause_scheduled", at=now))
 
 
 async def _credit_unused(uow: UnitOfWork, sub: subs.Sub, now: datetime, plan: Plan) -> int:

@@ -16,7 +16,7 @@ from tenure.billing.invoicing import build_invoice
 from tenure.billing.promotions import ActiveDiscount
 from tenure.billing.records import BillingReason, InvoiceRecord
 from tenure.flows import dunning
-from tenure.flows.lines import period_lines
+from tenure.flows.lines import offer_line, period_lines
 from tenure.flows.outcomes import Settlement
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.calendar import boundary, period_index
@@ -75,6 +75,7 @@ class Renewals:
     discounts: dict[str, ActiveDiscount]
     drafts: list[tuple[InvoiceRecord, Sub]] = field(default_factory=list)
     switched: dict[str, str] = field(default_factory=dict)  # subscription -> previous plan
+    offers: dict[str, ActiveDiscount] = field(default_factory=dict)  # retention discounts
 
     def renew(self, uow: UnitOfWork, sub: Sub) -> bool:
         """Move ``sub`` to its next period with an invoice for it; ``False`` when it cannot be
@@ -96,6 +97,9 @@ class Renewals:
         lines, used = period_lines(catalog, sub, start, end, discount)
         if used and discount is not None:
             uow.use_discount(discount)
+        offer = self.offers.get(sub.id)
+        if offer is not None and offer_line(lines, offer, start, end):
+            uow.use_discount(offer)
         invoice = build_invoice(
             customer_id=sub.customer_id,
             subscription_id=sub.id,

@@ -52,6 +52,7 @@ EVENT_OF_ACTION: Final[dict[str, str]] = {
     Action.UNSCHEDULE_PAUSE.value: "subscription.pause_canceled",
     Action.PAUSE.value: "subscription.paused",
     Action.RESUME.value: "subscription.resumed",
+    Action.ACCEPT_OFFER.value: "subscription.retention_offer_accepted",
 }
 
 

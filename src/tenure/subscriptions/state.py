@@ -47,6 +47,7 @@ class Action(StrEnum):
     # Retention (docs/retention.md). PAUSE and RESUME above are also the web pause's edges.
     SCHEDULE_PAUSE = "schedule_pause"  # a pause from the period end: status unchanged
     UNSCHEDULE_PAUSE = "unschedule_pause"  # that scheduled pause dropped before it started
+    ACCEPT_OFFER = "accept_offer"  # a save offer was taken: status unchanged
 
 
 S, A = Status, Action
@@ -103,6 +104,8 @@ TRANSITIONS: Final[Mapping[tuple[Status, Action], Status]] = {
     # starts now), and the pause itself is the PAUSE / RESUME edges above.
     (S.ACTIVE, A.SCHEDULE_PAUSE): S.ACTIVE,
     (S.ACTIVE, A.UNSCHEDULE_PAUSE): S.ACTIVE,
+    # A save offer (a discount, a pause, a downgrade, free days) keeps an active subscription.
+    (S.ACTIVE, A.ACCEPT_OFFER): S.ACTIVE,
 }
 
 # Statuses in which the customer has a subscription that still runs (and blocks a second one).

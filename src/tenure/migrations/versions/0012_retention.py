@@ -1,4 +1,5 @@
-"""retention: pauses (scheduled changes with a resume time, the pause notice), cancel reasons
+"""retention: pauses (scheduled changes with a resume time, the pause notice), cancel
+reasons, retention offers taken (once per customer per window)
 
 Revision ID: 0012_retention
 Revises: 0010_outbox_request_context
@@ -24,8 +25,35 @@ def upgrade() -> None:
         batch.add_column(sa.Column("cancel_reason", sa.String(length=32), nullable=True))
         batch.add_column(sa.Column("cancel_comment", sa.String(length=500), nullable=True))
 
+    op.create_table(
+        "offer_redemptions",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("customer_id", sa.String(length=40), nullable=False),
+        sa.Column("subscription_id", sa.String(length=40), nullable=False),
+        sa.Column("offer_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("percent_off", sa.String(length=16), nullable=True),
+        sa.Column("periods_remaining", sa.Integer(), nullable=True),
+        sa.Column("redeemed_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_offer_redemptions_customer_id", "offer_redemptions", ["customer_id"])
+    op.create_index(
+        "ix_offer_redemptions_subscription_id", "offer_redemptions", ["subscription_id"]
+    )
+    # Once per customer per window: one row per (customer, offer), moved by a guarded UPDATE.
+    op.create_table(
+        "offer_windows",
+        sa.Column("customer_id", sa.String(length=40), primary_key=True),
+        sa.Column("offer_id", sa.String(length=64), primary_key=True),
+        sa.Column("redeemed_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("offer_windows")
+    op.drop_index("ix_offer_redemptions_subscription_id", table_name="offer_redemptions")
+    op.drop_index("ix_offer_redemptions_customer_id", table_name="offer_redemptions")
+    op.drop_table("offer_redemptions")
     with op.batch_alter_table("subscriptions") as batch:
         batch.drop_column("cancel_comment")
         batch.drop_column("cancel_reason")
