@@ -70,6 +70,8 @@ class CreateSubscription(_Body):
     intro_offer: bool = False
     promo_code: Code | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
+    # A win-back offer id from GET /v1/plans?customer= (docs/retention.md#win-back).
+    offer: Code | None = None
 
 
 CancelReasonCode = Literal[

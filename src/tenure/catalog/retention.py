@@ -78,10 +78,27 @@ class SaveOffer:
 
 
 @dataclass(frozen=True, slots=True)
+class WinbackOffer:
+    """A price for customers coming back (``[retention.winback.<id>]``): ``percent_off`` on
+    the first ``periods`` invoices of a new subscription to one of ``plans``."""
+
+    id: str
+    description: str
+    percent_off: Fraction
+    periods: int
+    plans: tuple[str, ...] = ()  # the plans it may be taken on (empty: all)
+    previous_products: tuple[str, ...] = ()  # what the ended subscription was (empty: any)
+    markets: tuple[str, ...] = ()
+    min_days_gone: int = 30  # the last subscription ended at least this long ago
+    window_days: int = 365  # once per customer within this many days
+
+
+@dataclass(frozen=True, slots=True)
 class Retention:
     pause: PauseRule = field(default_factory=PauseRule)
     pause_overrides: tuple[PauseRule, ...] = ()
     offers: Mapping[str, SaveOffer] = field(default_factory=dict)
+    winback: Mapping[str, WinbackOffer] = field(default_factory=dict)
 
     def pause_rule(self, market: str, product: str) -> PauseRule:
         best, rank = self.pause, 0
@@ -94,7 +111,17 @@ class Retention:
         return best
 
 
-_TOP_KEYS: Final = ("pause", "offers")
+_TOP_KEYS: Final = ("pause", "offers", "winback")
+_WINBACK_KEYS: Final = (
+    "description",
+    "percent_off",
+    "periods",
+    "plans",
+    "previous_products",
+    "markets",
+    "min_days_gone",
+    "window_days",
+)
 _OFFER_KEYS: Final = (
     "kind",
     "description",
@@ -156,7 +183,60 @@ def parse_retention(
             dataclasses.replace(default, name=name, market=market, product=product, **values)
         )
     offers = _offers(raw.get("offers", {}), report, markets, plans or {})
-    return Retention(pause=default, pause_overrides=tuple(overrides), offers=offers)
+    winback = _winbacks(raw.get("winback", {}), report, markets, products, plans or {})
+    return Retention(
+        pause=default, pause_overrides=tuple(overrides), offers=offers, winback=winback
+    )
+
+
+def _winbacks(
+    raw: object,
+    report: Report,
+    markets: Mapping[str, Any],
+    products: Mapping[str, Any],
+    plans: Mapping[str, Any],
+) -> dict[str, WinbackOffer]:
+    if not isinstance(raw, dict):
+        report("retention.winback", "must be a table of named offers")
+        return {}
+    found: dict[str, WinbackOffer] = {}
+    for offer_id, entry in raw.items():
+        where = f"retention.winback.{offer_id}"
+        say = functools.partial(report, where)
+        if not isinstance(entry, dict):
+            say("must be a table")
+            continue
+        if not _OFFER_ID.fullmatch(offer_id):
+            say("an offer id is 2-64 lower-case letters, digits and underscores")
+        _unknown(report, where, entry, _WINBACK_KEYS)
+        percent = _percent(entry, say)
+        periods = _int(entry, "periods", 1, 24, say)
+        if percent is None or periods is None:
+            say('a win-back offer needs "percent_off" and "periods"')
+            continue
+        description = entry.get("description", offer_id.replace("_", " "))
+        found[offer_id] = WinbackOffer(
+            id=offer_id,
+            description=str(description),
+            percent_off=percent,
+            periods=periods,
+            plans=_names(entry, "plans", plans, say),
+            previous_products=_names(entry, "previous_products", products, say, "products"),
+            markets=_names(entry, "markets", markets, say),
+            min_days_gone=_int(entry, "min_days_gone", 0, 3650, say) or 0,
+            window_days=_int(entry, "window_days", 1, 3650, say) or 365,
+        )
+    return found
+
+
+def _percent(entry: Mapping[str, Any], say: Callable[[str], None]) -> Fraction | None:
+    if "percent_off" not in entry:
+        return None
+    text = entry["percent_off"]
+    if not isinstance(text, str) or not _PERCENT.fullmatch(text) or not 0 < Fraction(text) <= 100:
+        say(f"percent_off must be a quoted decimal above 0 and at most 100, not {text!r}")
+        return None
+    return Fraction(text) / 100
 
 
 def _offers(
@@ -193,7 +273,11 @@ def _int(
 
 
 def _names(
-    entry: Mapping[str, Any], key: str, known: Mapping[str, Any], say: Callable[[str], None]
+    entry: Mapping[str, Any],
+    key: str,
+    known: Mapping[str, Any],
+    say: Callable[[str], None],
+    table: str | None = None,
 ) -> tuple[str, ...]:
     value = entry.get(key, [])
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -201,7 +285,7 @@ def _names(
         return ()
     for item in value:
         if item not in known:
-            say(f'{key}: "{item}" is not defined in [{key}]')
+            say(f'{key}: "{item}" is not defined in [{table or key}]')
     return tuple(value)
 
 
@@ -219,17 +303,7 @@ def _offer(
     description = entry.get("description", offer_id.replace("_", " "))
     if not isinstance(description, str) or not description.strip() or len(description) > 200:
         say("description must be a non-empty string of at most 200 characters")
-    percent = None
-    if "percent_off" in entry:
-        text = entry["percent_off"]
-        if (
-            not isinstance(text, str)
-            or not _PERCENT.fullmatch(text)
-            or not (0 < Fraction(text) <= 100)
-        ):
-            say(f"percent_off must be a quoted decimal above 0 and at most 100, not {text!r}")
-        else:
-            percent = Fraction(text) / 100
+    percent = _percent(entry, say)
     periods = _int(entry, "periods", 1, 24, say)
     days = _int(entry, "days", 1, 365, say)
     to_plan = entry.get("to_plan")

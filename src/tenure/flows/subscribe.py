@@ -18,8 +18,9 @@ from tenure.catalog.model import Plan, Product
 from tenure.customers import service as customers
 from tenure.customers.models import Customer
 from tenure.db.base import table_of
+from tenure.flows import winback
 from tenure.flows.collect import Outcome, collect
-from tenure.flows.lines import period_lines
+from tenure.flows.lines import offer_line, period_lines
 from tenure.flows.opening import open_invoice
 from tenure.flows.outcomes import Settlement, payment_failed_event
 from tenure.flows.runtime import Runtime
@@ -54,6 +55,7 @@ class PromoAlreadyUsed(Conflict):
 class Offers:
     promo_code: str | None = None
     intro: bool = False  # take the plan's intro offer (once per customer and product family)
+    winback: str | None = None  # a win-back offer id (docs/retention.md#win-back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,10 @@ def _conflict_from(error: IntegrityError, customer_id: str) -> Conflict:
         return IntroAlreadyUsed(f"customer {customer_id} has already used this intro offer")
     if "promo_redemptions" in text:
         return PromoAlreadyUsed(f"customer {customer_id} has already used this promo code")
+    if "offer_windows" in text:
+        return winback.WinbackNotEligible(
+            f"customer {customer_id} has just taken this offer", reason="offer_already_used"
+        )
     return SubscriptionExists(
         f"customer {customer_id} already has a live subscription; change or cancel it instead"
     )
@@ -172,13 +178,27 @@ async def _create(
             currency=market.currency,
             now=now,
         )
+    comeback = None
+    if offers.winback:
+        comeback = await winback.redeem(
+            runtime,
+            session,
+            customer_id=customer.id,
+            market=market.code,
+            subscription_id=sub.id,
+            plan_id=plan.id,
+            offer_id=offers.winback,
+            now=now,
+        )
     uow = UnitOfWork(runtime, session, actor)
     uow.add_sub(sub)
     uow.record(
         HistoryEntry(sub.id, now, None, sub.status, "created", "trial" if trial else None, actor)
     )
     uow.emit(sub.event("subscription.created", at=now))
-    invoice = None if trial else _first_invoice(runtime, sub, discount, now)
+    invoice, comeback_used = (
+        (None, False) if trial else _first_invoice(runtime, sub, discount, now, comeback)
+    )
     attempt = None
     if invoice is not None:
         await balance.settle(session, [invoice], at=now)
@@ -187,6 +207,8 @@ async def _create(
             activate(uow, sub, now)
         if discount is not None and len(invoice.lines) > 1:
             uow.use_discount(discount)
+        if comeback is not None and comeback_used:
+            uow.use_discount(comeback)
     if trial:
         await session.execute(
             insert(table_of(TrialRedemption)).values(
@@ -323,12 +345,18 @@ def _new_sub(
 
 
 def _first_invoice(
-    runtime: Runtime, sub: subs.Sub, discount: ActiveDiscount | None, now: datetime
-) -> InvoiceRecord:
+    runtime: Runtime,
+    sub: subs.Sub,
+    discount: ActiveDiscount | None,
+    now: datetime,
+    comeback: ActiveDiscount | None = None,
+) -> tuple[InvoiceRecord, bool]:
+    """The first period's invoice; the flag says whether the win-back discount was used."""
     lines, _ = period_lines(
         runtime.catalog, sub, sub.current_period_start, sub.current_period_end, discount
     )
-    return build_invoice(
+    used = offer_line(lines, comeback, sub.current_period_start, sub.current_period_end)
+    invoice = build_invoice(
         customer_id=sub.customer_id,
         subscription_id=sub.id,
         currency=sub.currency,
@@ -339,6 +367,7 @@ def _first_invoice(
         tax=runtime.tax_rule(sub.market, sub.region),
         created_at=now,
     )
+    return invoice, used
 
 
 async def _redeem_intro(

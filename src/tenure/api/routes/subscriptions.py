@@ -78,11 +78,14 @@ class SubscriptionController(Controller):
         summary="Subscribe a customer to a plan",
         before_request=no_card_numbers,
         responses=problems(
-            (404, "customer_not_found payment_method_not_found promo_code_not_found"),
+            (
+                404,
+                "customer_not_found payment_method_not_found promo_code_not_found offer_not_found",
+            ),
             (
                 409,
                 "subscription_exists trial_already_used intro_offer_already_used "
-                "promo_code_already_used promo_code_exhausted",
+                "promo_code_already_used promo_code_exhausted offer_not_eligible",
             ),
             (
                 422,
@@ -112,7 +115,7 @@ class SubscriptionController(Controller):
             payment_method=token,
             trial=data.trial,
             actor=actor_of(request),
-            offers=Offers(promo_code=data.promo_code, intro=data.intro_offer),
+            offers=Offers(promo_code=data.promo_code, intro=data.intro_offer, winback=data.offer),
             metadata=data.metadata,
         )
         detail = await _detail(runtime, result.subscription_id)
