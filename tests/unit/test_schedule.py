@@ -372,6 +372,34 @@ def test_a_store_pause_is_never_due_in_tenure() -> None:
     assert due_action(t, RESUME_AT + timedelta(days=365)) is None
 
 
+def test_an_unaccepted_opt_in_price_change_ends_at_the_renewal_it_would_bill() -> None:
+    t = Timeline(
+        status=Status.ACTIVE,
+        current_period_end=PERIOD_END,
+        trial_end=None,
+        trial_notice_sent=False,
+        cancel_at_period_end=False,
+        incomplete_expires_at=None,
+        grace_ends_at=None,
+        price_declined_at=PERIOD_END,
+    )
+    assert next_action_at(t) == PERIOD_END
+    assert due_action(t, PERIOD_END) is Due.END_PRICE_DECLINED
+    later = Timeline(
+        status=Status.ACTIVE,
+        current_period_end=PERIOD_END,
+        trial_end=None,
+        trial_notice_sent=False,
+        cancel_at_period_end=False,
+        incomplete_expires_at=None,
+        grace_ends_at=None,
+        price_declined_at=PERIOD_END + US,
+    )
+    assert due_action(later, PERIOD_END) is Due.RENEW  # the old price is still noticed
+    paused = timeline(Status.PAUSED, current_period_end=RESUME_AT)
+    assert due_action(paused, RESUME_AT) is Due.RESUME
+
+
 # --------------------------------------------------------------------------- terminal
 
 
@@ -443,6 +471,7 @@ def timelines(draw: st.DrawFn) -> Timeline:
         pause_at=draw(st.one_of(st.none(), st.just(period_end))),
         pause_notice_at=pause_notice_at,
         store_managed=draw(st.booleans()) and status is Status.PAUSED,
+        price_declined_at=draw(st.one_of(st.none(), _OFFSET.map(_at))),
     )
 
 

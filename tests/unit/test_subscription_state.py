@@ -88,6 +88,17 @@ EXPECTED: dict[tuple[Status, Action], Status] = {
     (Status.ACTIVE, Action.UNSCHEDULE_PAUSE): Status.ACTIVE,
     # a save offer is taken by an active subscription and keeps it active
     (Status.ACTIVE, Action.ACCEPT_OFFER): Status.ACTIVE,
+    # price changes: scheduled for (and accepted by) every subscription that renews again
+    (Status.TRIALING, Action.SCHEDULE_PRICE_CHANGE): Status.TRIALING,
+    (Status.ACTIVE, Action.SCHEDULE_PRICE_CHANGE): Status.ACTIVE,
+    (Status.PAST_DUE, Action.SCHEDULE_PRICE_CHANGE): Status.PAST_DUE,
+    (Status.ON_HOLD, Action.SCHEDULE_PRICE_CHANGE): Status.ON_HOLD,
+    (Status.PAUSED, Action.SCHEDULE_PRICE_CHANGE): Status.PAUSED,
+    (Status.TRIALING, Action.ACCEPT_PRICE_CHANGE): Status.TRIALING,
+    (Status.ACTIVE, Action.ACCEPT_PRICE_CHANGE): Status.ACTIVE,
+    (Status.PAST_DUE, Action.ACCEPT_PRICE_CHANGE): Status.PAST_DUE,
+    (Status.ON_HOLD, Action.ACCEPT_PRICE_CHANGE): Status.ON_HOLD,
+    (Status.PAUSED, Action.ACCEPT_PRICE_CHANGE): Status.PAUSED,
     # incomplete_expired and expired: terminal, no edges at all
 }
 
@@ -99,11 +110,11 @@ def _pair_id(pair: tuple[Status, Action]) -> str:
 
 
 def test_product_covers_every_status_and_action_pair() -> None:
-    # 9 statuses x 20 actions = 180 pairs; guards against an enum member being added unnoticed.
+    # 9 statuses x 22 actions = 198 pairs; guards against an enum member being added unnoticed.
     assert len(Status) == 9
-    assert len(Action) == 20
-    assert len(ALL_PAIRS) == 180
-    assert len(EXPECTED) == 48
+    assert len(Action) == 22
+    assert len(ALL_PAIRS) == 198
+    assert len(EXPECTED) == 58
 
 
 @pytest.mark.parametrize("pair", ALL_PAIRS, ids=[_pair_id(p) for p in ALL_PAIRS])

@@ -95,6 +95,22 @@ class PauseSubscription(_Body):
     start: Literal["period_end", "now"] | None = None
 
 
+class Grandfather(_Body):
+    """Cohorts that keep their price: started before a moment, or on these price versions."""
+
+    started_before: Timestamp | None = None
+    versions: Annotated[list[Code], msgspec.Meta(max_length=20)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class CreatePriceChange(_Body):
+    plan: Id
+    market: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2}$")]
+    version: Code  # a [[price_versions]] entry of the plan in the catalog
+    grandfather: Grandfather | None = None
+
+
 class Empty(_Body):
     pass
 

@@ -25,6 +25,7 @@ from tenure.catalog.model import (
     Plan,
     Product,
 )
+from tenure.catalog.pricing import parse_pricing
 from tenure.catalog.retention import parse_retention
 from tenure.kernel.calendar import Interval
 from tenure.kernel.money import UnknownCurrency, minor_units, to_minor
@@ -39,7 +40,10 @@ _FEATURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # Stricter than Fraction(), which would also accept "1/3", "1e2" or "1_000" as a price.
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
-_TOP_KEYS = ("catalog", "markets", "products", "plans", "change_policies", "dunning", "retention")
+_TOP_KEYS = (
+    "catalog", "markets", "products", "plans", "change_policies", "dunning", "retention",
+    "price_versions",
+)  # fmt: skip
 _CATALOG_KEYS = ("free_product",)
 _MARKET_KEYS = ("currency", "tax_inclusive", "tax_rate", "tax_name", "regions")
 _REGION_CODE = re.compile(r"[A-Z0-9]{1,3}")
@@ -599,8 +603,14 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     plans = {pid: _plan(pid, raw, refs, problems) for pid, raw in raw_plans.items()}
     policies = _change_policies(document, set(raw_plans), problems)
     dunning, dunning_overrides = _dunning(document, refs, problems)
-    retention = parse_retention(
-        document.get("retention"), problems.add, currencies, raw_products, raw_plans
+    retention_raw = document.get("retention")
+    retention = parse_retention(retention_raw, problems.add, currencies, raw_products, raw_plans)
+    pricing = parse_pricing(
+        document.get("price_versions"),
+        retention_raw.get("price_changes") if isinstance(retention_raw, dict) else None,
+        problems.add,
+        currencies,
+        raw_plans,
     )
     if problems.items or free_product is None:
         return None
@@ -614,4 +624,5 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
         dunning=dunning,
         dunning_overrides=dunning_overrides,
         retention=retention,
+        pricing=pricing,
     )

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from tenure.catalog.pricing import Pricing
 from tenure.catalog.retention import Retention
 from tenure.kernel.calendar import Interval
 from tenure.kernel.errors import InvalidRequest, NotFound
@@ -98,6 +99,7 @@ class Catalog:
     dunning: DunningRule = field(default_factory=DunningRule)
     dunning_overrides: tuple[DunningRule, ...] = ()
     retention: Retention = field(default_factory=Retention)  # docs/retention.md
+    pricing: Pricing = field(default_factory=Pricing)  # price versions and consent rules
 
     def market(self, code: str) -> Market:
         try:

@@ -111,7 +111,7 @@ class Retention:
         return best
 
 
-_TOP_KEYS: Final = ("pause", "offers", "winback")
+_TOP_KEYS: Final = ("pause", "offers", "winback", "price_changes")  # the last: pricing.py
 _WINBACK_KEYS: Final = (
     "description",
     "percent_off",

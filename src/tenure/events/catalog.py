@@ -38,6 +38,7 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     PauseData,
     PaymentMethodData,
     PendingChangeData,
+    PendingPriceData,
     PreviousEntitlements,
     RetentionOfferData,
     SubscriptionCanceled,
@@ -50,6 +51,8 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     SubscriptionPlanChangeCanceled,
     SubscriptionPlanChanged,
     SubscriptionPlanChangeScheduled,
+    SubscriptionPriceChangeApplied,
+    SubscriptionPriceChangeScheduled,
     SubscriptionPriceIncrease,
     SubscriptionPromoCodeApplied,
     SubscriptionRecovered,
@@ -134,6 +137,9 @@ _OFFER = RetentionOfferData(
     periods=3,
     days=None,
     to_plan=None,
+)
+_PENDING_PRICE = PendingPriceData(
+    amount=13900, currency="SEK", effective_at="2025-04-28T10:00:00Z", consent="opt_in"
 )
 _PAUSE = PauseData(
     status="active", starts_at="2025-02-28T10:00:00Z", resumes_at="2025-04-28T10:00:00Z"
@@ -358,6 +364,33 @@ CATALOG: Final[tuple[EventType, ...]] = (
         SubscriptionRetentionOfferDeclined,
         "The customer turned a save offer down.",
         SubscriptionRetentionOfferDeclined(**_SUB_FIELDS, offer=_OFFER),
+    ),
+    EventType(
+        "subscription.price_change_scheduled",
+        1,
+        SubscriptionPriceChangeScheduled,
+        "A new price was scheduled for a later renewal (pending_price: amount, effective_at, "
+        "consent); under opt_in consent the customer must accept it before effective_at.",
+        SubscriptionPriceChangeScheduled(
+            **{**_SUB_FIELDS, "pending_price": _PENDING_PRICE},
+            price_change="pchg_01JD3K6ZQ8N0V5X2T9E4M7B1DD",
+            previous_price=Money(amount=12900, currency="SEK"),
+        ),
+    ),
+    _sub_event(
+        "subscription.price_change_accepted",
+        "The customer accepted the scheduled price (POST .../price_change/accept).",
+        pending_price=msgspec.structs.replace(_PENDING_PRICE, consent="accepted"),
+    ),
+    EventType(
+        "subscription.price_change_applied",
+        1,
+        SubscriptionPriceChangeApplied,
+        "A renewal billed the new price for the first time; price is the new one.",
+        SubscriptionPriceChangeApplied(
+            **{**_SUB_FIELDS, "price": Money(amount=13900, currency="SEK")},
+            previous_price=Money(amount=12900, currency="SEK"),
+        ),
     ),
     _sub_event(
         "subscription.reinstated",

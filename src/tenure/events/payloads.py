@@ -48,6 +48,21 @@ class PauseData(_Payload, kw_only=True):
     resumes_at: Timestamp  # billing starts again here, with the anchor moved to it
 
 
+class PendingPriceData(_Payload, kw_only=True):
+    """A price change scheduled for a later renewal (docs/retention.md#price-increases)."""
+
+    amount: MinorUnits
+    currency: Currency
+    effective_at: Timestamp  # the renewal that bills it first
+    consent: Annotated[
+        str,
+        msgspec.Meta(
+            description="notice (applies unless the customer cancels), opt_in (must be "
+            "accepted before effective_at or the subscription ends there), or accepted"
+        ),
+    ]
+
+
 class CancellationData(_Payload, kw_only=True):
     reason: Annotated[
         str,
@@ -85,6 +100,7 @@ class SubscriptionData(_Payload, kw_only=True):
     ] = "web"
     pause: PauseData | None = None  # a web pause scheduled or running
     cancellation: CancellationData | None = None  # why it was canceled, until a reactivate
+    pending_price: PendingPriceData | None = None  # a scheduled price change
 
 
 class SubscriptionPaused(SubscriptionData, kw_only=True):
@@ -122,6 +138,15 @@ class SubscriptionRetentionOfferAccepted(SubscriptionData, kw_only=True):
 
 class SubscriptionRetentionOfferDeclined(SubscriptionData, kw_only=True):
     offer: RetentionOfferData
+
+
+class SubscriptionPriceChangeScheduled(SubscriptionData, kw_only=True):
+    price_change: str  # the price change (POST /v1/price_changes) that scheduled it
+    previous_price: Money
+
+
+class SubscriptionPriceChangeApplied(SubscriptionData, kw_only=True):
+    previous_price: Money
 
 
 class SubscriptionCanceled(SubscriptionData, kw_only=True):

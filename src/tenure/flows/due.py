@@ -159,10 +159,8 @@ def _decide(
     elif due is Due.RETRY_PAYMENT:
         dunning.retry_due(sub, now)
         lists.retrying.append(sub)
-    elif due is Due.START_PAUSE:
-        pausing.start_scheduled(uow, sub, now)
-    elif due is Due.PAUSE_NOTICE:
-        pausing.notice(uow, sub, now)
+    elif due in _RETENTION:
+        _retention(uow, sub, due, now, lists)
     elif due is Due.RESUME or due is Due.RENEW:
         ended = pausing.resume(uow, sub, now, reason="pause_ended") if due is Due.RESUME else None
         if not renewals.renew(uow, sub):
@@ -175,6 +173,23 @@ def _decide(
             pausing.resumed_event(uow, sub, now, ended)
     else:
         sub.reschedule(now)  # next_action_at was stale; recompute it
+
+
+_RETENTION = frozenset({Due.END_PRICE_DECLINED, Due.START_PAUSE, Due.PAUSE_NOTICE})
+
+
+def _retention(uow: UnitOfWork, sub: Sub, due: Due, now: datetime, lists: _Lists) -> None:
+    """The retention levers' due work (docs/retention.md)."""
+    if due is Due.END_PRICE_DECLINED:
+        # An opt-in price increase was not accepted: the subscription ends instead of renewing.
+        sub.cancel_reason, sub.cancel_comment = "price_change_declined", None
+        end_at = sub.current_period_end
+        _end(uow, sub, Action.PERIOD_ENDED_CANCELED, "price_change_declined", end_at, now)
+        lists.ended_canceled.append(sub)
+    elif due is Due.START_PAUSE:
+        pausing.start_scheduled(uow, sub, now)
+    else:
+        pausing.notice(uow, sub, now)
 
 
 def _end(

@@ -162,7 +162,10 @@ async def _create(
     await _refuse_second_live(session, customer_id)
     if trial:
         await _redeem_trial(session, customer, plan, product)
-    sub = _new_sub(customer, plan, price.amount, price.currency, payment_method, trial, now)
+    # The catalog price version in effect now (docs/retention.md#price-increases).
+    amount, version = runtime.catalog.pricing.price_at(plan.id, plan.prices, market.code, now)
+    sub = _new_sub(customer, plan, amount, price.currency, payment_method, trial, now)
+    sub.price_version = version
     sub.metadata = dict(metadata)
     if offers.intro:
         await _redeem_intro(session, sub, plan, product, trial=trial, now=now)

@@ -53,6 +53,8 @@ EVENT_OF_ACTION: Final[dict[str, str]] = {
     Action.PAUSE.value: "subscription.paused",
     Action.RESUME.value: "subscription.resumed",
     Action.ACCEPT_OFFER.value: "subscription.retention_offer_accepted",
+    Action.SCHEDULE_PRICE_CHANGE.value: "subscription.price_change_scheduled",
+    Action.ACCEPT_PRICE_CHANGE.value: "subscription.price_change_accepted",
 }
 
 

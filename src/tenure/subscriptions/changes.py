@@ -30,6 +30,9 @@ class ChangeKind(StrEnum):
     # A pause: from ``effective_at`` (the period end, or now) until ``resumes_at``. Applied when
     # it starts; its rows are also what the catalog's "how often" limit counts.
     PAUSE = "pause"
+    # A price change: ``amount`` from the first renewal starting at or after ``effective_at``
+    # (opt-in consent: only once accepted, otherwise the subscription ends there).
+    PRICE = "price_change"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,10 @@ class PendingChange:
     effective_at: datetime
     plan_id: str | None = None
     resumes_at: datetime | None = None  # pauses only
+    amount: int | None = None  # price changes only, with consent and accepted_at
+    consent: str | None = None
+    accepted_at: datetime | None = None
+    price_version: str | None = None
 
 
 async def load_pending(
@@ -55,12 +62,24 @@ async def load_pending(
             _table.c.effective_at,
             _table.c.plan_id,
             _table.c.resumes_at,
+            _table.c.amount,
+            _table.c.consent,
+            _table.c.accepted_at,
+            _table.c.price_version,
         ).where(_table.c.subscription_id.in_(list(subscription_ids)), _table.c.status == "pending")
     )
     for row in rows:
         kind = ChangeKind(row.kind)
         found[row.subscription_id][kind] = PendingChange(
-            row.id, kind, row.effective_at, row.plan_id, row.resumes_at
+            row.id,
+            kind,
+            row.effective_at,
+            row.plan_id,
+            row.resumes_at,
+            row.amount,
+            row.consent,
+            row.accepted_at,
+            row.price_version,
         )
     return found
 
@@ -76,12 +95,16 @@ async def add(
     plan_id: str | None = None,
     resumes_at: datetime | None = None,
     status: str = "pending",
+    price: tuple[int, str, str, str] | None = None,
 ) -> PendingChange:
     """Schedule a change, replacing a pending one of the same kind. ``status="applied"``
     records a change that takes effect at once (a pause starting now) as a closed row."""
     if kind in pending:
         await close(session, pending, [kind], status="canceled", at=at)
-    change = PendingChange(new_id("sch"), kind, effective_at, plan_id, resumes_at)
+    amount, consent, change_id, version = price or (None, None, None, None)
+    change = PendingChange(
+        new_id("sch"), kind, effective_at, plan_id, resumes_at, amount, consent, None, version
+    )
     await session.execute(
         insert(_table).values(
             id=change.id,
@@ -90,6 +113,10 @@ async def add(
             effective_at=effective_at,
             plan_id=plan_id,
             resumes_at=resumes_at,
+            amount=amount,
+            consent=consent,
+            price_change_id=change_id,
+            price_version=version,
             status=status,
             created_at=at,
             closed_at=None if status == "pending" else at,
@@ -138,3 +165,12 @@ async def pauses_since(session: AsyncSession, customer_id: str, since: datetime)
         )
     )
     return int(count or 0)
+
+
+async def accept(session: AsyncSession, change_id: str, *, at: datetime) -> None:
+    """The customer accepted a pending price change (opt-in consent)."""
+    await session.execute(
+        update(_table)
+        .where(_table.c.id == change_id, _table.c.status == "pending")
+        .values(accepted_at=at)
+    )

@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.customers import models as _customers  # noqa: F401 - FK target
@@ -64,6 +73,8 @@ class Subscription(Base):
     # a card number: the API refuses one). Cleared by reactivate.
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
     cancel_comment: Mapped[str | None] = mapped_column(String(500))
+    # The catalog price version the locked price came from ("base": the plan's own prices).
+    price_version: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         # "At most one live web subscription per customer" is a constraint, not a check.
@@ -104,6 +115,13 @@ class ScheduledChange(Base):
     effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
     plan_id: Mapped[str | None] = mapped_column(String(64))
     resumes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a pause's end
+    # A price change: the new price, its consent rule (notice | opt_in), when the customer
+    # accepted it, and the price change that scheduled it.
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    consent: Mapped[str | None] = mapped_column(String(16))
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    price_change_id: Mapped[str | None] = mapped_column(String(40))
+    price_version: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # pending | applied | canceled
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -118,6 +136,32 @@ class ScheduledChange(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+    )
+
+
+class PriceChange(Base):
+    """Moving the subscribers of a plan in a market to a catalog price version: once per
+    (plan, market, version), by a unique constraint."""
+
+    __tablename__ = "price_changes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(64))
+    market: Mapped[str] = mapped_column(String(2))
+    version: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    consent: Mapped[str] = mapped_column(String(16))
+    notice_days: Mapped[int] = mapped_column(Integer)
+    # Cohorts that keep their price: started before a date, or on some price versions.
+    grandfather_started_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    grandfather_versions: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    scheduled: Mapped[int] = mapped_column(Integer)  # subscriptions it scheduled
+    grandfathered: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("plan_id", "market", "version", name="uq_price_changes_version"),
     )
 
 

@@ -69,6 +69,7 @@ class Sub:
     pause_notice_at: datetime | None = None
     cancel_reason: str | None = None  # CancelReason, or price_change_declined
     cancel_comment: str | None = None
+    price_version: str | None = None  # the catalog price version of price_amount
     # Not a column: the pending rows of ``scheduled_changes``, loaded with the subscription.
     pending: dict[ChangeKind, PendingChange] = field(default_factory=dict)
 
@@ -96,6 +97,10 @@ class Sub:
         """A pause scheduled to start at the period end (not yet running)."""
         return self.pending.get(ChangeKind.PAUSE)
 
+    @property
+    def pending_price(self) -> PendingChange | None:
+        return self.pending.get(ChangeKind.PRICE)
+
     def timeline(self) -> schedule.Timeline:
         return schedule.Timeline(
             status=self.state,
@@ -110,6 +115,7 @@ class Sub:
             store_managed=self.channel != "web",
             pause_at=self.pending_pause.effective_at if self.pending_pause else None,
             pause_notice_at=self.pause_notice_at,
+            price_declined_at=_declined_at(self.pending_price),
         )
 
     def reschedule(self, at: datetime) -> None:
@@ -146,6 +152,13 @@ class Sub:
         """Events about one subscription are numbered 1, 2, 3, ... in the order they happen."""
         self.event_seq += 1
         return self.event_seq
+
+
+def _declined_at(change: PendingChange | None) -> datetime | None:
+    """An opt-in price change not (yet) accepted: where the subscription ends instead."""
+    if change is None or change.consent != "opt_in" or change.accepted_at is not None:
+        return None
+    return change.effective_at
 
 
 _FIELDS = tuple(column.name for column in _table.columns)
@@ -190,6 +203,21 @@ def payload(sub: Sub) -> dict[str, Any]:
         "channel": sub.channel,
         "pause": pause_of(sub),
         "cancellation": cancellation_of(sub),
+        "pending_price": pending_price_of(sub),
+    }
+
+
+def pending_price_of(sub: Sub) -> dict[str, Any] | None:
+    """A scheduled price change: the new amount, from which renewal, and the consent state
+    (notice: applies unless canceled; opt_in: must be accepted; accepted)."""
+    change = sub.pending_price
+    if change is None or change.amount is None:
+        return None
+    return {
+        "amount": change.amount,
+        "currency": sub.currency,
+        "effective_at": rfc3339(change.effective_at),
+        "consent": "accepted" if change.accepted_at is not None else change.consent,
     }
 
 

@@ -34,6 +34,7 @@ class Due(StrEnum):
     START_PAUSE = "start_pause"
     PAUSE_NOTICE = "pause_notice"
     RESUME = "resume"
+    END_PRICE_DECLINED = "end_price_declined"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,9 @@ class Timeline:
     # Paused: when subscription.pause_ending is due (None once sent). While paused the current
     # period is the pause itself, so current_period_end is the resume time.
     pause_notice_at: datetime | None = None
+    # An opt-in price change the customer has not accepted: the renewal that starts at or
+    # after this moment does not happen; the subscription ends (price_change_declined).
+    price_declined_at: datetime | None = None
 
 
 def _trial_notice_at(t: Timeline) -> datetime | None:
@@ -120,6 +124,8 @@ def _running_due(t: Timeline, now: datetime) -> Due | None:
     if now >= t.current_period_end:
         if t.cancel_at_period_end:
             return Due.END_CANCELED
+        if _declined(t):
+            return Due.END_PRICE_DECLINED
         pausing = t.status is Status.ACTIVE and t.pause_at is not None
         return Due.START_PAUSE if pausing else Due.RENEW
     notice = _trial_notice_at(t) if t.status is Status.TRIALING else None
@@ -128,9 +134,15 @@ def _running_due(t: Timeline, now: datetime) -> Due | None:
 
 def _paused_due(t: Timeline, now: datetime) -> Due | None:
     if now >= t.current_period_end:
-        return Due.END_CANCELED if t.cancel_at_period_end else Due.RESUME
+        if t.cancel_at_period_end:
+            return Due.END_CANCELED
+        return Due.END_PRICE_DECLINED if _declined(t) else Due.RESUME
     notice = t.pause_notice_at
     return Due.PAUSE_NOTICE if notice is not None and now >= notice else None
+
+
+def _declined(t: Timeline) -> bool:
+    return t.price_declined_at is not None and t.current_period_end >= t.price_declined_at
 
 
 def _dunning_due(t: Timeline, now: datetime) -> Due | None:

@@ -48,6 +48,8 @@ class Action(StrEnum):
     SCHEDULE_PAUSE = "schedule_pause"  # a pause from the period end: status unchanged
     UNSCHEDULE_PAUSE = "unschedule_pause"  # that scheduled pause dropped before it started
     ACCEPT_OFFER = "accept_offer"  # a save offer was taken: status unchanged
+    SCHEDULE_PRICE_CHANGE = "schedule_price_change"  # a new price from a later renewal
+    ACCEPT_PRICE_CHANGE = "accept_price_change"  # the customer agreed to it (opt-in)
 
 
 S, A = Status, Action
@@ -106,6 +108,12 @@ TRANSITIONS: Final[Mapping[tuple[Status, Action], Status]] = {
     (S.ACTIVE, A.UNSCHEDULE_PAUSE): S.ACTIVE,
     # A save offer (a discount, a pause, a downgrade, free days) keeps an active subscription.
     (S.ACTIVE, A.ACCEPT_OFFER): S.ACTIVE,
+    # A price change reaches every subscription that will renew again; the status stays.
+    **{
+        (status, action): status
+        for status in (S.TRIALING, S.ACTIVE, S.PAST_DUE, S.ON_HOLD, S.PAUSED)
+        for action in (A.SCHEDULE_PRICE_CHANGE, A.ACCEPT_PRICE_CHANGE)
+    },
 }
 
 # Statuses in which the customer has a subscription that still runs (and blocks a second one).

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from tenure.api.resources.base import Money, Resource
+from tenure.api.resources.base import at as ts_of
 from tenure.catalog.model import Catalog
 from tenure.catalog.retention import SaveOffer
+from tenure.flows.price_changes import Scheduled
 from tenure.kernel.money import round_half_up
 from tenure.subscriptions.record import Sub
 
@@ -70,4 +72,46 @@ def retention_offer_list_of(
         data=[retention_offer_of(catalog, sub, offer) for offer in offers],
         has_more=False,
         next=None,
+    )
+
+
+class GrandfatherCohorts(Resource):
+    started_before: str | None
+    versions: list[str]
+
+
+class PriceChange(Resource):
+    id: str
+    object: Literal["price_change"]
+    plan: str
+    market: str
+    version: str
+    price: Money  # the new price per period
+    consent: str  # notice | opt_in, the market's rule
+    notice_days: int
+    grandfather: GrandfatherCohorts
+    scheduled: int  # subscriptions that got a pending_price
+    grandfathered: int  # subscriptions left at their price
+    created: str
+
+
+def price_change_of(change: Scheduled) -> PriceChange:
+    return PriceChange(
+        id=change.id,
+        object="price_change",
+        plan=change.plan,
+        market=change.market,
+        version=change.version,
+        price=Money(amount=change.amount, currency=change.currency),
+        consent=change.consent,
+        notice_days=change.notice_days,
+        grandfather=GrandfatherCohorts(
+            started_before=None
+            if change.cohorts.started_before is None
+            else ts_of(change.cohorts.started_before),
+            versions=list(change.cohorts.versions),
+        ),
+        scheduled=change.scheduled,
+        grandfathered=change.grandfathered,
+        created=ts_of(change.created_at),
     )

@@ -16,7 +16,7 @@ from tenure.billing.records import InvoiceRecord
 from tenure.flows.collect import Outcome
 from tenure.households.records import HouseholdRecord
 from tenure.subscriptions.models import SubscriptionHistory
-from tenure.subscriptions.record import Sub, pause_of
+from tenure.subscriptions.record import Sub, pause_of, pending_price_of
 from tenure.subscriptions.state import Status
 
 # The domain's own enum, published under a name that says what it is the status of.
@@ -44,6 +44,15 @@ class Cancellation(Resource):
     reason: str  # too_expensive | not_using | technical_issues | switching_service | other |
     # price_change_declined
     comment: str | None
+
+
+class PendingPrice(Resource):
+    """A price change scheduled for a later renewal (docs/retention.md#price-increases)."""
+
+    amount: int
+    currency: str
+    effective_at: str  # the first renewal that bills it
+    consent: str  # notice | opt_in (accept before effective_at, or it ends there) | accepted
 
 
 class Subscription(Resource):
@@ -76,6 +85,7 @@ class Subscription(Resource):
     channel: str
     pause: Pause | None  # docs/retention.md
     cancellation: Cancellation | None
+    pending_price: PendingPrice | None
 
 
 class SubscriptionDetail(Subscription):
@@ -160,6 +170,7 @@ class PlanChangePreview(Resource):
 def subscription_of(sub: Sub) -> Subscription:
     change = sub.pending_plan  # a plan change always names its plan
     paused = pause_of(sub)
+    priced = pending_price_of(sub)
     return Subscription(
         id=sub.id,
         object="subscription",
@@ -189,6 +200,7 @@ def subscription_of(sub: Sub) -> Subscription:
         metadata=metadata_of(sub),
         channel=sub.channel,
         pause=None if paused is None else Pause(**paused),
+        pending_price=None if priced is None else PendingPrice(**priced),
         cancellation=None
         if sub.cancel_reason is None
         else Cancellation(reason=sub.cancel_reason, comment=sub.cancel_comment),

@@ -7,12 +7,17 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
-from tenure.api.deps import RuntimeDep, actor_of, check_id
+from tenure.api.deps import RuntimeDep, actor_of, check_id, parse_time
 from tenure.api.openapi import problems
-from tenure.api.resources.retention import RetentionOfferList, retention_offer_list_of
+from tenure.api.resources.retention import (
+    PriceChange,
+    RetentionOfferList,
+    price_change_of,
+    retention_offer_list_of,
+)
 from tenure.api.resources.subscriptions import SubscriptionDetail, subscription_detail_of
-from tenure.api.schemas import Empty
-from tenure.flows import save_offers
+from tenure.api.schemas import CreatePriceChange, Empty
+from tenure.flows import price_changes, save_offers
 from tenure.households import service as households
 from tenure.kernel.errors import InvalidRequest
 from tenure.subscriptions import record as subs
@@ -101,3 +106,71 @@ class RetentionController(Controller):
             runtime, subscription_id=subscription_id, offer_id=offer_id, actor=actor_of(request)
         )
         return await _detail(runtime, subscription_id)
+
+    @post(
+        "/{subscription_id:str}/price_change/accept",
+        status_code=200,
+        summary="Accept the scheduled price change (opt-in consent)",
+        responses=problems(
+            (404, "subscription_not_found"),
+            (409, "price_change_not_scheduled price_change_already_accepted managed_by_store"),
+        ),
+    )
+    async def accept_price_change(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        runtime: RuntimeDep,
+        data: JSONBody[Empty | None] = None,
+    ) -> SubscriptionDetail:
+        """Without it, a subscription under ``opt_in`` consent ends at
+        ``pending_price.effective_at`` (``ended_reason: price_change_declined``)."""
+        check_id(subscription_id, "sub", "subscription")
+        await price_changes.accept(
+            runtime, subscription_id=subscription_id, actor=actor_of(request)
+        )
+        return await _detail(runtime, subscription_id)
+
+
+class PriceChangeController(Controller):
+    path = "/v1/price_changes"
+    tags = ["retention"]
+
+    @post(
+        "/",
+        status_code=201,
+        summary="Move a plan's subscribers in a market to a catalog price version",
+        responses=problems(
+            (409, "price_change_exists"),
+            (
+                422,
+                "unknown_plan unknown_market unknown_price_version plan_unavailable_in_market "
+                "invalid_timestamp",
+            ),
+        ),
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CreatePriceChange],
+        runtime: RuntimeDep,
+    ) -> PriceChange:
+        """Each renewing web subscription of ``plan`` in ``market`` gets ``pending_price`` for
+        its first renewal after the market's notice period (and the version's effective
+        date), with the market's consent rule; ``grandfather`` cohorts keep their price."""
+        cohorts = data.grandfather
+        started = cohorts.started_before if cohorts else None
+        result = await price_changes.schedule(
+            runtime,
+            plan_id=data.plan,
+            market=data.market.upper(),
+            version=data.version,
+            cohorts=price_changes.Cohorts(
+                started_before=parse_time(started, "grandfather.started_before")
+                if started
+                else None,
+                versions=tuple(cohorts.versions) if cohorts else (),
+            ),
+            actor=actor_of(request),
+        )
+        return price_change_of(result)

@@ -1,5 +1,5 @@
 """retention: pauses (scheduled changes with a resume time, the pause notice), cancel
-reasons, retention offers taken (once per customer per window)
+reasons, retention offers taken (once per customer per window), price changes
 
 Revision ID: 0012_retention
 Revises: 0010_outbox_request_context
@@ -16,14 +16,22 @@ down_revision: str | None = "0010_outbox_request_context"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+JSON = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+
 
 def upgrade() -> None:
     with op.batch_alter_table("scheduled_changes") as batch:
         batch.add_column(sa.Column("resumes_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("amount", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("consent", sa.String(length=16), nullable=True))
+        batch.add_column(sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("price_change_id", sa.String(length=40), nullable=True))
+        batch.add_column(sa.Column("price_version", sa.String(length=64), nullable=True))
     with op.batch_alter_table("subscriptions") as batch:
         batch.add_column(sa.Column("pause_notice_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("cancel_reason", sa.String(length=32), nullable=True))
         batch.add_column(sa.Column("cancel_comment", sa.String(length=500), nullable=True))
+        batch.add_column(sa.Column("price_version", sa.String(length=64), nullable=True))
 
     op.create_table(
         "offer_redemptions",
@@ -40,6 +48,23 @@ def upgrade() -> None:
     op.create_index(
         "ix_offer_redemptions_subscription_id", "offer_redemptions", ["subscription_id"]
     )
+    op.create_table(
+        "price_changes",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("plan_id", sa.String(length=64), nullable=False),
+        sa.Column("market", sa.String(length=2), nullable=False),
+        sa.Column("version", sa.String(length=64), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("consent", sa.String(length=16), nullable=False),
+        sa.Column("notice_days", sa.Integer(), nullable=False),
+        sa.Column("grandfather_started_before", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("grandfather_versions", JSON, nullable=False),
+        sa.Column("scheduled", sa.Integer(), nullable=False),
+        sa.Column("grandfathered", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("plan_id", "market", "version", name="uq_price_changes_version"),
+    )
     # Once per customer per window: one row per (customer, offer), moved by a guarded UPDATE.
     op.create_table(
         "offer_windows",
@@ -50,13 +75,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("price_changes")
     op.drop_table("offer_windows")
     op.drop_index("ix_offer_redemptions_subscription_id", table_name="offer_redemptions")
     op.drop_index("ix_offer_redemptions_customer_id", table_name="offer_redemptions")
     op.drop_table("offer_redemptions")
     with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_column("price_version")
         batch.drop_column("cancel_comment")
         batch.drop_column("cancel_reason")
         batch.drop_column("pause_notice_at")
     with op.batch_alter_table("scheduled_changes") as batch:
+        for column in ("price_version", "price_change_id", "accepted_at", "consent", "amount"):
+            batch.drop_column(column)
         batch.drop_column("resumes_at")
