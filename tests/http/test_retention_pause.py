@@ -9,9 +9,17 @@ invoices bill Apr 10 - May 10 and May 10 - Jun 10. Nothing bills Feb 28 - Apr 10
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-from tests.support.api import Api
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tenure.api.app import create_app
+from tenure.catalog.loader import default_catalog_path
+from tenure.settings import Settings
+from tests.support.api import API_KEY, Api
 
 PLAN = "premium_individual_monthly"
 
@@ -230,3 +238,36 @@ async def test_pause_takes_an_idempotency_key(api: Api) -> None:
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json()
     assert len(await api.events(type="subscription.pause_scheduled", subscription=sub)) == 1
+
+
+@pytest.fixture
+async def free_days(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
+    """The default catalog plus an extension offer anyone may take."""
+    catalog = tmp_path / "catalog.toml"
+    extra = '\n[retention.offers.free_fortnight]\nkind = "extension"\ndays = 14\n'
+    catalog.write_text(default_catalog_path().read_text() + extra)
+    settings = Settings(
+        database_url=database_url,
+        api_key=API_KEY,
+        embedded_worker=False,
+        migrate=False,
+        catalog_path=str(catalog),
+    )
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        yield Api(client)
+
+
+async def test_pause_now_after_free_days_credits_only_the_paid_days(free_days: Api) -> None:
+    # Found by the property test: free days from an extension offer are not credited as money.
+    api = free_days
+    clock = await api.clock("2025-01-31T10:00:00Z")
+    customer = await api.customer(clock)
+    sub = (await api.subscribe(customer))["id"]
+    await api.advance(clock, "2025-02-01T10:00:00Z")
+    extended = await api.ok(
+        "POST", f"/v1/subscriptions/{sub}/retention_offers/free_fortnight/accept"
+    )
+    assert extended["current_period_end"] == "2025-03-14T10:00:00Z"
+    await api.ok("POST", f"/v1/subscriptions/{sub}/pause", {"periods": 1, "start": "now"})
+    paused = await api.events(type="subscription.paused", subscription=sub)
+    assert paused[-1]["data"]["credited"] == 12439  # 27 of the 28 paid days of 129.00

@@ -224,13 +224,14 @@ async def apply_pause(uow: UnitOfWork, sub: subs.Sub, request: PauseRequest, now
 
 async def _credit_unused(uow: UnitOfWork, sub: subs.Sub, now: datetime, plan: Plan) -> int:
     """The unused part of the paid current period goes to the balance (what was paid for it,
-    net of refunds, times the unused share)."""
+    net of refunds, times the unused share of the period that invoice billed)."""
     invoice = await invoices.paid_for_period(uow.session, sub.id, sub.current_period_start)
     if invoice is None:
         return 0
     product = uow.runtime.catalog.products.get(plan.product)
     mode = ProrationMode(product.proration) if product else ProrationMode.DAYS
-    share = unused_fraction(sub.current_period_start, sub.current_period_end, now, mode)
+    # Over the period the invoice billed: free days added by an extension offer are not money.
+    share = unused_fraction(invoice.period_start, invoice.period_end, now, mode)
     amount = prorate(max(invoice.total - invoice.amount_refunded, 0), share)
     uow.give_back(invoice, amount, reason="pause_credit", at=now)
     return amount
