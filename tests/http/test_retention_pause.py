@@ -119,6 +119,10 @@ async def test_pause_now_credits_unused_days_and_an_early_resume_bills_from_that
     assert event["data"]["credited"] == 6450
     assert (await api.ok("GET", f"/v1/customers/{customer}"))["balance"]["amount"] == 6450
 
+    # Found by the property test: resuming at once would bill from a moment already billed.
+    early = await api.post(f"/v1/subscriptions/{sub}/resume")
+    assert (early.status_code, early.json()["code"]) == (409, "pause_too_short")
+    assert early.json()["earliest_resume"] == "2025-02-15T10:00:00Z"
     await api.advance(clock, "2025-02-20T10:00:00Z")
     resumed = await api.ok("POST", f"/v1/subscriptions/{sub}/resume")
     assert resumed["status"] == "active"

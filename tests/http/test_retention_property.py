@@ -205,17 +205,27 @@ class RetentionMachine(RuleBasedStateMachine):
             if invoice["billing_reason"] in PERIOD_REASONS and invoice["status"] != "void":
                 billed.setdefault(invoice["subscription"], []).append(invoice)
         for sub_id, invoices in billed.items():
-            spans = sorted(
-                (parse_rfc3339(i["period_start"]), parse_rfc3339(i["period_end"]), i)
-                for i in invoices
-            )
+            credits = self._pause_credits(sub_id)
+            paused = list(self._paused(sub_id))
+            spans = []
+            for invoice in invoices:
+                start = parse_rfc3339(invoice["period_start"])
+                end = parse_rfc3339(invoice["period_end"])
+                # A pause "now" interrupting a paid period ends what that invoice bills: the
+                # rest must have been credited back, exactly.
+                for paused_from, _ in paused:
+                    if start <= paused_from < end:
+                        self._credited(invoice, start, end, paused_from, credits)
+                        end = paused_from
+                spans.append((start, end, invoice))
+            spans.sort(key=lambda span: (span[0], span[1]))
             for (_, end, first), (start, _, second) in itertools.pairwise(spans):
                 assert start >= end, f"{first['id']} and {second['id']} bill the same days"
-            credits = self._pause_credits(sub_id)
-            for paused_from, paused_until in self._paused(sub_id):
+            for paused_from, paused_until in paused:
                 for start, end, invoice in spans:
-                    if start < paused_until and paused_from < end:
-                        self._credited(invoice, start, end, paused_from, credits)
+                    assert not (start < paused_until and paused_from < end), (
+                        f"{invoice['id']} bills days the customer was paused"
+                    )
 
     def _paused(self, sub_id: str) -> Iterator[tuple[datetime, datetime]]:
         rows = self.ok("GET", f"/v1/subscriptions/{sub_id}/history")["data"]
@@ -246,7 +256,6 @@ class RetentionMachine(RuleBasedStateMachine):
         credits: dict[datetime, int],
     ) -> None:
         """A paid period a pause "now" interrupted: its unused whole days went back."""
-        assert start <= paused_from < end, f"{invoice['id']} bills days the customer was paused"
         total_days = (end.date() - start.date()).days
         unused = (end.date() - paused_from.date()).days
         paid = invoice["total"] - invoice["amount_refunded"]

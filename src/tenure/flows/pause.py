@@ -267,9 +267,20 @@ async def resume(runtime: Runtime, *, subscription_id: str, actor: str) -> None:
                 f"{sub.id} is set to cancel when its pause ends; reactivate it first",
                 code="subscription_canceling",
             )
+        if now < sub.current_period_start + MIN_PAUSE:
+            # A pause lasts at least a day: billing restarts strictly after the last period
+            # that was billed (never the same period twice), and a pause now has already
+            # credited the rest of that period.
+            earliest = sub.current_period_start + MIN_PAUSE
+            raise Conflict(
+                f"{sub.id} paused at {rfc3339(sub.current_period_start)}; a pause lasts at "
+                f"least a day, so it can resume from {rfc3339(earliest)}",
+                code="pause_too_short",
+                earliest_resume=rfc3339(earliest),
+            )
         # The pause now ends here: the due batch resumes it and bills from this moment, the
         # same path as a pause that runs its course (and the worker's if this request dies).
-        sub.current_period_end = max(now, sub.current_period_start)
+        sub.current_period_end = now
         sub.pause_notice_at = None
         sub.reschedule(now)
         await uow.flush()

@@ -378,7 +378,10 @@ class SubscriptionController(Controller):
         summary="End a pause now (billing starts today), or drop a scheduled one",
         responses=problems(
             _NOT_FOUND,
-            (409, "subscription_not_paused subscription_canceling managed_by_store"),
+            (
+                409,
+                "subscription_not_paused subscription_canceling pause_too_short managed_by_store",
+            ),
         ),
     )
     async def resume(
