@@ -46,8 +46,14 @@ def timeline(
     grace_ends_at: datetime | None = None,
     hold_ends_at: datetime | None = None,
     next_retry_at: datetime | None = None,
+    pause_at: datetime | None = None,
+    pause_notice_at: datetime | None = None,
+    store_managed: bool = False,
 ) -> Timeline:
     return Timeline(
+        pause_at=pause_at,
+        pause_notice_at=pause_notice_at,
+        store_managed=store_managed,
         status=status,
         current_period_end=current_period_end,
         trial_end=trial_end,
@@ -320,6 +326,80 @@ def test_past_due_without_grace_end_expires_at_period_end() -> None:
     assert due_action(t, PERIOD_END) is Due.DUNNING_EXHAUSTED
 
 
+# --------------------------------------------------------------------------- pause (web)
+
+RESUME_AT = datetime(2025, 5, 1, tzinfo=UTC)  # a pause from PERIOD_END for one month
+PAUSE_NOTICE = datetime(2025, 4, 24, tzinfo=UTC)  # 7 days before the resume
+
+
+def test_active_with_a_scheduled_pause_starts_it_at_period_end_instead_of_renewing() -> None:
+    t = timeline(Status.ACTIVE, pause_at=PERIOD_END)
+    assert next_action_at(t) == PERIOD_END
+    assert due_action(t, PERIOD_END - US) is None
+    assert due_action(t, PERIOD_END) is Due.START_PAUSE
+
+
+def test_a_scheduled_pause_gives_way_to_a_cancel_at_period_end() -> None:
+    t = timeline(Status.ACTIVE, pause_at=PERIOD_END, cancel_at_period_end=True)
+    assert due_action(t, PERIOD_END) is Due.END_CANCELED
+
+
+def test_trialing_never_starts_a_pause() -> None:
+    t = timeline(Status.TRIALING, trial_end=PERIOD_END, trial_notice_sent=True, pause_at=PERIOD_END)
+    assert due_action(t, PERIOD_END) is Due.RENEW
+
+
+def test_paused_sends_its_notice_then_resumes_at_the_end_of_the_pause() -> None:
+    t = timeline(Status.PAUSED, current_period_end=RESUME_AT, pause_notice_at=PAUSE_NOTICE)
+    assert next_action_at(t) == PAUSE_NOTICE
+    assert due_action(t, PAUSE_NOTICE - US) is None
+    assert due_action(t, PAUSE_NOTICE) is Due.PAUSE_NOTICE
+    assert due_action(t, RESUME_AT) is Due.RESUME
+    sent = timeline(Status.PAUSED, current_period_end=RESUME_AT)
+    assert next_action_at(sent) == RESUME_AT
+    assert due_action(sent, RESUME_AT - US) is None
+    assert due_action(sent, RESUME_AT) is Due.RESUME
+
+
+def test_paused_and_canceling_ends_when_the_pause_would_have_resumed() -> None:
+    t = timeline(Status.PAUSED, current_period_end=RESUME_AT, cancel_at_period_end=True)
+    assert due_action(t, RESUME_AT) is Due.END_CANCELED
+
+
+def test_a_store_pause_is_never_due_in_tenure() -> None:
+    t = timeline(Status.PAUSED, current_period_end=RESUME_AT, store_managed=True)
+    assert next_action_at(t) is None
+    assert due_action(t, RESUME_AT + timedelta(days=365)) is None
+
+
+def test_an_unaccepted_opt_in_price_change_ends_at_the_renewal_it_would_bill() -> None:
+    t = Timeline(
+        status=Status.ACTIVE,
+        current_period_end=PERIOD_END,
+        trial_end=None,
+        trial_notice_sent=False,
+        cancel_at_period_end=False,
+        incomplete_expires_at=None,
+        grace_ends_at=None,
+        price_declined_at=PERIOD_END,
+    )
+    assert next_action_at(t) == PERIOD_END
+    assert due_action(t, PERIOD_END) is Due.END_PRICE_DECLINED
+    later = Timeline(
+        status=Status.ACTIVE,
+        current_period_end=PERIOD_END,
+        trial_end=None,
+        trial_notice_sent=False,
+        cancel_at_period_end=False,
+        incomplete_expires_at=None,
+        grace_ends_at=None,
+        price_declined_at=PERIOD_END + US,
+    )
+    assert due_action(later, PERIOD_END) is Due.RENEW  # the old price is still noticed
+    paused = timeline(Status.PAUSED, current_period_end=RESUME_AT)
+    assert due_action(paused, RESUME_AT) is Due.RESUME
+
+
 # --------------------------------------------------------------------------- terminal
 
 
@@ -358,11 +438,14 @@ def timelines(draw: st.DrawFn) -> Timeline:
     grace_ends_at: datetime | None = None
     hold_ends_at: datetime | None = None
     next_retry_at: datetime | None = None
+    pause_notice_at: datetime | None = None
     if status is Status.TRIALING:
         # Usually the trial ends with the period; sometimes not set or elsewhere.
         trial_end = draw(st.one_of(st.just(period_end), st.none(), _OFFSET.map(_at)))
     elif status is Status.ACTIVE:
         trial_end = draw(st.one_of(st.none(), _OFFSET.map(_at)))
+    elif status is Status.PAUSED:
+        pause_notice_at = draw(st.one_of(st.none(), _OFFSET.map(_at)))
     elif status is Status.INCOMPLETE:
         incomplete_expires_at = draw(st.one_of(_OFFSET.map(_at), st.none()))
     elif status in (Status.PAST_DUE, Status.ON_HOLD):
@@ -387,6 +470,10 @@ def timelines(draw: st.DrawFn) -> Timeline:
         next_retry_at=next_retry_at,
         has_payment_method=draw(st.booleans()),
         renews=draw(st.booleans()),
+        pause_at=draw(st.one_of(st.none(), st.just(period_end))),
+        pause_notice_at=pause_notice_at,
+        store_managed=draw(st.booleans()) and status is Status.PAUSED,
+        price_declined_at=draw(st.one_of(st.none(), _OFFSET.map(_at))),
     )
 
 

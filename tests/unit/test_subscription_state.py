@@ -92,6 +92,23 @@ EXPECTED: dict[tuple[Status, Action], Status] = {
     (Status.SCHEDULED, Action.CANCEL_NOW): Status.CANCELED,
     # a prepaid subscription (renews = false) ends with the time bought
     (Status.ACTIVE, Action.PREPAID_ENDED): Status.EXPIRED,
+    # retention (web): a pause scheduled for the period end, or dropped before it starts;
+    # the pause itself is pause/resume above (active -> paused -> active)
+    (Status.ACTIVE, Action.SCHEDULE_PAUSE): Status.ACTIVE,
+    (Status.ACTIVE, Action.UNSCHEDULE_PAUSE): Status.ACTIVE,
+    # a save offer is taken by an active subscription and keeps it active
+    (Status.ACTIVE, Action.ACCEPT_OFFER): Status.ACTIVE,
+    # price changes: scheduled for (and accepted by) every subscription that renews again
+    (Status.TRIALING, Action.SCHEDULE_PRICE_CHANGE): Status.TRIALING,
+    (Status.ACTIVE, Action.SCHEDULE_PRICE_CHANGE): Status.ACTIVE,
+    (Status.PAST_DUE, Action.SCHEDULE_PRICE_CHANGE): Status.PAST_DUE,
+    (Status.ON_HOLD, Action.SCHEDULE_PRICE_CHANGE): Status.ON_HOLD,
+    (Status.PAUSED, Action.SCHEDULE_PRICE_CHANGE): Status.PAUSED,
+    (Status.TRIALING, Action.ACCEPT_PRICE_CHANGE): Status.TRIALING,
+    (Status.ACTIVE, Action.ACCEPT_PRICE_CHANGE): Status.ACTIVE,
+    (Status.PAST_DUE, Action.ACCEPT_PRICE_CHANGE): Status.PAST_DUE,
+    (Status.ON_HOLD, Action.ACCEPT_PRICE_CHANGE): Status.ON_HOLD,
+    (Status.PAUSED, Action.ACCEPT_PRICE_CHANGE): Status.PAUSED,
     # incomplete_expired and expired: terminal, no edges at all
 }
 
@@ -103,11 +120,11 @@ def _pair_id(pair: tuple[Status, Action]) -> str:
 
 
 def test_product_covers_every_status_and_action_pair() -> None:
-    # 10 statuses x 21 actions = 210 pairs; guards against an enum member being added unnoticed.
+    # 10 statuses x 26 actions = 260 pairs; guards against an enum member being added unnoticed.
     assert len(Status) == 10
-    assert len(Action) == 21
-    assert len(ALL_PAIRS) == 210
-    assert len(EXPECTED) == 50
+    assert len(Action) == 26
+    assert len(ALL_PAIRS) == 260
+    assert len(EXPECTED) == 63
 
 
 @pytest.mark.parametrize("pair", ALL_PAIRS, ids=[_pair_id(p) for p in ALL_PAIRS])
@@ -154,8 +171,12 @@ def test_terminal_status_has_no_outgoing_edge_but_a_store_reinstatement(status: 
             transition(status, action)
 
 
-def test_store_only_actions_are_the_only_ones_touching_paused() -> None:
+def test_only_pause_leads_into_paused_and_pausing_is_scheduled_only_when_active() -> None:
     store_only = {Action.HOLD, Action.PAUSE, Action.RESUME, Action.REVOKE, Action.REINSTATE}
+    scheduling = {
+        s for (s, a) in TRANSITIONS if a in (Action.SCHEDULE_PAUSE, Action.UNSCHEDULE_PAUSE)
+    }
+    assert scheduling == {Status.ACTIVE}
     into = {a for (s, a), d in TRANSITIONS.items() if d is Status.PAUSED and s is not d}
     assert into == {Action.PAUSE}
     assert store_only <= {a for (_, a) in TRANSITIONS}

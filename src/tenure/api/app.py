@@ -42,6 +42,7 @@ from tenure.api.routes.payment_methods import PaymentMethodController
 from tenure.api.routes.privacy import erase_customer, export_customer
 from tenure.api.routes.promotions import PromoCodeController
 from tenure.api.routes.providers import WebhookSecrets, adyen_notifications, stripe_webhook
+from tenure.api.routes.retention import PriceChangeController, RetentionController
 from tenure.api.routes.stores import ROUTES as STORE_ROUTES
 from tenure.api.routes.subscriptions import SubscriptionController
 from tenure.api.routes.webhooks import WebhookEndpointController
@@ -206,6 +207,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             HouseholdController,
             accept_invite,
             SubscriptionController,
+            RetentionController,
+            PriceChangeController,
             InvoiceController,
             list_plans,
             list_events,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -82,11 +82,45 @@ class CreateSubscription(_Body):
     intro_offer: bool = False
     promo_code: Code | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
+    # A win-back offer id from GET /v1/plans?customer= (docs/retention.md#win-back).
+    offer: Code | None = None
+
+
+CancelReasonCode = Literal[
+    "too_expensive", "not_using", "technical_issues", "switching_service", "other"
+]
+# Free text from the customer: stored and sent in events, so never a card number (refused).
+CancelComment = Annotated[str, msgspec.Meta(max_length=500, pattern=_PRINTABLE)]
 
 
 class CancelSubscription(_Body):
     at_period_end: bool = True
-    reason: Reason | None = None  # required when a person (a role key) cancels on behalf
+    reason: CancelReasonCode | None = None
+    comment: CancelComment | None = None
+
+
+class PauseSubscription(_Body):
+    """Give ``resumes_at`` or ``periods``; ``start`` defaults to the catalog's (period_end)."""
+
+    resumes_at: Timestamp | None = None
+    periods: Annotated[int, msgspec.Meta(ge=1, le=24)] | None = None
+    start: Literal["period_end", "now"] | None = None
+
+
+class Grandfather(_Body):
+    """Cohorts that keep their price: started before a moment, or on these price versions."""
+
+    started_before: Timestamp | None = None
+    versions: Annotated[list[Code], msgspec.Meta(max_length=20)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class CreatePriceChange(_Body):
+    plan: Id
+    market: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2}$")]
+    version: Code  # a [[price_versions]] entry of the plan in the catalog
+    grandfather: Grandfather | None = None
 
 
 class Empty(_Body):

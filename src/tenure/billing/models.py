@@ -206,3 +206,32 @@ class Dispute(Base):
     __table_args__ = (
         UniqueConstraint("provider", "provider_dispute_id", name="uq_disputes_provider_dispute"),
     )
+
+
+class OfferRedemption(Base):
+    """A retention offer a customer took (a save offer, or a win-back price on resubscribe);
+    a discount offer counts its invoices down like a promo code (docs/retention.md)."""
+
+    __tablename__ = "offer_redemptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(40), index=True)
+    subscription_id: Mapped[str] = mapped_column(String(40), index=True)
+    offer_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # save | winback
+    percent_off: Mapped[str | None] = mapped_column(String(16))  # exact decimal text, "50"
+    # Invoices still discounted; NULL for offers that are not discounts, 0 = used up.
+    periods_remaining: Mapped[int | None] = mapped_column(Integer)
+    redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OfferWindow(Base):
+    """Once per customer per window: one row per (customer, offer) holding the last time it
+    was taken. The primary key makes the first redemption unique; every later one is a guarded
+    UPDATE that only succeeds once the window has passed, so two racing takers cannot both."""
+
+    __tablename__ = "offer_windows"
+
+    customer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    offer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime)

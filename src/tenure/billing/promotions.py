@@ -34,6 +34,8 @@ class ActiveDiscount:
     redemption_id: str
     terms: PromoTerms
     periods_remaining: int | None
+    # promo (a promo_redemptions row) or offer (an offer_redemptions row: billing.offers)
+    source: str = "promo"
 
 
 def terms_of(row: Any) -> PromoTerms:
@@ -171,7 +173,9 @@ async def active_for(
 
 async def consume(session: AsyncSession, used: Sequence[ActiveDiscount]) -> None:
     """One invoice used each of these discounts: count the periods down."""
-    limited = [d.redemption_id for d in used if d.periods_remaining is not None]
+    limited = [
+        d.redemption_id for d in used if d.periods_remaining is not None and d.source == "promo"
+    ]
     if limited:
         await session.execute(
             update(_redemptions)

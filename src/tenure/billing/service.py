@@ -10,11 +10,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, bindparam, insert, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing.models import CreditNote, Invoice, InvoiceLine
 from tenure.billing.records import (
+    PERIOD_REASONS,
     BillingReason,
     CreditNoteRecord,
     CreditNoteStatus,
@@ -237,6 +238,39 @@ async def paid_for_period(
     found = [_invoice(row) for row in (await session.execute(statement)).mappings().all()]
     await with_lines(session, found)
     return found
+
+
+async def paid_periods(session: AsyncSession, subscription_id: str) -> int:
+    """How many periods of a subscription were paid for (tenure, for retention offers)."""
+    count = await session.scalar(
+        select(func.count()).where(
+            _invoices.c.subscription_id == subscription_id,
+            _invoices.c.status == InvoiceStatus.PAID.value,
+            _invoices.c.billing_reason.in_([reason.value for reason in PERIOD_REASONS]),
+            _invoices.c.total > 0,
+        )
+    )
+    return int(count or 0)
+
+
+async def paid_for_period_starting(
+    session: AsyncSession, subscription_id: str, period_start: datetime
+) -> InvoiceRecord | None:
+    """The paid invoice that billed the period starting at ``period_start``, if any."""
+    row = (
+        (
+            await session.execute(
+                select(_invoices).where(
+                    _invoices.c.subscription_id == subscription_id,
+                    _invoices.c.period_start == period_start,
+                    _invoices.c.status == InvoiceStatus.PAID.value,
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _invoice(row)
 
 
 async def open_for_subscriptions(

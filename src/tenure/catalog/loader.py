@@ -28,6 +28,8 @@ from tenure.catalog.model import (
     Plan,
     Product,
 )
+from tenure.catalog.pricing import parse_pricing
+from tenure.catalog.retention import parse_retention
 from tenure.kernel.calendar import Interval
 from tenure.kernel.money import UnknownCurrency, minor_units, to_minor
 
@@ -43,7 +45,7 @@ _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 _TOP_KEYS = (
     "catalog", "markets", "products", "plans", "change_policies", "dunning", "disputes",
-    "lifecycle",
+    "lifecycle", "retention", "price_versions",
 )  # fmt: skip
 _CATALOG_KEYS = ("free_product",)
 _MARKET_KEYS = ("currency", "tax_inclusive", "tax_rate", "tax_name", "regions")
@@ -667,6 +669,15 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     lifecycle, lifecycle_overrides = parse_lifecycle(
         document, markets=set(currencies), products=set(raw_products), report=problems.add
     )
+    retention_raw = document.get("retention")
+    retention = parse_retention(retention_raw, problems.add, currencies, raw_products, raw_plans)
+    pricing = parse_pricing(
+        document.get("price_versions"),
+        retention_raw.get("price_changes") if isinstance(retention_raw, dict) else None,
+        problems.add,
+        currencies,
+        raw_plans,
+    )
     if problems.items or free_product is None:
         return None
     return Catalog(
@@ -682,4 +693,6 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
         disputes=disputes,
         lifecycle=lifecycle,
         lifecycle_overrides=lifecycle_overrides,
+        retention=retention,
+        pricing=pricing,
     )

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Final
 
+from tenure.catalog.pricing import Pricing
+from tenure.catalog.retention import Retention
 from tenure.kernel.calendar import Interval
 from tenure.kernel.errors import InvalidRequest, NotFound
 from tenure.kernel.money import Money, format_minor, percent_text
@@ -177,6 +179,9 @@ class Catalog:
             )
             values[name] = found
         return Lifecycle(**values)  # type: ignore[arg-type]
+
+    retention: Retention = field(default_factory=Retention)  # docs/retention.md
+    pricing: Pricing = field(default_factory=Pricing)  # price versions and consent rules
 
     def market(self, code: str) -> Market:
         try:

@@ -19,6 +19,7 @@ from typing import Any, Final, Generic, TypeVar
 import msgspec
 
 from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
+    CancellationData,
     CardData,
     Currency,
     CustomerData,
@@ -38,9 +39,12 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     ItemData,
     MinorUnits,
     Money,
+    PauseData,
     PaymentMethodData,
     PendingChangeData,
+    PendingPriceData,
     PreviousEntitlements,
+    RetentionOfferData,
     SubscriptionCanceled,
     SubscriptionData,
     SubscriptionEnded,
@@ -48,13 +52,21 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     SubscriptionItemChanged,
     SubscriptionOnHold,
     SubscriptionPastDue,
+    SubscriptionPauseCanceled,
+    SubscriptionPaused,
     SubscriptionPlanChangeCanceled,
     SubscriptionPlanChanged,
     SubscriptionPlanChangeScheduled,
+    SubscriptionPriceChangeApplied,
+    SubscriptionPriceChangeScheduled,
     SubscriptionPriceIncrease,
     SubscriptionPromoCodeApplied,
     SubscriptionRecovered,
     SubscriptionRef,
+    SubscriptionResumed,
+    SubscriptionRetentionOfferAccepted,
+    SubscriptionRetentionOfferDeclined,
+    SubscriptionRetentionOffersShown,
     SubscriptionStarted,
     SubscriptionTrialEnded,
     SubscriptionUpdated,
@@ -133,6 +145,23 @@ _DISPUTE = DisputeData(
     reason="fraudulent",
     status="open",
     opened_at="2025-03-05T10:00:00Z",
+)
+
+
+_OFFER = RetentionOfferData(
+    id="half_price_3_months",
+    kind="discount",
+    description="50% off your next 3 months",
+    percent_off="50",
+    periods=3,
+    days=None,
+    to_plan=None,
+)
+_PENDING_PRICE = PendingPriceData(
+    amount=13900, currency="SEK", effective_at="2025-04-28T10:00:00Z", consent="opt_in"
+)
+_PAUSE = PauseData(
+    status="active", starts_at="2025-02-28T10:00:00Z", resumes_at="2025-04-28T10:00:00Z"
 )
 
 
@@ -303,16 +332,92 @@ CATALOG: Final[tuple[EventType, ...]] = (
             **{**_SUB_FIELDS, "metadata": {"campaign": "spring"}}, changed=["metadata"]
         ),
     ),
-    _sub_event(
+    EventType(
         "subscription.paused",
-        "A store paused the subscription (Google Play): no access until it resumes.",
-        status="paused",
-        channel="google_play",
+        1,
+        SubscriptionPaused,
+        "The subscription is paused: no access and no invoices until it resumes. Web: the pause "
+        "requested with POST /v1/subscriptions/{id}/pause began (pause.resumes_at says until "
+        "when); Google Play: the store paused it.",
+        SubscriptionPaused(**{**_SUB_FIELDS, "status": "paused", "pause": _PAUSE}, credited=0),
+    ),
+    EventType(
+        "subscription.resumed",
+        1,
+        SubscriptionResumed,
+        "A paused subscription resumed. Web: billing starts again from this moment (the "
+        "anchor moved here; the renewal's invoice follows); Google Play: the store renewed it.",
+        SubscriptionResumed(**_SUB_FIELDS, ended_pause=_PAUSE),
     ),
     _sub_event(
-        "subscription.resumed",
-        "A paused subscription resumed and was renewed by the store.",
-        channel="google_play",
+        "subscription.pause_scheduled",
+        "A pause was requested from the period end; access continues until then.",
+        pause=msgspec.structs.replace(_PAUSE, status="scheduled"),
+    ),
+    _sub_event(
+        "subscription.pause_ending",
+        "The pause ends soon (the catalog's notice_days ahead): billing starts again at "
+        "pause.resumes_at.",
+        status="paused",
+        pause=_PAUSE,
+    ),
+    EventType(
+        "subscription.pause_canceled",
+        1,
+        SubscriptionPauseCanceled,
+        "A pause scheduled for the period end was dropped before it started.",
+        SubscriptionPauseCanceled(
+            **_SUB_FIELDS, canceled_pause=msgspec.structs.replace(_PAUSE, status="scheduled")
+        ),
+    ),
+    EventType(
+        "subscription.retention_offers_shown",
+        1,
+        SubscriptionRetentionOffersShown,
+        "Save offers were shown (GET /v1/subscriptions/{id}/retention_offers answered some): "
+        "the denominator of the save rate.",
+        SubscriptionRetentionOffersShown(**_SUB_FIELDS, offers=[_OFFER]),
+    ),
+    EventType(
+        "subscription.retention_offer_accepted",
+        1,
+        SubscriptionRetentionOfferAccepted,
+        "The customer took a save offer; reactivated says a cancel at period end was undone.",
+        SubscriptionRetentionOfferAccepted(**_SUB_FIELDS, offer=_OFFER, reactivated=False),
+    ),
+    EventType(
+        "subscription.retention_offer_declined",
+        1,
+        SubscriptionRetentionOfferDeclined,
+        "The customer turned a save offer down.",
+        SubscriptionRetentionOfferDeclined(**_SUB_FIELDS, offer=_OFFER),
+    ),
+    EventType(
+        "subscription.price_change_scheduled",
+        1,
+        SubscriptionPriceChangeScheduled,
+        "A new price was scheduled for a later renewal (pending_price: amount, effective_at, "
+        "consent); under opt_in consent the customer must accept it before effective_at.",
+        SubscriptionPriceChangeScheduled(
+            **{**_SUB_FIELDS, "pending_price": _PENDING_PRICE},
+            price_change="pchg_01JD3K6ZQ8N0V5X2T9E4M7B1DD",
+            previous_price=Money(amount=12900, currency="SEK"),
+        ),
+    ),
+    _sub_event(
+        "subscription.price_change_accepted",
+        "The customer accepted the scheduled price (POST .../price_change/accept).",
+        pending_price=msgspec.structs.replace(_PENDING_PRICE, consent="accepted"),
+    ),
+    EventType(
+        "subscription.price_change_applied",
+        1,
+        SubscriptionPriceChangeApplied,
+        "A renewal billed the new price for the first time; price is the new one.",
+        SubscriptionPriceChangeApplied(
+            **{**_SUB_FIELDS, "price": Money(amount=13900, currency="SEK")},
+            previous_price=Money(amount=12900, currency="SEK"),
+        ),
     ),
     _sub_event(
         "subscription.reinstated",
@@ -459,9 +564,14 @@ CATALOG: Final[tuple[EventType, ...]] = (
         "subscription.canceled",
         1,
         SubscriptionCanceled,
-        "A cancel was requested: at period end (access continues) or now (access ends).",
+        "A cancel was requested: at period end (access continues) or now (access ends); "
+        "cancellation says why, when the customer said.",
         SubscriptionCanceled(
-            **{**_SUB_FIELDS, "cancel_at_period_end": True},
+            **{
+                **_SUB_FIELDS,
+                "cancel_at_period_end": True,
+                "cancellation": CancellationData(reason="too_expensive", comment="Too pricey"),
+            },
             at_period_end=True,
             voided_invoices=[],
         ),

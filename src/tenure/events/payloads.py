@@ -40,6 +40,40 @@ class PendingChangeData(_Payload, kw_only=True):
     effective_at: Timestamp
 
 
+class PauseData(_Payload, kw_only=True):
+    """A web pause (docs/retention.md): scheduled from a period end, or running."""
+
+    status: str  # scheduled | active
+    starts_at: Timestamp
+    resumes_at: Timestamp  # billing starts again here, with the anchor moved to it
+
+
+class PendingPriceData(_Payload, kw_only=True):
+    """A price change scheduled for a later renewal (docs/retention.md#price-increases)."""
+
+    amount: MinorUnits
+    currency: Currency
+    effective_at: Timestamp  # the renewal that bills it first
+    consent: Annotated[
+        str,
+        msgspec.Meta(
+            description="notice (applies unless the customer cancels), opt_in (must be "
+            "accepted before effective_at or the subscription ends there), or accepted"
+        ),
+    ]
+
+
+class CancellationData(_Payload, kw_only=True):
+    reason: Annotated[
+        str,
+        msgspec.Meta(
+            description="too_expensive, not_using, technical_issues, switching_service, other, "
+            "or price_change_declined"
+        ),
+    ]
+    comment: str | None  # the customer's words, at most 500 characters
+
+
 class SubscriptionData(_Payload, kw_only=True):
     subscription: str
     customer: str
@@ -68,6 +102,56 @@ class SubscriptionData(_Payload, kw_only=True):
         bool,
         msgspec.Meta(description="false for a prepaid plan: it ends with the time bought"),
     ] = True
+
+    pause: PauseData | None = None  # a web pause scheduled or running
+    cancellation: CancellationData | None = None  # why it was canceled, until a reactivate
+    pending_price: PendingPriceData | None = None  # a scheduled price change
+
+
+class SubscriptionPaused(SubscriptionData, kw_only=True):
+    credited: MinorUnits = 0  # a pause starting now credits the unused paid days
+
+
+class SubscriptionResumed(SubscriptionData, kw_only=True):
+    ended_pause: PauseData | None = None  # the web pause that ended (early or at its end)
+
+
+class SubscriptionPauseCanceled(SubscriptionData, kw_only=True):
+    canceled_pause: PauseData | None = None
+
+
+class RetentionOfferData(_Payload, kw_only=True):
+    """A save offer from the catalog (docs/retention.md)."""
+
+    id: str
+    kind: str  # discount | pause | downgrade | extension
+    description: str
+    percent_off: str | None  # discount: exact decimal text, "50"
+    periods: int | None  # discount: invoices discounted; pause: periods paused
+    days: int | None  # extension: free days
+    to_plan: str | None  # downgrade
+
+
+class SubscriptionRetentionOffersShown(SubscriptionData, kw_only=True):
+    offers: list[RetentionOfferData]
+
+
+class SubscriptionRetentionOfferAccepted(SubscriptionData, kw_only=True):
+    offer: RetentionOfferData
+    reactivated: bool  # it was set to cancel; taking the offer undid that
+
+
+class SubscriptionRetentionOfferDeclined(SubscriptionData, kw_only=True):
+    offer: RetentionOfferData
+
+
+class SubscriptionPriceChangeScheduled(SubscriptionData, kw_only=True):
+    price_change: str  # the price change (POST /v1/price_changes) that scheduled it
+    previous_price: Money
+
+
+class SubscriptionPriceChangeApplied(SubscriptionData, kw_only=True):
+    previous_price: Money
 
 
 class SubscriptionCanceled(SubscriptionData, kw_only=True):

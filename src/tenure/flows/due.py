@@ -17,12 +17,12 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenure.billing import balance, promotions
+from tenure.billing import balance, offers, promotions
 from tenure.billing import service as invoices
 from tenure.billing.models import Invoice
 from tenure.billing.records import void
 from tenure.dunning.cases import CaseAction
-from tenure.flows import dunning, starts
+from tenure.flows import dunning, pausing, starts
 from tenure.flows.collect import collect
 from tenure.flows.opening import open_invoice
 from tenure.flows.renewal import Renewals, renewed
@@ -146,6 +146,7 @@ async def process_batch(
         now,
         await promotions.active_for(session, ids),
         addons=dict(await item_rows.attached(session, ids, statuses=[ItemStatus.ACTIVE.value])),
+        offers=await offers.active_for(session, ids),
     )
     ends = _Ends(waiting=await _first_payment_pending(session, claimed, now))
     for sub in claimed:
@@ -207,15 +208,27 @@ def _decide(uow: UnitOfWork, sub: Sub, now: datetime, renewals: Renewals, ends: 
     elif due is Due.RETRY_PAYMENT:
         dunning.retry_due(sub, now)
         ends.retrying.append(sub)
-    elif due is Due.RENEW:
-        if not renewals.renew(uow, sub):
-            # A plan removed from the catalog cannot be billed; end it visibly instead of
-            # looping on it.
-            reason = "plan_unavailable"
-            _end(uow, sub, Action.PERIOD_ENDED_CANCELED, reason, sub.current_period_end, now)
-            ends.canceled.append(sub)
+    elif due in _RETENTION:
+        _retention(uow, sub, due, now, ends)
+    elif due is Due.RESUME or due is Due.RENEW:
+        _renew(uow, sub, now, renewals, ends, resume=due is Due.RESUME)
     elif due is None:
         sub.reschedule(now)  # next_action_at was stale; recompute it
+
+
+def _renew(
+    uow: UnitOfWork, sub: Sub, now: datetime, renewals: Renewals, ends: _Ends, *, resume: bool
+) -> None:
+    """The next period is billed: at the period end, or when a pause ends (it resumes first)."""
+    ended = pausing.resume(uow, sub, now, reason="pause_ended") if resume else None
+    if not renewals.renew(uow, sub):
+        # A plan removed from the catalog cannot be billed; end it visibly instead of
+        # looping on it.
+        reason = "plan_unavailable"
+        _end(uow, sub, Action.PERIOD_ENDED_CANCELED, reason, sub.current_period_end, now)
+        ends.canceled.append(sub)
+    elif resume:
+        pausing.resumed_event(uow, sub, now, ended)
 
 
 _NOTICES_AND_ENDS: Final = frozenset(
@@ -261,6 +274,23 @@ async def _first_payment_pending(
     rows = await invoices.open_for_subscriptions(session, list(expiring), for_update=False)
     pending = await attempts.pending_invoices(session, [invoice.id for invoice in rows])
     return {invoice.subscription_id or "" for invoice in rows if invoice.id in pending}
+
+
+_RETENTION = frozenset({Due.END_PRICE_DECLINED, Due.START_PAUSE, Due.PAUSE_NOTICE})
+
+
+def _retention(uow: UnitOfWork, sub: Sub, due: Due, now: datetime, ends: _Ends) -> None:
+    """The retention levers' due work (docs/retention.md)."""
+    if due is Due.END_PRICE_DECLINED:
+        # An opt-in price increase was not accepted: the subscription ends instead of renewing.
+        sub.cancel_reason, sub.cancel_comment = "price_change_declined", None
+        end_at = sub.current_period_end
+        _end(uow, sub, Action.PERIOD_ENDED_CANCELED, "price_change_declined", end_at, now)
+        ends.canceled.append(sub)
+    elif due is Due.START_PAUSE:
+        pausing.start_scheduled(uow, sub, now)
+    else:
+        pausing.notice(uow, sub, now)
 
 
 def _end(

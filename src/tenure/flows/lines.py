@@ -62,3 +62,18 @@ def first_period_lines(
     amount = prorate(sub.price_amount, unused_fraction(full_start, end, now, mode))
     description = f"{name}, {now.date().isoformat()} to {until} (to the billing day)"
     return [LineDraft(description, sub.plan_id, now, end, amount)]
+
+
+def offer_line(
+    lines: list[LineDraft], offer: ActiveDiscount | None, start: datetime, end: datetime
+) -> bool:
+    """Add a retention offer's discount (docs/retention.md) to a period's lines, taken off the
+    plan line and never below zero in total; ``True`` when it was used."""
+    if offer is None or not lines:
+        return False
+    left = sum(line.amount for line in lines)
+    off = min(discount_for(offer.terms, lines[0].amount), max(left, 0))
+    if off == 0:
+        return False
+    lines.append(LineDraft(describe(offer.terms), None, start, end, -off))
+    return True

@@ -30,6 +30,7 @@ from tenure.subscriptions import record as subs
 from tenure.subscriptions.changes import ChangeKind
 from tenure.subscriptions.channels import require_web, require_web_invoice
 from tenure.subscriptions.offers import release_trial
+from tenure.subscriptions.record import CancelReason
 from tenure.subscriptions.state import Action, Status
 
 
@@ -45,9 +46,16 @@ async def _locked(session: AsyncSession, subscription_id: str) -> subs.Sub:
 
 
 async def cancel(
-    runtime: Runtime, *, subscription_id: str, at_period_end: bool, actor: str
+    runtime: Runtime,
+    *,
+    subscription_id: str,
+    at_period_end: bool,
+    actor: str,
+    reason: CancelReason | None = None,
+    comment: str | None = None,
 ) -> Given:
-    """Cancel now (access ends, open invoices are voided) or at the end of the period. A
+    """Cancel now (access ends, open invoices are voided) or at the end of the period, with
+    the customer's reason and comment (kept on the subscription and in its events). A
     ``scheduled`` subscription is always canceled now, before it starts.
 
     Effects: ``subscription.canceled`` either way (``invoice.voided`` for each open invoice
@@ -68,7 +76,15 @@ async def cancel(
                 code="subscription_already_canceling",
             )
         policy = runtime.catalog.lifecycle_for(sub.market, sub.product_id).cancel_now_credit
-        given = await cancel_in(uow, sub, now, at_period_end=at_period_end, credit=policy)
+        _note_reason(sub, reason, comment)
+        given = await cancel_in(
+            uow,
+            sub,
+            now,
+            at_period_end=at_period_end,
+            reason=reason.value if reason is not None else "requested",
+            credit=policy,
+        )
         await audit.write(
             session,
             actor=actor,
@@ -121,6 +137,8 @@ async def cancel_in(
             effective_at=sub.current_period_end,
             at=now,
         )
+        # A pause scheduled for that same period end gives way: the subscription ends.
+        await changes.close(session, sub.pending, [ChangeKind.PAUSE], status="canceled", at=now)
         sub.canceled_at = now
         uow.record(sub.apply(Action.SCHEDULE_CANCEL, at=now, actor=uow.actor, reason=reason))
     else:
@@ -129,6 +147,7 @@ async def cancel_in(
         sub.ended_reason = ended_reason
         uow.drop_pending(sub, at=now)
         sub.grace_ends_at = sub.hold_ends_at = sub.next_retry_at = None
+        sub.pause_notice_at = None
         sub.reschedule(now)
         await dunning.close_cases(uow, [sub], action=CaseAction.END, at=now)
         for invoice in await invoices.open_for_subscriptions(session, [sub.id], for_update=True):
@@ -141,7 +160,9 @@ async def cancel_in(
                 )
             )
         given = await give_back_unused(uow, sub, now, credit)
-    extra: dict[str, object] = {} if reason == "requested" else {"reason": ended_reason}
+    # A cancel Tenure made (a lost dispute) says why in the event; a customer's own reason
+    # travels in the subscription's ``cancellation``.
+    extra: dict[str, object] = {} if ended_reason == "canceled" else {"reason": ended_reason}
     if given.credited or given.refunds:
         extra.update(
             credited=given.credited,
@@ -160,6 +181,11 @@ async def cancel_in(
     return given
 
 
+def _note_reason(sub: subs.Sub, reason: CancelReason | None, comment: str | None) -> None:
+    sub.cancel_reason = None if reason is None else reason.value
+    sub.cancel_comment = comment if reason is not None else None
+
+
 async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> None:
     """Undo a cancel-at-period-end before the period ends. Effects: ``subscription.reactivated``."""
     async with runtime.db.transaction() as session:
@@ -175,6 +201,7 @@ async def reactivate(runtime: Runtime, *, subscription_id: str, actor: str) -> N
             )
         await changes.close(session, sub.pending, [ChangeKind.CANCEL], status="canceled", at=now)
         sub.canceled_at = None
+        sub.cancel_reason = sub.cancel_comment = None
         uow = UnitOfWork(runtime, session, actor)
         uow.track(sub)
         uow.record(sub.apply(Action.REACTIVATE, at=now, actor=actor, reason="requested"))

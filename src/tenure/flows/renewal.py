@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from tenure.billing import service as invoices
 from tenure.billing.invoicing import build_invoice
 from tenure.billing.promotions import ActiveDiscount
 from tenure.billing.records import BillingReason, InvoiceRecord
 from tenure.flows import dunning
-from tenure.flows.lines import period_lines
+from tenure.flows.lines import offer_line, period_lines
 from tenure.flows.outcomes import Settlement
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.calendar import boundary, period_index
@@ -83,12 +84,14 @@ class Renewals:
     drafts: list[tuple[InvoiceRecord, Sub]] = field(default_factory=list)
     switched: dict[str, str] = field(default_factory=dict)  # subscription -> previous plan
     addons: dict[str, list[Item]] = field(default_factory=dict)  # active add-ons to bill
+    offers: dict[str, ActiveDiscount] = field(default_factory=dict)  # retention discounts
 
     def renew(self, uow: UnitOfWork, sub: Sub) -> bool:
         """Move ``sub`` to its next period with an invoice for it; ``False`` when it cannot be
         billed any more (its plan left the catalog), for the caller to end it."""
         catalog = uow.runtime.catalog
         self._apply_pending_plan(uow, sub)
+        price_from = self._apply_pending_price(uow, sub)
         plan = catalog.plans.get(sub.plan_id)
         if plan is None or sub.market not in catalog.markets:
             return False
@@ -104,6 +107,9 @@ class Renewals:
         lines, used = period_lines(catalog, sub, start, end, discount, self.addons.get(sub.id, ()))
         if used and discount is not None:
             uow.use_discount(discount)
+        offer = self.offers.get(sub.id)
+        if offer is not None and offer_line(lines, offer, start, end):
+            uow.use_discount(offer)
         invoice = build_invoice(
             customer_id=sub.customer_id,
             subscription_id=sub.id,
@@ -119,6 +125,9 @@ class Renewals:
         sub.current_period_start, sub.current_period_end = start, end
         sub.trial_notice_sent = True
         sub.reschedule(self.now)
+        if price_from is not None:
+            uow.record(sub.note("price_change_applied", at=self.now, actor=uow.actor, reason=None))
+            uow.emit(sub.event("subscription.price_change_applied", at=self.now, **price_from))
         if sub.id in self.switched:  # after the period moved, so the event shows the new one
             uow.emit(
                 sub.event(
@@ -130,6 +139,24 @@ class Renewals:
                 )
             )
         return True
+
+    def _apply_pending_price(self, uow: UnitOfWork, sub: Sub) -> dict[str, Any] | None:
+        """A price change scheduled for this renewal (or an earlier one) bills from now on;
+        one for another plan than the subscription's (it changed plan since) is dropped."""
+        change = sub.pending_price
+        if change is None or change.amount is None:
+            return None
+        if change.effective_at > sub.current_period_end:
+            return None
+        del sub.pending[ChangeKind.PRICE]
+        if change.plan_id != sub.plan_id:
+            uow.close_change(change.id, status="canceled", at=self.now)
+            return None
+        previous = {"amount": sub.price_amount, "currency": sub.currency}
+        sub.price_amount = change.amount
+        sub.price_version = change.price_version
+        uow.close_change(change.id, status="applied", at=self.now)
+        return {"previous_price": previous}
 
     def _apply_pending_plan(self, uow: UnitOfWork, sub: Sub) -> None:
         """A downgrade scheduled for the period end takes effect as the new period starts."""

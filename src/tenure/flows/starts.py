@@ -41,7 +41,7 @@ def start(uow: UnitOfWork, sub: Sub, now: datetime, renewals: Renewals) -> bool:
     uow.record(sub.apply(Action.START, at=now, actor=uow.actor, reason="start_at"))
     uow.emit(sub.event("subscription.started", at=now, scheduled_start=rfc3339(begins)))
     discount = renewals.discounts.get(sub.id)
-    invoice = first_invoice(
+    invoice, _ = first_invoice(
         uow.runtime, sub, discount, begins, None if period.is_full(begins) else period
     )
     if discount is not None and len(invoice.lines) > 1:

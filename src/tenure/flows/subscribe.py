@@ -19,8 +19,9 @@ from tenure.catalog.model import Plan, Product
 from tenure.customers import service as customers
 from tenure.customers.models import Customer
 from tenure.db.base import table_of
+from tenure.flows import winback
 from tenure.flows.collect import Outcome, collect
-from tenure.flows.lines import first_period_lines, period_lines
+from tenure.flows.lines import first_period_lines, offer_line, period_lines
 from tenure.flows.opening import open_invoice
 from tenure.flows.outcomes import Settlement, payment_failed_event
 from tenure.flows.runtime import Runtime
@@ -63,6 +64,7 @@ class PromoAlreadyUsed(Conflict):
 class Offers:
     promo_code: str | None = None
     intro: bool = False  # take the plan's intro offer (once per customer and product family)
+    winback: str | None = None  # a win-back offer id (docs/retention.md#win-back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +175,10 @@ def _conflict_from(error: IntegrityError, customer_id: str) -> Conflict:
         return IntroAlreadyUsed(f"customer {customer_id} has already used this intro offer")
     if "promo_redemptions" in text:
         return PromoAlreadyUsed(f"customer {customer_id} has already used this promo code")
+    if "offer_windows" in text:
+        return winback.WinbackNotEligible(
+            f"customer {customer_id} has just taken this offer", reason="offer_already_used"
+        )
     return SubscriptionExists(
         f"customer {customer_id} already has a live subscription; change or cancel it instead"
     )
@@ -198,26 +204,24 @@ async def _create(
     # unique index would catch the loser anyway, this just gives it a clean answer.
     customer = await customers.get(session, customer_id, for_update=True)
     market = runtime.catalog.market(customer.market)
-    price = plan.price_in(market)
+    plan.price_in(market)  # refuses a plan not sold in the customer's market, before anything is written
     now = await runtime.now_for(session, customer.test_clock_id)
     await _refuse_second_live(session, customer_id)
     if payment_method is None:
         _card_less_allowed(runtime, customer, plan, product, trial=trial)
     if trial:
         await _redeem_trial(session, customer, plan, product, explicit_end=trial_end is not None)
-    begins = now if start_at is None else _check_start_at(start_at, now)
-    if trial_end is not None:
-        _check_trial_end(trial_end, begins)
-    anchoring = _anchoring(customer, plan, begins, billing_anchor, trial=trial)
-    sub = _new_sub(
-        customer, plan, price.amount, price.currency, payment_method, trial, begins, trial_end
+    sub, anchoring = _shape(
+        runtime,
+        customer,
+        plan,
+        payment_method,
+        now=now,
+        trial=trial,
+        trial_end=trial_end,
+        billing_anchor=billing_anchor,
+        start_at=start_at,
     )
-    sub.renews = plan.renews
-    if anchoring is not None:
-        sub.billing_anchor, sub.current_period_end = anchoring.anchor, anchoring.end
-    if start_at is not None:
-        _schedule(sub, now)
-    sub.reschedule(now)
     sub.metadata = dict(metadata)
     if offers.intro:
         await _redeem_intro(session, sub, plan, product, trial=trial, now=now)
@@ -233,12 +237,28 @@ async def _create(
             currency=market.currency,
             now=now,
         )
+    comeback = None
+    if offers.winback:
+        comeback = await winback.redeem(
+            runtime,
+            session,
+            customer_id=customer.id,
+            market=market.code,
+            subscription_id=sub.id,
+            plan_id=plan.id,
+            offer_id=offers.winback,
+            now=now,
+        )
     uow = UnitOfWork(runtime, session, actor)
     uow.add_sub(sub)
     uow.record(HistoryEntry(sub.id, now, None, sub.status, "created", _why(trial, start_at), actor))
     uow.emit(sub.event("subscription.created", at=now))
     later = sub.state is Status.SCHEDULED
-    invoice = None if trial or later else first_invoice(runtime, sub, discount, now, anchoring)
+    invoice, comeback_used = (
+        (None, False)
+        if trial or later
+        else first_invoice(runtime, sub, discount, now, anchoring, comeback)
+    )
     attempt = None
     if invoice is not None:
         await balance.settle(session, [invoice], at=now)
@@ -250,6 +270,8 @@ async def _create(
             activate(uow, sub, now)
         if discount is not None and len(invoice.lines) > 1:
             uow.use_discount(discount)
+        if comeback is not None and comeback_used:
+            uow.use_discount(comeback)
     if trial:
         await session.execute(
             insert(table_of(TrialRedemption)).values(
@@ -261,6 +283,39 @@ async def _create(
         )
     await uow.flush()
     return sub.id, invoice.id if invoice else None, attempt.id if attempt else None
+
+
+def _shape(
+    runtime: Runtime,
+    customer: Customer,
+    plan: Plan,
+    payment_method: str | None,
+    *,
+    now: datetime,
+    trial: bool,
+    trial_end: datetime | None,
+    billing_anchor: datetime | int | None,
+    start_at: datetime | None,
+) -> tuple[subs.Sub, Anchored | None]:
+    """The new subscription's periods: when it begins (now or ``start_at``), its trial end,
+    its billing anchor, and the price version in effect now."""
+    market = runtime.catalog.market(customer.market)
+    begins = now if start_at is None else _check_start_at(start_at, now)
+    if trial_end is not None:
+        _check_trial_end(trial_end, begins)
+    anchoring = _anchoring(customer, plan, begins, billing_anchor, trial=trial)
+    # The catalog price version in effect now (docs/retention.md#price-increases).
+    amount, version = runtime.catalog.pricing.price_at(plan.id, plan.prices, market.code, now)
+    currency = plan.price_in(market).currency
+    sub = _new_sub(customer, plan, amount, currency, payment_method, trial, begins, trial_end)
+    sub.price_version = version
+    sub.renews = plan.renews
+    if anchoring is not None:
+        sub.billing_anchor, sub.current_period_end = anchoring.anchor, anchoring.end
+    if start_at is not None:
+        _schedule(sub, now)
+    sub.reschedule(now)
+    return sub, anchoring
 
 
 class FirstPayment:
@@ -484,7 +539,10 @@ def first_invoice(
     discount: ActiveDiscount | None,
     now: datetime,
     anchoring: Anchored | None = None,
-) -> InvoiceRecord:
+    comeback: ActiveDiscount | None = None,
+) -> tuple[InvoiceRecord, bool]:
+    """The first period's invoice (a short first period up to the billing day, or a full
+    one); the flag says whether the win-back discount was used."""
     if anchoring is not None:
         rule = runtime.catalog.lifecycle_for(sub.market, sub.product_id).first_period
         lines = first_period_lines(
@@ -494,7 +552,8 @@ def first_invoice(
         lines, _ = period_lines(
             runtime.catalog, sub, sub.current_period_start, sub.current_period_end, discount
         )
-    return build_invoice(
+    used = offer_line(lines, comeback, sub.current_period_start, sub.current_period_end)
+    invoice = build_invoice(
         customer_id=sub.customer_id,
         subscription_id=sub.id,
         currency=sub.currency,
@@ -505,6 +564,7 @@ def first_invoice(
         tax=runtime.tax_rule(sub.market, sub.region),
         created_at=now,
     )
+    return invoice, used
 
 
 async def _redeem_intro(

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenure.billing import balance, promotions
+from tenure.billing import balance, offers, promotions
 from tenure.billing import service as invoices
 from tenure.billing.balance import CreditReturn
 from tenure.billing.promotions import ActiveDiscount
@@ -173,6 +173,9 @@ class UnitOfWork:
         for (status, at), ids in by_status.items():
             await changes.close_ids(session, ids, status=status, at=at)
         await promotions.consume(session, self.used_discounts)
+        await offers.consume(
+            session, [d.redemption_id for d in self.used_discounts if d.source == "offer"]
+        )
         await cases.insert_cases(session, self.new_cases)
         await cases.save_cases(session, self.changed_cases.values())
         if self.to_bank:

@@ -54,6 +54,13 @@ EVENT_OF_ACTION: Final[dict[str, str]] = {
     Action.START.value: "subscription.started",
     Action.START_TRIAL.value: "subscription.started",
     "end_trial": "subscription.trial_ended",
+    Action.SCHEDULE_PAUSE.value: "subscription.pause_scheduled",
+    Action.UNSCHEDULE_PAUSE.value: "subscription.pause_canceled",
+    Action.PAUSE.value: "subscription.paused",
+    Action.RESUME.value: "subscription.resumed",
+    Action.ACCEPT_OFFER.value: "subscription.retention_offer_accepted",
+    Action.SCHEDULE_PRICE_CHANGE.value: "subscription.price_change_scheduled",
+    Action.ACCEPT_PRICE_CHANGE.value: "subscription.price_change_accepted",
 }
 
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.db.base import table_of
 from tenure.kernel.ids import new_id
-from tenure.subscriptions.models import ScheduledChange
+from tenure.subscriptions.models import ScheduledChange, Subscription
 
 _table = table_of(ScheduledChange)
 
@@ -27,6 +27,12 @@ class ChangeKind(StrEnum):
     # A change applied "now" whose invoice is being charged: applied when the payment succeeds,
     # dropped when it fails. A row, so a crash between charge and outcome still applies it.
     PLAN_NOW = "plan_change_now"
+    # A pause: from ``effective_at`` (the period end, or now) until ``resumes_at``. Applied when
+    # it starts; its rows are also what the catalog's "how often" limit counts.
+    PAUSE = "pause"
+    # A price change: ``amount`` from the first renewal starting at or after ``effective_at``
+    # (opt-in consent: only once accepted, otherwise the subscription ends there).
+    PRICE = "price_change"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,11 @@ class PendingChange:
     kind: ChangeKind
     effective_at: datetime
     plan_id: str | None = None
+    resumes_at: datetime | None = None  # pauses only
+    amount: int | None = None  # price changes only, with consent and accepted_at
+    consent: str | None = None
+    accepted_at: datetime | None = None
+    price_version: str | None = None
 
 
 async def load_pending(
@@ -50,12 +61,25 @@ async def load_pending(
             _table.c.kind,
             _table.c.effective_at,
             _table.c.plan_id,
+            _table.c.resumes_at,
+            _table.c.amount,
+            _table.c.consent,
+            _table.c.accepted_at,
+            _table.c.price_version,
         ).where(_table.c.subscription_id.in_(list(subscription_ids)), _table.c.status == "pending")
     )
     for row in rows:
         kind = ChangeKind(row.kind)
         found[row.subscription_id][kind] = PendingChange(
-            row.id, kind, row.effective_at, row.plan_id
+            row.id,
+            kind,
+            row.effective_at,
+            row.plan_id,
+            row.resumes_at,
+            row.amount,
+            row.consent,
+            row.accepted_at,
+            row.price_version,
         )
     return found
 
@@ -69,11 +93,18 @@ async def add(
     effective_at: datetime,
     at: datetime,
     plan_id: str | None = None,
+    resumes_at: datetime | None = None,
+    status: str = "pending",
+    price: tuple[int, str, str, str] | None = None,
 ) -> PendingChange:
-    """Schedule a change, replacing a pending one of the same kind."""
+    """Schedule a change, replacing a pending one of the same kind. ``status="applied"``
+    records a change that takes effect at once (a pause starting now) as a closed row."""
     if kind in pending:
         await close(session, pending, [kind], status="canceled", at=at)
-    change = PendingChange(new_id("sch"), kind, effective_at, plan_id)
+    amount, consent, change_id, version = price or (None, None, None, None)
+    change = PendingChange(
+        new_id("sch"), kind, effective_at, plan_id, resumes_at, amount, consent, None, version
+    )
     await session.execute(
         insert(_table).values(
             id=change.id,
@@ -81,12 +112,18 @@ async def add(
             kind=kind.value,
             effective_at=effective_at,
             plan_id=plan_id,
-            status="pending",
+            resumes_at=resumes_at,
+            amount=amount,
+            consent=consent,
+            price_change_id=change_id,
+            price_version=version,
+            status=status,
             created_at=at,
-            closed_at=None,
+            closed_at=None if status == "pending" else at,
         )
     )
-    pending[kind] = change
+    if status == "pending":
+        pending[kind] = change
     return change
 
 
@@ -113,3 +150,27 @@ async def close_ids(
             .where(_table.c.id.in_(list(ids)), _table.c.status == "pending")
             .values(status=status, closed_at=at)
         )
+
+
+async def pauses_since(session: AsyncSession, customer_id: str, since: datetime) -> int:
+    """Pauses a customer scheduled or started since ``since`` (dropped ones do not count)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(_table.join(Subscription, Subscription.id == _table.c.subscription_id))
+        .where(
+            Subscription.customer_id == customer_id,
+            _table.c.kind == ChangeKind.PAUSE.value,
+            _table.c.status.in_(["pending", "applied"]),
+            _table.c.created_at >= since,
+        )
+    )
+    return int(count or 0)
+
+
+async def accept(session: AsyncSession, change_id: str, *, at: datetime) -> None:
+    """The customer accepted a pending price change (opt-in consent)."""
+    await session.execute(
+        update(_table)
+        .where(_table.c.id == change_id, _table.c.status == "pending")
+        .values(accepted_at=at)
+    )

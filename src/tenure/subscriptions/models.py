@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.customers import models as _customers  # noqa: F401 - FK target
@@ -57,8 +66,17 @@ class Subscription(Base):
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSONType, default=dict)
     # web | app_store | google_play (migration 0009): who bills it and moves its periods.
     channel: Mapped[str] = mapped_column(String(16), default="web", server_default="web")
-    # False: a prepaid plan's subscription, which ends with the time bought (migration 0011).
+    # False: a prepaid plan's subscription, which ends with the time bought (migration 0013).
     renews: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Retention (migration 0015): when subscription.pause_ending is due for the running pause
+    # (NULL once sent, or when there is none).
+    pause_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why the customer canceled (a fixed reason) and what they said (<= 500 characters, never
+    # a card number: the API refuses one). Cleared by reactivate.
+    cancel_reason: Mapped[str | None] = mapped_column(String(32))
+    cancel_comment: Mapped[str | None] = mapped_column(String(500))
+    # The catalog price version the locked price came from ("base": the plan's own prices).
+    price_version: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         # "At most one live web subscription per customer" is a constraint, not a check.
@@ -75,7 +93,7 @@ class Subscription(Base):
 
 
 class SubscriptionItem(Base):
-    """An add-on attached to a subscription (migration 0011): its own plan, locked price and
+    """An add-on attached to a subscription (migration 0013): its own plan, locked price and
     features, billed on the subscription's invoices as its own line."""
 
     __tablename__ = "subscription_items"
@@ -125,9 +143,17 @@ class ScheduledChange(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     subscription_id: Mapped[str] = mapped_column(String(40), ForeignKey("subscriptions.id"))
-    kind: Mapped[str] = mapped_column(String(24))  # cancel | plan_change
+    kind: Mapped[str] = mapped_column(String(24))  # cancel | plan_change | pause
     effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
     plan_id: Mapped[str | None] = mapped_column(String(64))
+    resumes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a pause's end
+    # A price change: the new price, its consent rule (notice | opt_in), when the customer
+    # accepted it, and the price change that scheduled it.
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    consent: Mapped[str | None] = mapped_column(String(16))
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    price_change_id: Mapped[str | None] = mapped_column(String(40))
+    price_version: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # pending | applied | canceled
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -142,6 +168,32 @@ class ScheduledChange(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+    )
+
+
+class PriceChange(Base):
+    """Moving the subscribers of a plan in a market to a catalog price version: once per
+    (plan, market, version), by a unique constraint."""
+
+    __tablename__ = "price_changes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(64))
+    market: Mapped[str] = mapped_column(String(2))
+    version: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    consent: Mapped[str] = mapped_column(String(16))
+    notice_days: Mapped[int] = mapped_column(Integer)
+    # Cohorts that keep their price: started before a date, or on some price versions.
+    grandfather_started_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    grandfather_versions: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    scheduled: Mapped[int] = mapped_column(Integer)  # subscriptions it scheduled
+    grandfathered: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("plan_id", "market", "version", name="uq_price_changes_version"),
     )
 
 

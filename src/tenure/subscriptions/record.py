@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, insert, select, update
@@ -65,6 +66,11 @@ class Sub:
     # web (Tenure bills it), app_store or google_play (the store bills it; tenure.stores).
     channel: str = "web"
     renews: bool = True  # False: prepaid, ends with the time bought
+    # When subscription.pause_ending is due for the running pause; None once sent (or none).
+    pause_notice_at: datetime | None = None
+    cancel_reason: str | None = None  # CancelReason, or price_change_declined
+    cancel_comment: str | None = None
+    price_version: str | None = None  # the catalog price version of price_amount
     # Not a column: the pending rows of ``scheduled_changes``, loaded with the subscription.
     pending: dict[ChangeKind, PendingChange] = field(default_factory=dict)
 
@@ -87,6 +93,15 @@ class Sub:
     def pending_plan(self) -> PendingChange | None:
         return self.pending.get(ChangeKind.PLAN)
 
+    @property
+    def pending_pause(self) -> PendingChange | None:
+        """A pause scheduled to start at the period end (not yet running)."""
+        return self.pending.get(ChangeKind.PAUSE)
+
+    @property
+    def pending_price(self) -> PendingChange | None:
+        return self.pending.get(ChangeKind.PRICE)
+
     def timeline(self) -> schedule.Timeline:
         return schedule.Timeline(
             status=self.state,
@@ -101,6 +116,9 @@ class Sub:
             store_managed=self.channel != "web",
             has_payment_method=bool(self.payment_method),
             renews=self.renews,
+            pause_at=self.pending_pause.effective_at if self.pending_pause else None,
+            pause_notice_at=self.pause_notice_at,
+            price_declined_at=_declined_at(self.pending_price),
         )
 
     def reschedule(self, at: datetime) -> None:
@@ -137,6 +155,13 @@ class Sub:
         """Events about one subscription are numbered 1, 2, 3, ... in the order they happen."""
         self.event_seq += 1
         return self.event_seq
+
+
+def _declined_at(change: PendingChange | None) -> datetime | None:
+    """An opt-in price change not (yet) accepted: where the subscription ends instead."""
+    if change is None or change.consent != "opt_in" or change.accepted_at is not None:
+        return None
+    return change.effective_at
 
 
 _FIELDS = tuple(column.name for column in _table.columns)
@@ -180,7 +205,59 @@ def payload(sub: Sub) -> dict[str, Any]:
         "metadata": dict(sub.metadata),
         "channel": sub.channel,
         "renews": sub.renews,
+        "pause": pause_of(sub),
+        "cancellation": cancellation_of(sub),
+        "pending_price": pending_price_of(sub),
     }
+
+
+def pending_price_of(sub: Sub) -> dict[str, Any] | None:
+    """A scheduled price change: the new amount, from which renewal, and the consent state
+    (notice: applies unless canceled; opt_in: must be accepted; accepted)."""
+    change = sub.pending_price
+    if change is None or change.amount is None:
+        return None
+    return {
+        "amount": change.amount,
+        "currency": sub.currency,
+        "effective_at": rfc3339(change.effective_at),
+        "consent": "accepted" if change.accepted_at is not None else change.consent,
+    }
+
+
+class CancelReason(StrEnum):
+    """Why a customer canceled: the fixed list the cancel request takes (docs/retention.md)."""
+
+    TOO_EXPENSIVE = "too_expensive"
+    NOT_USING = "not_using"
+    TECHNICAL_ISSUES = "technical_issues"
+    SWITCHING_SERVICE = "switching_service"
+    OTHER = "other"
+
+
+def cancellation_of(sub: Sub) -> dict[str, Any] | None:
+    if sub.cancel_reason is None:
+        return None
+    return {"reason": sub.cancel_reason, "comment": sub.cancel_comment}
+
+
+def pause_of(sub: Sub) -> dict[str, Any] | None:
+    """A web pause, scheduled (from the period end) or running (the current period is the
+    pause itself: it resumes at ``current_period_end``)."""
+    scheduled = sub.pending_pause
+    if scheduled is not None and scheduled.resumes_at is not None:
+        return {
+            "status": "scheduled",
+            "starts_at": rfc3339(scheduled.effective_at),
+            "resumes_at": rfc3339(scheduled.resumes_at),
+        }
+    if sub.state is Status.PAUSED and sub.channel == "web":
+        return {
+            "status": "active",
+            "starts_at": rfc3339(sub.current_period_start),
+            "resumes_at": rfc3339(sub.current_period_end),
+        }
+    return None
 
 
 def pending_change(sub: Sub) -> dict[str, Any] | None:

@@ -35,6 +35,12 @@ class Due(StrEnum):
     TRIAL_EXPIRY = "trial_expiry"  # a trial ends with no payment method: expire, charge nothing
     EXPIRY_NOTICE = "expiry_notice"  # a prepaid subscription ends in a week
     PREPAID_END = "prepaid_end"  # a prepaid subscription's time is up: expire, charge nothing
+    # Retention: a scheduled pause starts at the period end instead of a renewal; a running
+    # (web) pause sends its notice, then resumes and bills from that day.
+    START_PAUSE = "start_pause"
+    PAUSE_NOTICE = "pause_notice"
+    RESUME = "resume"
+    END_PRICE_DECLINED = "end_price_declined"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,14 @@ class Timeline:
     # False for a prepaid subscription: it ends at its period end (``trial_notice_sent`` then
     # says whether the expiring-soon notice went out for this period).
     renews: bool = True
+    # A pause scheduled to start at this moment (the period end) instead of a renewal.
+    pause_at: datetime | None = None
+    # Paused: when subscription.pause_ending is due (None once sent). While paused the current
+    # period is the pause itself, so current_period_end is the resume time.
+    pause_notice_at: datetime | None = None
+    # An opt-in price change the customer has not accepted: the renewal that starts at or
+    # after this moment does not happen; the subscription ends (price_change_declined).
+    price_declined_at: datetime | None = None
 
 
 def _trial_notice_at(t: Timeline) -> datetime | None:
@@ -79,6 +93,9 @@ def next_action_at(t: Timeline) -> datetime | None:
         return min(notice, t.current_period_end) if notice else t.current_period_end
     if t.status is Status.ACTIVE:
         notice = _expiry_notice_at(t)
+        return min(notice, t.current_period_end) if notice else t.current_period_end
+    if t.status is Status.PAUSED:
+        notice = t.pause_notice_at
         return min(notice, t.current_period_end) if notice else t.current_period_end
     if t.status in (Status.PAST_DUE, Status.ON_HOLD):
         candidates = [_dunning_end(t)]
@@ -116,7 +133,12 @@ def _running_due(t: Timeline, now: datetime) -> Due | None:
             return Due.END_CANCELED
         if t.status is Status.TRIALING and not t.has_payment_method:
             return Due.TRIAL_EXPIRY
-        return Due.RENEW if t.renews or t.status is Status.TRIALING else Due.PREPAID_END
+        if not t.renews and t.status is not Status.TRIALING:
+            return Due.PREPAID_END
+        if _declined(t):
+            return Due.END_PRICE_DECLINED
+        pausing = t.status is Status.ACTIVE and t.pause_at is not None
+        return Due.START_PAUSE if pausing else Due.RENEW
     if t.status is Status.TRIALING:
         notice = _trial_notice_at(t)
         return Due.TRIAL_NOTICE if notice is not None and now >= notice else None
@@ -135,13 +157,33 @@ def due_action(t: Timeline, now: datetime) -> Due | None:
         return Due.START if now >= t.current_period_end else None
     if t.status in (Status.TRIALING, Status.ACTIVE):
         return _running_due(t, now)
+    if t.status is Status.PAUSED:
+        return _paused_due(t, now)
     if t.status in (Status.PAST_DUE, Status.ON_HOLD):
-        if t.cancel_at_period_end and now >= t.current_period_end:
+        return _dunning_due(t, now)
+    return None
+
+
+def _paused_due(t: Timeline, now: datetime) -> Due | None:
+    if now >= t.current_period_end:
+        if t.cancel_at_period_end:
             return Due.END_CANCELED
-        if now >= _dunning_end(t):
-            return Due.DUNNING_EXHAUSTED
-        if t.status is Status.PAST_DUE and now >= _grace_end(t):
-            return Due.GRACE_EXPIRY
-        if t.next_retry_at is not None and now >= t.next_retry_at:
-            return Due.RETRY_PAYMENT
+        return Due.END_PRICE_DECLINED if _declined(t) else Due.RESUME
+    notice = t.pause_notice_at
+    return Due.PAUSE_NOTICE if notice is not None and now >= notice else None
+
+
+def _declined(t: Timeline) -> bool:
+    return t.price_declined_at is not None and t.current_period_end >= t.price_declined_at
+
+
+def _dunning_due(t: Timeline, now: datetime) -> Due | None:
+    if t.cancel_at_period_end and now >= t.current_period_end:
+        return Due.END_CANCELED
+    if now >= _dunning_end(t):
+        return Due.DUNNING_EXHAUSTED
+    if t.status is Status.PAST_DUE and now >= _grace_end(t):
+        return Due.GRACE_EXPIRY
+    if t.next_retry_at is not None and now >= t.next_retry_at:
+        return Due.RETRY_PAYMENT
     return None

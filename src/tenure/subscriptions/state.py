@@ -21,7 +21,7 @@ class Status(StrEnum):
     ACTIVE = "active"
     PAST_DUE = "past_due"  # a renewal payment failed; access kept during grace
     ON_HOLD = "on_hold"  # grace is over and still unpaid: no access, retries go on
-    PAUSED = "paused"  # paused in the store (Google Play): no access, resumes by itself
+    PAUSED = "paused"  # paused (web: on request; Google Play: in the store): no access, resumes
     CANCELED = "canceled"  # ended at once on request
     EXPIRED = "expired"  # ended at the end of a period (canceled) or when dunning ran out
 
@@ -41,8 +41,8 @@ class Action(StrEnum):
     DUNNING_EXHAUSTED = "dunning_exhausted"  # the hold (or a policy without one) ran out
     # Taken only from store notifications (tenure.flows.stores): the store decides these.
     HOLD = "hold"  # a renewal failed with no grace period: no access while the store retries
-    PAUSE = "pause"  # a store pause took effect
-    RESUME = "resume"  # the pause ended and the store renewed the subscription
+    PAUSE = "pause"  # a pause took effect (web: requested; Google Play: the store's)
+    RESUME = "resume"  # the pause ended (web: Tenure bills from that day; store: renewed)
     REVOKE = "revoke"  # the store refunded the purchase or revoked it (Family Sharing)
     REINSTATE = "reinstate"  # the store reversed the refund that revoked it
     # Lifecycle controls (issue 12).
@@ -50,6 +50,12 @@ class Action(StrEnum):
     START = "start"  # a scheduled subscription's start: its first period is charged
     START_TRIAL = "start_trial"  # a scheduled subscription's start, into its trial
     PREPAID_ENDED = "prepaid_ended"  # a prepaid (non-renewing) subscription reached its end
+    # Retention (docs/retention.md). PAUSE and RESUME above are also the web pause's edges.
+    SCHEDULE_PAUSE = "schedule_pause"  # a pause from the period end: status unchanged
+    UNSCHEDULE_PAUSE = "unschedule_pause"  # that scheduled pause dropped before it started
+    ACCEPT_OFFER = "accept_offer"  # a save offer was taken: status unchanged
+    SCHEDULE_PRICE_CHANGE = "schedule_price_change"  # a new price from a later renewal
+    ACCEPT_PRICE_CHANGE = "accept_price_change"  # the customer agreed to it (opt-in)
 
 
 S, A = Status, Action
@@ -110,6 +116,18 @@ TRANSITIONS: Final[Mapping[tuple[Status, Action], Status]] = {
     (S.SCHEDULED, A.CANCEL_NOW): S.CANCELED,
     # A prepaid plan (renews = false) ends with the time bought: no renewal, no dunning.
     (S.ACTIVE, A.PREPAID_ENDED): S.EXPIRED,
+    # Retention, web: a pause is scheduled for the period end of an active subscription (or
+    # starts now), and the pause itself is the PAUSE / RESUME edges above.
+    (S.ACTIVE, A.SCHEDULE_PAUSE): S.ACTIVE,
+    (S.ACTIVE, A.UNSCHEDULE_PAUSE): S.ACTIVE,
+    # A save offer (a discount, a pause, a downgrade, free days) keeps an active subscription.
+    (S.ACTIVE, A.ACCEPT_OFFER): S.ACTIVE,
+    # A price change reaches every subscription that will renew again; the status stays.
+    **{
+        (status, action): status
+        for status in (S.TRIALING, S.ACTIVE, S.PAST_DUE, S.ON_HOLD, S.PAUSED)
+        for action in (A.SCHEDULE_PRICE_CHANGE, A.ACCEPT_PRICE_CHANGE)
+    },
 }
 
 # Statuses in which the customer has a subscription that still runs (and blocks a second one).

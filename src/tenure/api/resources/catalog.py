@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from tenure.api.resources.base import Money, Resource
@@ -20,6 +21,15 @@ class Eligibility(Resource):
 
     trial: bool
     intro_offer: bool
+
+
+class WinbackPrice(Resource):
+    """A win-back offer the customer may take on this plan now (docs/retention.md)."""
+
+    id: str  # send as "offer" when subscribing
+    description: str
+    price: Money  # per period, for the first ``periods`` invoices
+    periods: int
 
 
 class Plan(Resource):
@@ -41,6 +51,7 @@ class Plan(Resource):
     renews: bool  # false: prepaid, paid once for its period (extend to buy more time)
     addon_for: list[str]  # an add-on for these products (attach with …/items), else empty
     trial_requires_payment_method: bool  # false: its trial may start without a card here
+    winback_offer: WinbackPrice | None = None  # only with ?customer=, when one applies
 
 
 class PlanList(Resource):
@@ -53,9 +64,16 @@ class PlanList(Resource):
     next: str | None
 
 
-def plan_of(catalog: Catalog, item: PlanEntry, market: Market, used: UsedOffers | None) -> Plan:
+def plan_of(
+    catalog: Catalog,
+    item: PlanEntry,
+    market: Market,
+    used: UsedOffers | None,
+    winback: Mapping[str, tuple[str, str, int, int]] | None = None,
+) -> Plan:
     product = catalog.product_of(item)
     intro = item.intro
+    quote = (winback or {}).get(item.id)
     return Plan(
         id=item.id,
         object="plan",
@@ -87,19 +105,32 @@ def plan_of(catalog: Catalog, item: PlanEntry, market: Market, used: UsedOffers 
         trial_requires_payment_method=catalog.lifecycle_for(
             market.code, product.id
         ).trial_requires_payment_method,
+        winback_offer=None
+        if quote is None
+        else WinbackPrice(
+            id=quote[0],
+            description=quote[1],
+            price=Money(amount=quote[2], currency=market.currency),
+            periods=quote[3],
+        ),
     )
 
 
 def plan_list_of(
-    catalog: Catalog, market: Market, customer: str | None, used: UsedOffers | None
+    catalog: Catalog,
+    market: Market,
+    customer: str | None,
+    used: UsedOffers | None,
+    winback: Mapping[str, tuple[str, str, int, int]] | None = None,
 ) -> PlanList:
+    """``winback``: plan id -> (offer id, description, price, periods)."""
     plans = sorted(catalog.plans_in(market), key=lambda entry: entry.id)
     return PlanList(
         object="list",
         market=market.code,
         currency=market.currency,
         customer=customer,
-        data=[plan_of(catalog, entry, market, used) for entry in plans],
+        data=[plan_of(catalog, entry, market, used, winback) for entry in plans],
         has_more=False,
         next=None,
     )

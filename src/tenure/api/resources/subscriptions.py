@@ -19,7 +19,7 @@ from tenure.flows.collect import Outcome
 from tenure.households.records import HouseholdRecord
 from tenure.subscriptions.items import Item
 from tenure.subscriptions.models import SubscriptionHistory
-from tenure.subscriptions.record import Sub
+from tenure.subscriptions.record import Sub, pause_of, pending_price_of
 from tenure.subscriptions.state import Status
 
 # The domain's own enum, published under a name that says what it is the status of.
@@ -31,6 +31,31 @@ class PendingChange(Resource):
 
     plan: str
     effective_at: str
+
+
+class Pause(Resource):
+    """A web pause: scheduled from the period end, or running (no access, no invoices)."""
+
+    status: Literal["scheduled", "active"]
+    starts_at: str
+    resumes_at: str  # billing starts again here, and the billing anchor moves to it
+
+
+class Cancellation(Resource):
+    """Why the customer canceled (kept until a reactivate)."""
+
+    reason: str  # too_expensive | not_using | technical_issues | switching_service | other |
+    # price_change_declined
+    comment: str | None
+
+
+class PendingPrice(Resource):
+    """A price change scheduled for a later renewal (docs/retention.md#price-increases)."""
+
+    amount: int
+    currency: str
+    effective_at: str  # the first renewal that bills it
+    consent: str  # notice | opt_in (accept before effective_at, or it ends there) | accepted
 
 
 class Subscription(Resource):
@@ -62,6 +87,9 @@ class Subscription(Resource):
     # answer 409 managed_by_store; docs/stores.md).
     channel: str
     renews: bool  # false: a prepaid plan, it ends at current_period_end unless extended
+    pause: Pause | None  # docs/retention.md
+    cancellation: Cancellation | None
+    pending_price: PendingPrice | None
 
 
 class SubscriptionItem(Resource):
@@ -196,6 +224,8 @@ class PlanChangePreview(Resource):
 
 def subscription_of(sub: Sub) -> Subscription:
     change = sub.pending_plan  # a plan change always names its plan
+    paused = pause_of(sub)
+    priced = pending_price_of(sub)
     return Subscription(
         id=sub.id,
         object="subscription",
@@ -225,6 +255,11 @@ def subscription_of(sub: Sub) -> Subscription:
         metadata=metadata_of(sub),
         channel=sub.channel,
         renews=sub.renews,
+        pause=None if paused is None else Pause(**paused),
+        pending_price=None if priced is None else PendingPrice(**priced),
+        cancellation=None
+        if sub.cancel_reason is None
+        else Cancellation(reason=sub.cancel_reason, comment=sub.cancel_comment),
     )
 
 

@@ -34,7 +34,7 @@ from tenure.customers import service as customers
 from tenure.events import catalog
 from tenure.events.models import OutboxEvent
 from tenure.events.sequencer import has_pending, sequence_pending
-from tenure.flows import manage, refunds
+from tenure.flows import manage, refunds, winback
 from tenure.flows.runtime import Runtime
 from tenure.kernel.errors import BadRequest, InvalidRequest, PaymentRequired
 from tenure.payments import attempts
@@ -266,15 +266,23 @@ async def list_plans(
             "pass ?market=SE (a market code from the catalog) or ?customer=", code="market_required"
         )
     used = None
+    comeback: dict[str, tuple[str, str, int, int]] = {}
     if customer is not None:
         check_id(customer, "cus", "customer")
         async with runtime.db.read() as session:
             found = await customers.get(session, customer)
             used = await offers.used_by(session, customer)
+            now = await runtime.now_for(session, found.test_clock_id)
+            if market is None or market.upper() == found.market:
+                quoted = await winback.quotes(runtime, session, customer, found.market, now)
+                comeback = {
+                    plan: (q.offer.id, q.offer.description, q.price, q.offer.periods)
+                    for plan, q in quoted.items()
+                }
         market = market or found.market
     assert market is not None
     selected = runtime.catalog.market(market.upper())
-    return plan_list_of(runtime.catalog, selected, customer, used)
+    return plan_list_of(runtime.catalog, selected, customer, used, comeback)
 
 
 @get(

@@ -44,20 +44,27 @@ from tenure.api.schemas import (
     CreateSubscription,
     Empty,
     ExtendSubscription,
+    PauseSubscription,
     UpdateMetadata,
 )
 from tenure.dunning import cases
-from tenure.flows import addons, change_plan, manage, prepaid, promotions, trials
+from tenure.flows import addons, change_plan, manage, pause, prepaid, promotions, trials
 from tenure.flows.payment_methods import token_for_subscribe
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import Offers, card_optional, purchasable_plan, subscribe
 from tenure.households import service as households
+from tenure.kernel.errors import InvalidRequest
 from tenure.subscriptions import items as item_rows
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
+from tenure.subscriptions.record import CancelReason
 from tenure.subscriptions.state import Status
 
 _NOT_FOUND = (404, "subscription_not_found")
+_PAUSE_REFUSED = (
+    "subscription_already_paused pause_already_scheduled subscription_canceling payment_pending "
+    "pause_not_allowed pause_limit_reached managed_by_store subscription_illegal_transition"
+)
 _ILLEGAL = "subscription_illegal_transition"
 _CHANGE_REFUSED = (
     "plan_unchanged subscription_has_billing_issue subscription_not_active plan_unavailable "
@@ -89,11 +96,14 @@ class SubscriptionController(Controller):
         summary="Subscribe a customer to a plan",
         before_request=no_card_numbers,
         responses=problems(
-            (404, "customer_not_found payment_method_not_found promo_code_not_found"),
+            (
+                404,
+                "customer_not_found payment_method_not_found promo_code_not_found offer_not_found",
+            ),
             (
                 409,
                 "subscription_exists trial_already_used intro_offer_already_used "
-                "promo_code_already_used promo_code_exhausted",
+                "promo_code_already_used promo_code_exhausted offer_not_eligible",
             ),
             (
                 422,
@@ -137,7 +147,7 @@ class SubscriptionController(Controller):
             payment_method=token,
             trial=trial,
             actor=actor_of(request),
-            offers=Offers(promo_code=data.promo_code, intro=data.intro_offer),
+            offers=Offers(promo_code=data.promo_code, intro=data.intro_offer, winback=data.offer),
             metadata=data.metadata,
             trial_end=trial_end,
             billing_anchor=billing_anchor,
@@ -220,11 +230,12 @@ class SubscriptionController(Controller):
     @post(
         "/{subscription_id:str}/cancel",
         status_code=200,
-        summary="Cancel now or at period end",
+        summary="Cancel now or at period end, with the customer's reason",
+        before_request=no_card_numbers,
         responses=problems(
             _NOT_FOUND,
             (409, f"subscription_already_canceling {_ILLEGAL}"),
-            (422, "reason_required"),
+            (422, "invalid_cancel_reason card_number_not_accepted reason_required"),
         ),
     )
     async def cancel(
@@ -234,14 +245,29 @@ class SubscriptionController(Controller):
         runtime: RuntimeDep,
         data: JSONBody[CancelSubscription | None] = None,
     ) -> SubscriptionDetail:
+        """``reason`` is one of a fixed list, ``comment`` the customer's own words (at most 500
+        characters; a card number is refused). Both are kept on the subscription
+        (``cancellation``) and carried in its events until a reactivate."""
         check_id(subscription_id, "sub", "subscription")
-        at_period_end = True if data is None else data.at_period_end
-        acting(request, data.reason if data else None, "cancelling on someone's behalf")
+        body = data or CancelSubscription()
+        if body.comment is not None and body.reason is None:
+            raise InvalidRequest(
+                'a comment goes with a reason; use "other" if none fits',
+                code="invalid_cancel_reason",
+            )
+        # A person cancelling on someone's behalf (a role key) must say why: the customer's
+        # reason (and their words) is the audit record's reason.
+        said = None if body.reason is None else str(body.reason)
+        if said is not None and body.comment:
+            said = f"{said}: {body.comment.strip()}"
+        acting(request, said, "cancelling on someone's behalf")
         await manage.cancel(
             runtime,
             subscription_id=subscription_id,
-            at_period_end=at_period_end,
+            at_period_end=body.at_period_end,
             actor=actor_of(request),
+            reason=None if body.reason is None else CancelReason(body.reason),
+            comment=body.comment.strip() or None if body.comment is not None else None,
         )
         return await _detail(runtime, subscription_id)
 
@@ -466,4 +492,60 @@ class SubscriptionController(Controller):
         await promotions.apply_to_subscription(
             runtime, subscription_id=subscription_id, code=data.code
         )
+        return await _detail(runtime, subscription_id)
+
+    @post(
+        "/{subscription_id:str}/pause",
+        status_code=200,
+        summary="Pause from the period end (or now), until resumes_at or for n periods",
+        responses=problems(
+            _NOT_FOUND,
+            (409, _PAUSE_REFUSED),
+            (422, "invalid_pause pause_too_long invalid_timestamp"),
+        ),
+    )
+    async def pause(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        data: JSONBody[PauseSubscription],
+        runtime: RuntimeDep,
+    ) -> SubscriptionDetail:
+        """No access (the Free tier) and no invoices while paused; at ``resumes_at`` the
+        subscription resumes and bills from that day, which becomes its billing anchor. Limits
+        (longest pause, how often, yearly plans, starting now) are the catalog's
+        (docs/retention.md)."""
+        check_id(subscription_id, "sub", "subscription")
+        if (data.resumes_at is None) == (data.periods is None):
+            raise InvalidRequest("give exactly one of resumes_at or periods", code="invalid_pause")
+        resumes_at = parse_time(data.resumes_at, "resumes_at") if data.resumes_at else None
+        await pause.pause(
+            runtime,
+            subscription_id=subscription_id,
+            request=pause.PauseRequest(resumes_at, data.periods, data.start),
+            actor=actor_of(request),
+        )
+        return await _detail(runtime, subscription_id)
+
+    @post(
+        "/{subscription_id:str}/resume",
+        status_code=200,
+        summary="End a pause now (billing starts today), or drop a scheduled one",
+        responses=problems(
+            _NOT_FOUND,
+            (
+                409,
+                "subscription_not_paused subscription_canceling pause_too_short managed_by_store",
+            ),
+        ),
+    )
+    async def resume(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[str],
+        runtime: RuntimeDep,
+        data: JSONBody[Empty | None] = None,
+    ) -> SubscriptionDetail:
+        check_id(subscription_id, "sub", "subscription")
+        await pause.resume(runtime, subscription_id=subscription_id, actor=actor_of(request))
         return await _detail(runtime, subscription_id)
