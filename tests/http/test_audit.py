@@ -67,7 +67,9 @@ async def test_support_actions_need_a_reason_and_land_in_the_audit_log(api: Api)
     assert refused.status_code == 422 and refused.json()["code"] == "reason_required"
     assert (await api.subscription(sub["id"]))["cancel_at_period_end"] is False
     canceled = await api.client.post(
-        url, json={"at_period_end": True, "reason": "customer phoned"}, headers=_auth(support)
+        url,
+        json={"at_period_end": True, "reason": "other", "comment": "customer phoned"},
+        headers=_auth(support),
     )
     assert canceled.status_code == 200, canceled.text
 
@@ -80,7 +82,7 @@ async def test_support_actions_need_a_reason_and_land_in_the_audit_log(api: Api)
     assert refund["reason"] == "double charged" and refund["request_id"] == "ticket-4711"
     assert refund["target_id"] == invoice["id"] and refund["after"]["amount"] == 100
     cancel = by_action["cancel_subscription"]
-    assert cancel["reason"] == "customer phoned"
+    assert cancel["reason"] == "other: customer phoned"  # the customer's reason and words
     assert cancel["before"]["cancel_at_period_end"] is False
     assert cancel["after"]["cancel_at_period_end"] is True
     assert by_action["revoke_grant"]["reason"] == "given by mistake"

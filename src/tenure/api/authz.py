@@ -73,6 +73,19 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/subscriptions/{subscription_id}/pause"): "subscriptions:write",
     ("POST", "/v1/subscriptions/{subscription_id}/resume"): "subscriptions:write",
     ("POST", "/v1/subscriptions/{subscription_id}/promo_code"): "subscriptions:write",
+    ("POST", "/v1/subscriptions/{subscription_id}/end_trial"): "subscriptions:write",
+    ("POST", "/v1/subscriptions/{subscription_id}/extend"): "subscriptions:write",
+    ("POST", "/v1/subscriptions/{subscription_id}/items"): "subscriptions:write",
+    ("DELETE", "/v1/subscriptions/{subscription_id}/items/{item_id}"): "subscriptions:write",
+    ("GET", "/v1/subscriptions/{subscription_id}/retention_offers"): "subscriptions:read",
+    ("POST", "/v1/subscriptions/{subscription_id}/retention_offers/{offer_id}/accept"): (
+        "subscriptions:write"
+    ),
+    ("POST", "/v1/subscriptions/{subscription_id}/retention_offers/{offer_id}/decline"): (
+        "subscriptions:write"
+    ),
+    ("POST", "/v1/subscriptions/{subscription_id}/price_change/accept"): "subscriptions:write",
+    ("POST", "/v1/price_changes"): "catalog:write",
     # Invoices
     ("GET", "/v1/invoices"): "invoices:read",
     ("GET", "/v1/invoices/{invoice_id}"): "invoices:read",
