@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -162,3 +163,32 @@ def test_unconfigured_answers_are_documented() -> None:
         for method, operation in paths[path].items():
             if path.endswith(("/notifications", "/webhooks", "/reconcile")):
                 assert "503" in operation["responses"], f"{method.upper()} {path}"
+
+
+def _raw(base: str, request: bytes) -> bytes:
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "idempotency-key"])
+def test_malformed_chunked_bodies_are_400_never_500(server: str, keyed: bool) -> None:
+    head = (
+        "POST /v1/customers HTTP/1.1\r\nHost: tenure\r\n"
+        f"Authorization: Bearer {KEY}\r\nContent-Type: application/json\r\n"
+        + ("Idempotency-Key: chunked-1\r\n" if keyed else "")
+        + "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    for body in (b"zz\r\n{}\r\n0\r\n\r\n", b"5\r\n{}\r\n0\r\n\r\n", b"ffffffffffffffffff\r\n{}"):
+        answer = _raw(server, head + body)
+        status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else None
+        assert status == 400, answer[:300]
+    # The server still answers well-formed requests afterwards.
+    assert httpx.get(f"{server}/livez", timeout=5).status_code == 200
