@@ -70,7 +70,7 @@ class Settings:
     # Payment providers (docs/payments.md).
     payment_provider: str = "sandbox"
     provider_markets: dict[str, str] = field(default_factory=dict)
-    provider_timeout: float = 10.0  # seconds per provider call (bounded to 0.05..60)
+    provider_timeout: float = 5.0  # seconds per provider call (bounded to 0.05..60)
     stripe_secret_key: str | None = field(default=None, repr=False)
     stripe_api_base: str = "https://api.stripe.com"
     stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -128,7 +128,7 @@ class Settings:
             redis_url=secret("TENURE_REDIS_URL"),
             payment_provider=(env.get("TENURE_PAYMENT_PROVIDER") or "sandbox").strip().lower(),
             provider_markets=_markets(env.get("TENURE_PAYMENT_PROVIDER_MARKETS")),
-            provider_timeout=float(env.get("TENURE_PROVIDER_TIMEOUT") or 10.0),
+            provider_timeout=float(env.get("TENURE_PROVIDER_TIMEOUT") or 5.0),
             stripe_secret_key=secret("TENURE_STRIPE_SECRET_KEY"),
             stripe_api_base=env.get("TENURE_STRIPE_API_BASE") or cls.stripe_api_base,
             stripe_webhook_secrets=_list(secret("TENURE_STRIPE_WEBHOOK_SECRET")),

@@ -73,7 +73,7 @@ class StoreSettings:
     google_play_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
     # --- both ----------------------------------------------------------------------------
     products_path: str | None = None  # None: the packaged example mapping
-    timeout: float = 10.0  # seconds per store API call
+    timeout: float = 5.0  # seconds per store API call
     # Hours after a period end (or grace end) without news before the store's API is asked.
     missed_after_hours: float = 6.0
 
@@ -124,6 +124,6 @@ class StoreSettings:
             google_play_push_token=_secret("TENURE_GOOGLE_PLAY_PUSH_TOKEN"),
             google_play_jwks_url=env.get("TENURE_GOOGLE_PLAY_JWKS_URL") or cls.google_play_jwks_url,
             products_path=env.get("TENURE_STORE_PRODUCTS") or None,
-            timeout=float(env.get("TENURE_STORE_TIMEOUT") or 10.0),
+            timeout=float(env.get("TENURE_STORE_TIMEOUT") or 5.0),
             missed_after_hours=float(env.get("TENURE_STORE_MISSED_AFTER_HOURS") or 6.0),
         )

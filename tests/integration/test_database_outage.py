@@ -96,6 +96,10 @@ async def test_reads_stale_writes_503_then_recovery(
             )
             assert_unavailable(write)
             assert took < BOUND, took
+            ready, took = await timed(client.get("/readyz"))
+            assert ready.status_code == 503, ready.text  # take this process out of rotation
+            assert took < BOUND, took
+            assert (await client.get("/livez")).status_code == 200  # but do not restart it
             keyed, took = await timed(
                 client.post(
                     f"/v1/subscriptions/{sub['id']}/cancel",
@@ -116,6 +120,7 @@ async def test_reads_stale_writes_503_then_recovery(
                 break
             await asyncio.sleep(0.2)
         assert created.status_code == 201, created.text
+        assert (await client.get("/readyz")).status_code == 200
         fresh = await api.get("/v1/entitlements/outage-never-read")
         assert fresh.status_code == 200 and "tenure-stale" not in fresh.headers
         assert fresh.json()["customer"] == other

@@ -98,7 +98,9 @@ def findings(line: str) -> list[str]:
 def scan(paths: Iterable[Path]) -> tuple[int, list[str]]:
     lines, report = 0, []
     for path in sorted(paths):
-        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        # Split on newlines only: str.splitlines() also splits inside a JSON string at U+0085
+        # or U+2028, which a logged path may hold (and JSON need not escape).
+        for number, line in enumerate(path.read_text(errors="replace").split("\n"), 1):
             if not line.strip():
                 continue
             lines += 1

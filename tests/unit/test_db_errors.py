@@ -53,3 +53,11 @@ def test_wrapped_causes_are_found() -> None:
 def test_anything_else_is_not_a_database_failure() -> None:
     assert classify(ValueError("a bug")) is None
     assert classify(KeyError("x")) is None
+
+
+def test_a_value_the_driver_cannot_send_is_invalid() -> None:
+    error = exc.DBAPIError(
+        "SELECT", {}, _Orig("invalid input for query argument $1: 2164911041 (out of int64 range)")
+    )
+    failure = classify(error)
+    assert failure is not None and failure.kind == "invalid"

@@ -35,9 +35,12 @@ _TITLES: Final = {
     403: "Forbidden",
     404: "Not found",
     409: "Conflict",
+    413: "Body too large",
+    414: "URI too long",
     415: "Unsupported media type",
     422: "Invalid request",
     429: "Too many requests",
+    431: "Request header fields too large",
     503: "Service unavailable",
 }
 _GENERIC: Final = {
@@ -91,10 +94,17 @@ def problems(*answers: int | tuple[int, str]) -> dict[int, ResponseSpec]:
 def _gate_answers(method: str, operation: dict[str, Any], scope: str) -> dict[int, list[str]]:
     """What api/gate.py (and the framework's request parsing) can answer for ``operation``."""
     takes_input = bool(operation.get("parameters") or operation.get("requestBody"))
+    # api/limits.py answers the size limits (414, 431, 413), deep JSON and cut-short bodies
+    # (400) and card numbers (422) for every route; a database that cannot be reached is a 503
+    # with Retry-After (api/problems.py), and a constraint another request won is a 409.
     answers: dict[int, list[str]] = {
         400: ["invalid_characters"],
         401: ["unauthorized"],
-        503: ["starting"],
+        409: ["conflict"],
+        414: ["uri_too_long"],
+        422: ["card_number_not_accepted"],
+        431: ["headers_too_large"],
+        503: ["starting", "database_unavailable"],
     }
     if scope == END_USER:
         answers[401].append("invalid_token")
@@ -103,18 +113,18 @@ def _gate_answers(method: str, operation: dict[str, Any], scope: str) -> dict[in
         answers[403] = ["insufficient_scope"]
     if scope != PUBLIC:
         answers[429] = ["rate_limited"]  # with Retry-After and RateLimit-* (api/ratelimit.py)
-    if scope != PUBLIC:
         answers[400].append("unknown_parameter")  # api/hygiene.py
-    if operation.get("requestBody"):
-        answers[400].append("malformed_json")
+    if operation.get("requestBody") or method in ("post", "put", "patch", "delete"):
+        answers[400] += ["malformed_json", "json_too_deep", "malformed_body"]
+        answers[413] = ["body_too_large"]
         if scope != PUBLIC:
             answers[415] = ["unsupported_media_type"]
     if takes_input:
-        answers[422] = ["invalid_request"]
+        answers[422] += ["invalid_request", "invalid_value"]
     if method == "post":
         answers[400].append("invalid_idempotency_key")
-        answers[409] = ["idempotency_key_in_use"]
-        answers.setdefault(422, []).append("idempotency_key_reused")
+        answers[409].append("idempotency_key_in_use")
+        answers[422].append("idempotency_key_reused")
     return answers
 
 

@@ -49,8 +49,12 @@ def classify(error: BaseException) -> Failure | None:
             return Failure(
                 "conflict", f"the request conflicts with data stored meanwhile{where}; retry"
             )
-        if isinstance(link, exc.DataError) or (
-            isinstance(link, OverflowError) and "SQLite" in str(link)
+        if (
+            isinstance(link, exc.DataError)
+            or (isinstance(link, OverflowError) and "SQLite" in str(link))
+            or (
+                isinstance(link, exc.DBAPIError) and "invalid input for query argument" in str(link)
+            )
         ):
             column = _COLUMN.search(str(getattr(link, "orig", link)))
             field = column.group(1) if column else None

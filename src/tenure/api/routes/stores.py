@@ -290,7 +290,9 @@ async def replay_store_notification(
     """Only notifications that did not change a subscription (unlinked, unmapped, stale,
     ignored, pending) can be replayed; a processed one answers 409 and changes nothing."""
     async with runtime.db.transaction() as session:
-        row = await records.notice(session, notification_id, for_update=True)
+        # Beyond the 64-bit key no row exists (and the driver refuses to send it).
+        fits = 0 < notification_id < 2**63
+        row = await records.notice(session, notification_id, for_update=True) if fits else None
         if row is None:
             raise NotFound(
                 f"no store notification {notification_id}", code="store_notification_not_found"
