@@ -130,3 +130,46 @@ async def test_an_off_session_renewal_needing_authentication_is_a_billing_issue(
     )
     assert back.outcome is not None and back.outcome.result is not None
     assert back.outcome.result.next_action is not None
+
+
+async def test_adyen_pay_forwards_the_shoppers_authentication_to_payments_details(
+    world: World,
+) -> None:
+    if world.kind != "adyen":
+        return
+    _, customer, result = await world.subscriber(SCA_TOKEN["adyen"])
+    assert result.invoice_id is not None and result.payment is not None
+    assert result.payment.result is not None and result.payment.result.next_action is not None
+    psp = result.payment.result.next_action.reference
+    # Drop-in's onAdditionalDetails hands state.data.details to the client, which pays with it.
+    paid = await manage.pay_invoice(
+        world.runtime, invoice_id=result.invoice_id, payment_method=None, actor="test",
+        authentication_details={"threeDSResult": f"{psp}:Y"},
+    )  # fmt: skip
+    assert paid.outcome is not None and paid.outcome.result is not None
+    assert paid.outcome.result.status.value == "succeeded"
+    assert await _state(world, result.subscription_id, result.invoice_id) == (
+        "active", ["succeeded"],
+    )  # fmt: skip
+    assert _charges(world) == 1  # the same payment, completed; nothing charged again
+    assert world.fake.violations == []
+    assert (await world.events(customer)).count("invoice.paid") == 1
+
+
+async def test_adyen_authentication_refused_fails_the_attempt(world: World) -> None:
+    if world.kind != "adyen":
+        return
+    _, _, result = await world.subscriber(SCA_TOKEN["adyen"])
+    assert result.invoice_id is not None and result.payment is not None
+    assert result.payment.result is not None and result.payment.result.next_action is not None
+    psp = result.payment.result.next_action.reference
+    # Refused: the waiting attempt fails; pay then tries again on-session (a new challenge).
+    again = await manage.pay_invoice(
+        world.runtime, invoice_id=result.invoice_id, payment_method=None, actor="test",
+        authentication_details={"threeDSResult": f"{psp}:N"},
+    )  # fmt: skip
+    assert await _state(world, result.subscription_id, result.invoice_id) == (
+        "incomplete", ["failed", "requires_action"],
+    )  # fmt: skip
+    assert again.outcome is not None and again.outcome.result is not None
+    assert again.outcome.result.next_action is not None

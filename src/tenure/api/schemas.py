@@ -131,8 +131,20 @@ class VoidInvoice(_Body):
     reason: Reason | None = None  # required when a person (a role key) voids
 
 
+# What the provider's front-end library hands over after the customer authenticated (Adyen
+# Drop-in/Components ``onAdditionalDetails``: ``state.data.details``, e.g. ``threeDSResult``).
+AuthenticationDetails = Annotated[
+    dict[
+        Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_PRINTABLE)],
+        Annotated[str, msgspec.Meta(max_length=20_000, pattern=_PRINTABLE)],
+    ],
+    msgspec.Meta(min_length=1, max_length=10),
+]
+
+
 class PayInvoice(_Body):
     payment_method: Id | None = None
+    authentication_details: AuthenticationDetails | None = None
 
 
 class AddItem(_Body):

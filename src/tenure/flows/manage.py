@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -244,13 +246,20 @@ async def _open_invoice_of(
 
 
 async def pay_invoice(
-    runtime: Runtime, *, invoice_id: str, payment_method: str | None, actor: str
+    runtime: Runtime,
+    *,
+    invoice_id: str,
+    payment_method: str | None,
+    actor: str,
+    authentication_details: Mapping[str, str] | None = None,
 ) -> PayResult:
     """Try to collect what an open invoice still owes, now, optionally with a new payment
     method (which then also becomes the customer's default and the subscription's method)."""
     if payment_method is not None and not is_valid_id(payment_method, "pm"):
         check_token(runtime, payment_method)
-    waiting = await _settle_authentication(runtime, invoice_id, actor=actor)
+    waiting = await _settle_authentication(
+        runtime, invoice_id, actor=actor, details=authentication_details
+    )
     if waiting is not None:
         return waiting
     async with runtime.db.transaction() as session:
@@ -292,17 +301,24 @@ async def pay_invoice(
 
 
 async def _settle_authentication(
-    runtime: Runtime, invoice_id: str, *, actor: str
+    runtime: Runtime, invoice_id: str, *, actor: str, details: Mapping[str, str] | None
 ) -> PayResult | None:
     """An attempt waiting for the customer's authentication is asked about first (never a
     second charge while the first may still go through): paid, or still waiting (the answer
-    carries its next_action again) ends the pay here; failed lets a new attempt follow."""
+    carries its next_action again) ends the pay here; failed lets a new attempt follow. With
+    ``details`` (Adyen's ``onAdditionalDetails``) the provider is given the customer's
+    authentication result instead of being asked."""
     async with runtime.db.read() as session:
         waiting = await attempts.awaiting_action(session, invoice_id)
     if waiting is None:
         return None
+    complete: Any = getattr(runtime.provider, "complete_authentication", None)
     try:
-        result = await runtime.provider.lookup(waiting.idempotency_key)
+        result = None
+        if details and complete is not None:
+            result = await complete(waiting.idempotency_key, details)
+        if result is None:
+            result = await runtime.provider.lookup(waiting.idempotency_key)
     except ProviderUnavailable:
         raise PaymentInProgress(
             f"the payment for {invoice_id} awaits authentication and the provider did not "

@@ -8,7 +8,7 @@ request's payment method, amount or idempotency key.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from tenure.observability import tracing
@@ -80,6 +80,18 @@ class InstrumentedProvider:
 
     async def lookup_refund(self, idempotency_key: str) -> RefundResult | None:
         return await self._call("lookup_refund", lambda: self.inner.lookup_refund(idempotency_key))
+
+    async def complete_authentication(
+        self, idempotency_key: str, details: Mapping[str, str]
+    ) -> ChargeResult | None:
+        """Adyen forwards the shopper's authentication result; None for the others."""
+        complete = getattr(self.inner, "complete_authentication", None)
+        if complete is None:
+            return None
+        result: ChargeResult | None = await self._call(
+            "complete_authentication", lambda: complete(idempotency_key, details)
+        )
+        return result
 
     async def store_method(
         self, *, customer_id: str, token: str, provider_customer: str | None

@@ -129,6 +129,17 @@ class MethodVault(Protocol):
         ...
 
 
+class AuthenticationCompleter(Protocol):
+    """Optional: a provider whose server must forward the customer's authentication result
+    (Adyen's ``/payments/details``; Stripe.js confirms on the client, so Stripe has none)."""
+
+    async def complete_authentication(
+        self, idempotency_key: str, details: Mapping[str, str]
+    ) -> ChargeResult | None:
+        """The payment's outcome once ``details`` are sent; None if no payment has that key."""
+        ...
+
+
 class PaymentProvider(Protocol):
     name: str
 

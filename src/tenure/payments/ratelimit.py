@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol
 
 from sqlalchemy import text
@@ -221,6 +221,16 @@ class RateLimitedProvider:
     async def lookup_refund(self, idempotency_key: str) -> RefundResult | None:
         await self.bucket.acquire()
         return await self.inner.lookup_refund(idempotency_key)
+
+    async def complete_authentication(
+        self, idempotency_key: str, details: Mapping[str, str]
+    ) -> ChargeResult | None:
+        complete = getattr(self.inner, "complete_authentication", None)
+        if complete is None:
+            return None
+        await self.bucket.acquire()
+        result: ChargeResult | None = await complete(idempotency_key, details)
+        return result
 
     async def store_method(
         self, *, customer_id: str, token: str, provider_customer: str | None

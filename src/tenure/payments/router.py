@@ -104,6 +104,16 @@ class ProviderRouter:
         provider = await self._by_key(idempotency_key, "charge")
         return None if provider is None else await provider.lookup(idempotency_key)
 
+    async def complete_authentication(
+        self, idempotency_key: str, details: Mapping[str, str]
+    ) -> ChargeResult | None:
+        provider = await self._by_key(idempotency_key, "charge")
+        complete: Any = getattr(provider, "complete_authentication", None)
+        if complete is None:
+            return None
+        result: ChargeResult | None = await complete(idempotency_key, details)
+        return result
+
     async def refund(self, request: RefundRequest) -> RefundResult:
         entry = await self.journal.by_reference(request.charge_id)
         name = entry.provider if entry is not None else None

@@ -151,6 +151,7 @@ class InvoiceController(Controller):
             invoice_id=invoice_id,
             payment_method=data.payment_method if data else None,
             actor=actor_of(request),
+            authentication_details=data.authentication_details if data else None,
         )
         outcome = result.outcome
         if outcome is not None and outcome.result is not None and outcome.result.decline_code:

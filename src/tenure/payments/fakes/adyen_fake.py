@@ -8,7 +8,8 @@ there too, so a test can assert both sides kept to Adyen's shapes.
 Stored payment methods (any shopper holds them): ``8415000000000001`` and the sandbox's
 ``pm_card_visa`` are authorised; ``stored_refused_<code>`` is refused with that
 ``refusalReasonCode`` (``stored_refused_2_mac03`` adds merchant advice code 03);
-``stored_challenge`` needs 3-D Secure (``ChallengeShopper`` with an ``action``);
+``stored_challenge`` needs 3-D Secure (``ChallengeShopper`` with an ``action``; then
+``/payments/details`` with ``threeDSResult`` ``<pspReference>:Y`` authorises it, ``:N`` refuses);
 ``stored_pending`` answers ``Received``; ``stored_error`` answers ``Error``; the sandbox's
 decline names map to their Adyen refusals. Faults as for the Stripe fake (``/_fake/faults``).
 """
@@ -112,6 +113,8 @@ class AdyenFake:
                 "PaymentResponse",
                 "PaymentRefundRequest",
                 "PaymentRefundResponse",
+                "PaymentDetailsRequest",
+                "PaymentDetailsResponse",
                 "ListStoredPaymentMethodsResponse",
                 "ServiceError",
             )
@@ -185,6 +188,8 @@ class AdyenFake:
                 return Response(stored[1], stored[2], {"Idempotent-Replayed": "true"})
             if parts[1:] == ["payments"]:
                 response = self._payment(body, fault)
+            elif parts[1:] == ["payments", "details"]:
+                response = self._details(body)
             elif len(parts) == 4 and parts[1] == "payments" and parts[3] == "refunds":
                 response = self._refund(parts[2], body)
             else:
@@ -234,6 +239,29 @@ class AdyenFake:
         response = self._answer(200, "PaymentResponse", result)
         response.delay = delay
         return response
+
+    def _details(self, body: dict[str, Any]) -> Response:
+        """``/payments/details`` after a challenge. The fake's ``threeDSResult`` is
+        ``<pspReference>:Y`` (authenticated) or ``<pspReference>:N`` (not)."""
+        if errors := self._check("PaymentDetailsRequest", body, "request"):
+            return self._service_error(422, "702", errors[0][:200], "validation")
+        psp, _, verdict = str((body.get("details") or {}).get("threeDSResult") or "").partition(":")
+        payment = self.payments.get(psp)
+        if payment is None or payment["resultCode"] != "ChallengeShopper":
+            return self._service_error(422, "14_002", "Invalid payment details", "validation")
+        result: dict[str, Any] = {
+            "pspReference": psp,
+            "merchantReference": payment["reference"],
+            "amount": payment["amount"],
+        }
+        if verdict == "Y":
+            result["resultCode"] = "Authorised"
+        else:
+            result.update(
+                resultCode="Refused", refusalReason="3D Not Authenticated", refusalReasonCode="11"
+            )
+        payment["resultCode"] = result["resultCode"]
+        return self._answer(200, "PaymentDetailsResponse", result)
 
     def _outcome_of(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
         token = SANDBOX_NAMES.get(token, token)
@@ -378,7 +406,7 @@ class AdyenFake:
         return response.status_code
 
     def _notify_outcome(self, body: dict[str, Any], parts: list[str]) -> None:
-        if parts[1:] == ["payments"] and body.get("resultCode") in ("Authorised", "Refused"):
+        if parts[1] == "payments" and body.get("resultCode") in ("Authorised", "Refused"):
             payment = self.payments[body["pspReference"]]
             self.send(
                 self.item(

@@ -30,6 +30,8 @@ CHECKOUT_ROOTS = (
     "PaymentResponse",
     "PaymentRefundRequest",
     "PaymentRefundResponse",
+    "PaymentDetailsRequest",
+    "PaymentDetailsResponse",
     "ListStoredPaymentMethodsResponse",
     "ServiceError",
 )

@@ -19,6 +19,7 @@ would send next with the same key anyway.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -209,6 +210,42 @@ class AdyenProvider:
         )
         if result is None:
             raise PaymentPending(f"adyen: {payload.get('resultCode')}; waiting for AUTHORISATION")
+        return result
+
+    async def complete_authentication(
+        self, idempotency_key: str, details: Mapping[str, str]
+    ) -> ChargeResult | None:
+        """Forward the shopper's 3-D Secure result (``onAdditionalDetails``) to
+        ``/payments/details``; the answer is the payment's outcome (Authorised, Refused, ...)."""
+        entry = await self.journal.get(idempotency_key, "charge")
+        if entry is None or entry.provider != NAME:
+            return None
+        response = await self._send(
+            "POST",
+            "payments/details",
+            key=f"{idempotency_key}:details",
+            json={"details": dict(details)},
+        )
+        if response.status_code in (400, 404, 422):
+            code = _error_code(response)
+            log.warning("adyen.details_refused", status=response.status_code, error_code=code)
+            return ChargeResult(
+                ChargeStatus.DECLINED,
+                charge_id=entry.reference,
+                decline_code="authentication_failed",
+                message=f"Adyen refused the authentication result (errorCode {code})",
+                decline_class=DeclineClass.HARD,
+                provider=NAME,
+                raw={"errorCode": code or ""},
+            )
+        payload = response.json()
+        payload.setdefault("pspReference", entry.reference)
+        result = _from_payment(payload)
+        if result is None:
+            raise PaymentPending(f"adyen: {payload.get('resultCode')} after authentication")
+        await self.journal.finish(
+            idempotency_key, "charge", status=_journal_status(result), reference=entry.reference
+        )
         return result
 
     async def lookup(self, idempotency_key: str) -> ChargeResult | None:
