@@ -149,3 +149,33 @@ async def test_credit_after_an_upgrade_covers_both_invoices_of_the_period(
         assert [line["amount"] for line in credit["lines"]] == [-8739, -5419]
         assert await balance_of(api, customer) == 14158
         await assert_clean(api)
+
+
+async def test_credit_on_an_extended_prepaid_subscription_covers_the_time_bought(
+    database_url: str, tmp_path: Path
+) -> None:
+    path = variant(
+        tmp_path,
+        append="""
+[lifecycle.overrides.in_cancel]
+market = "IN"
+cancel_now_credit = "credit"
+""",
+    )
+    async with api_with_catalog(database_url, path) as api:
+        clock = await api.clock("2025-03-01T12:00:00Z")
+        customer = await api.customer(clock, market="IN")
+        sub = await api.subscribe(customer, plan="premium_individual_prepaid_1m")
+        extend = {"plan": "premium_individual_prepaid_1m"}
+        await api.ok("POST", f"/v1/subscriptions/{sub['id']}/extend", extend)
+        await api.advance(clock, "2025-03-21T12:00:00Z")
+        await cancel_now(api, sub)
+        [credit] = [
+            row
+            for row in await api.invoices(customer)
+            if row["billing_reason"] == "subscription_cancel"
+        ]
+        # 11 of March's 31 days (13900 x 11/31 = 4932.26) and all of the April bought ahead.
+        assert [line["amount"] for line in credit["lines"]] == [-4932, -13900]
+        assert await balance_of(api, customer) == 4932 + 13900
+        await assert_clean(api)

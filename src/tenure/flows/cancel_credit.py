@@ -6,9 +6,10 @@ and a negative total, settled at once, is the credit note) or ``refund`` (to the
 through the provider, as pending credit notes stored with the cancel and sent after commit;
 what the card cannot take, the part paid by balance credit, is credited instead).
 
-The unused part of each paid invoice of the current period (the period invoice and any
-plan-change charge in it) is measured by the product's proration rule (whole days by default,
-the day of the cancel counting as used) and priced by :func:`billing.records.unused_share`.
+The unused part of each paid invoice of the current period (the period invoice, any
+plan-change charge in it, and a prepaid subscription's extensions) is measured by the
+product's proration rule (whole days by default, the day of the cancel counting as used) and
+priced by :func:`billing.records.unused_share`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ from tenure.kernel.money import round_half_up
 from tenure.subscriptions.record import Sub
 
 NONE, CREDIT, REFUND = "none", "credit", "refund"
-_SOURCES = (*sorted(PERIOD_REASONS), BillingReason.SUBSCRIPTION_UPDATE)
+_SOURCES = (
+    *sorted(PERIOD_REASONS),
+    BillingReason.SUBSCRIPTION_UPDATE,
+    BillingReason.PREPAID_EXTENSION,
+)
 
 
 @dataclass
@@ -65,7 +70,11 @@ async def give_back_unused(uow: UnitOfWork, sub: Sub, now: datetime, policy: str
     product = catalog.products.get(sub.product_id)
     mode = ProrationMode(product.proration if product else "days")
     paid = await invoices.paid_for_period(
-        uow.session, sub.id, sub.current_period_end, [reason.value for reason in _SOURCES]
+        uow.session,
+        sub.id,
+        since=sub.current_period_start,
+        unused_after=now,
+        reasons=[reason.value for reason in _SOURCES],
     )
     name = product.name if product else sub.product_id
     drafts: list[tuple[InvoiceRecord, LineDraft]] = []
