@@ -37,6 +37,8 @@ from tenure.flows.outcomes import Settlement
 from tenure.flows.refunds import queue_refund
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.money import round_half_up
+from tenure.subscriptions import items as item_rows
+from tenure.subscriptions.items import ItemStatus
 from tenure.subscriptions.record import Sub
 
 NONE, CREDIT, REFUND = "none", "credit", "refund"
@@ -44,6 +46,7 @@ _SOURCES = (
     *sorted(PERIOD_REASONS),
     BillingReason.SUBSCRIPTION_UPDATE,
     BillingReason.PREPAID_EXTENSION,
+    BillingReason.SUBSCRIPTION_ITEM,
 )
 
 
@@ -77,11 +80,18 @@ async def give_back_unused(uow: UnitOfWork, sub: Sub, now: datetime, policy: str
         reasons=[reason.value for reason in _SOURCES],
     )
     name = product.name if product else sub.product_id
+    # An add-on removed in this period had its unused part credited then; an attached one is
+    # credited with the rest (it ends with the subscription).
+    gone = await item_rows.attached(uow.session, [sub.id], statuses=[ItemStatus.REMOVED.value])
+    attached = await item_rows.attached(uow.session, [sub.id])
+    skip = frozenset(
+        {item.plan_id for item in gone.get(sub.id, [])}
+        - {item.plan_id for item in attached.get(sub.id, [])}
+    )
     drafts: list[tuple[InvoiceRecord, LineDraft]] = []
     for source in paid:
-        share = unused_share(
-            source, unused_fraction(source.period_start, source.period_end, now, mode)
-        )
+        fraction = unused_fraction(source.period_start, source.period_end, now, mode)
+        share = unused_share(source, fraction, skip_plans=skip)
         if share > 0:
             description = f"Unused time on {name} after {now.date().isoformat()}"
             line = LineDraft(description, sub.plan_id, now, source.period_end, -share)
