@@ -149,3 +149,69 @@ async def test_credit_after_an_upgrade_covers_both_invoices_of_the_period(
         assert [line["amount"] for line in credit["lines"]] == [-8739, -5419]
         assert await balance_of(api, customer) == 14158
         await assert_clean(api)
+
+
+async def test_credit_on_an_extended_prepaid_subscription_covers_the_time_bought(
+    database_url: str, tmp_path: Path
+) -> None:
+    path = variant(
+        tmp_path,
+        append="""
+[lifecycle.overrides.in_cancel]
+market = "IN"
+cancel_now_credit = "credit"
+""",
+    )
+    async with api_with_catalog(database_url, path) as api:
+        clock = await api.clock("2025-03-01T12:00:00Z")
+        customer = await api.customer(clock, market="IN")
+        sub = await api.subscribe(customer, plan="premium_individual_prepaid_1m")
+        extend = {"plan": "premium_individual_prepaid_1m"}
+        await api.ok("POST", f"/v1/subscriptions/{sub['id']}/extend", extend)
+        await api.advance(clock, "2025-03-21T12:00:00Z")
+        await cancel_now(api, sub)
+        [credit] = [
+            row
+            for row in await api.invoices(customer)
+            if row["billing_reason"] == "subscription_cancel"
+        ]
+        # 11 of March's 31 days (13900 x 11/31 = 4932.26) and all of the April bought ahead.
+        assert [line["amount"] for line in credit["lines"]] == [-4932, -13900]
+        assert await balance_of(api, customer) == 4932 + 13900
+        await assert_clean(api)
+
+
+async def test_credit_covers_an_attached_addon_once_and_a_removed_one_not_again(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with api_with_catalog(database_url, policy(tmp_path, "credit", None)) as api:
+        clock = await api.clock(START)
+        kept, removed = await api.customer(clock), await api.customer(clock)
+        subs = {customer: await api.subscribe(customer) for customer in (kept, removed)}
+        await api.advance(clock, CANCEL)  # 2025-03-11 08:00: 21 of 31 days left
+        items = {}
+        for customer, sub in subs.items():
+            added = await api.ok(
+                "POST", f"/v1/subscriptions/{sub['id']}/items", {"plan": "audiobooks_addon_monthly"}
+            )
+            items[customer] = added["items"][0]["id"]
+        await api.advance(clock, "2025-03-15T08:00:00Z")
+        gone = await api.ok_delete(
+            f"/v1/subscriptions/{subs[removed]['id']}/items/{items[removed]}"
+        )
+        # 17 of 31 days: 9900 x 17/31 = 5429.03.
+        assert (await api.ok("GET", f"/v1/invoices/{gone['latest_invoice']}"))["total"] == -5429
+        await api.advance(clock, "2025-03-21T08:00:00Z")  # 11 of 31 days left
+        for sub in subs.values():
+            await cancel_now(api, sub)
+
+        def credit_of(rows: list[dict[str, Any]]) -> list[int]:
+            [credit] = [row for row in rows if row["billing_reason"] == "subscription_cancel"]
+            return [line["amount"] for line in credit["lines"]]
+
+        # Base: 12900 x 11/31 = 4577.42; the add-on's own charge (6706 for Mar 11 -> Apr 1,
+        # 21 days): 11/21 of it = 3512.67.
+        assert credit_of(await api.invoices(kept)) == [-4577, -3513]
+        assert credit_of(await api.invoices(removed)) == [-4577]
+        assert await balance_of(api, removed) == 5429 + 4577
+        await assert_clean(api)

@@ -146,10 +146,13 @@ def refundable(invoice: InvoiceRecord) -> int:
     return max(invoice.amount_paid - invoice.amount_refunded - invoice.credited_unused, 0)
 
 
-def unused_share(invoice: InvoiceRecord, fraction: Fraction) -> int:
+def unused_share(
+    invoice: InvoiceRecord, fraction: Fraction, *, skip_plans: frozenset[str] = frozenset()
+) -> int:
     """What a paid invoice billed, as priced (gross if tax-inclusive, else net), for the
-    ``fraction`` of its period not used: half-up; 0 unless paid and positive."""
-    priced = sum(line.amount for line in invoice.lines)
+    ``fraction`` of its period not used: half-up; 0 unless paid and positive. Lines of
+    ``skip_plans`` (an add-on removed earlier, already credited) are left out."""
+    priced = sum(line.amount for line in invoice.lines if line.plan_id not in skip_plans)
     if invoice.status is not InvoiceStatus.PAID or priced <= 0 or invoice.total <= 0:
         return 0
     return round_half_up(Fraction(priced) * min(max(fraction, Fraction(0)), Fraction(1)))

@@ -221,16 +221,23 @@ async def search(
 
 
 async def paid_for_period(
-    session: AsyncSession, subscription_id: str, period_end: datetime, reasons: Sequence[str]
+    session: AsyncSession,
+    subscription_id: str,
+    *,
+    since: datetime,
+    unused_after: datetime,
+    reasons: Sequence[str],
 ) -> list[InvoiceRecord]:
-    """The paid invoices of ``reasons`` that bill a subscription's period ending at
-    ``period_end`` (the period invoice and any plan-change charges in it), with their lines."""
+    """The paid invoices of ``reasons`` that bill time of a subscription from ``since`` (its
+    current period's start) still to come after ``unused_after``: the period invoice, plan-change
+    charges in it, prepaid extensions. With their lines."""
     statement = (
         select(_invoices)
         .where(
             _invoices.c.subscription_id == subscription_id,
             _invoices.c.status == InvoiceStatus.PAID.value,
-            _invoices.c.period_end == period_end,
+            _invoices.c.period_start >= since,
+            _invoices.c.period_end > unused_after,
             _invoices.c.billing_reason.in_(list(reasons)),
         )
         .order_by(_invoices.c.period_start, _invoices.c.id)

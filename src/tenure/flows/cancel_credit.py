@@ -6,9 +6,10 @@ and a negative total, settled at once, is the credit note) or ``refund`` (to the
 through the provider, as pending credit notes stored with the cancel and sent after commit;
 what the card cannot take, the part paid by balance credit, is credited instead).
 
-The unused part of each paid invoice of the current period (the period invoice and any
-plan-change charge in it) is measured by the product's proration rule (whole days by default,
-the day of the cancel counting as used) and priced by :func:`billing.records.unused_share`.
+The unused part of each paid invoice of the current period (the period invoice, any
+plan-change charge in it, and a prepaid subscription's extensions) is measured by the
+product's proration rule (whole days by default, the day of the cancel counting as used) and
+priced by :func:`billing.records.unused_share`.
 """
 
 from __future__ import annotations
@@ -36,10 +37,17 @@ from tenure.flows.outcomes import Settlement
 from tenure.flows.refunds import queue_refund
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.money import round_half_up
+from tenure.subscriptions import items as item_rows
+from tenure.subscriptions.items import ItemStatus
 from tenure.subscriptions.record import Sub
 
 NONE, CREDIT, REFUND = "none", "credit", "refund"
-_SOURCES = (*sorted(PERIOD_REASONS), BillingReason.SUBSCRIPTION_UPDATE)
+_SOURCES = (
+    *sorted(PERIOD_REASONS),
+    BillingReason.SUBSCRIPTION_UPDATE,
+    BillingReason.PREPAID_EXTENSION,
+    BillingReason.SUBSCRIPTION_ITEM,
+)
 
 
 @dataclass
@@ -65,14 +73,25 @@ async def give_back_unused(uow: UnitOfWork, sub: Sub, now: datetime, policy: str
     product = catalog.products.get(sub.product_id)
     mode = ProrationMode(product.proration if product else "days")
     paid = await invoices.paid_for_period(
-        uow.session, sub.id, sub.current_period_end, [reason.value for reason in _SOURCES]
+        uow.session,
+        sub.id,
+        since=sub.current_period_start,
+        unused_after=now,
+        reasons=[reason.value for reason in _SOURCES],
     )
     name = product.name if product else sub.product_id
+    # An add-on removed in this period had its unused part credited then; an attached one is
+    # credited with the rest (it ends with the subscription).
+    gone = await item_rows.attached(uow.session, [sub.id], statuses=[ItemStatus.REMOVED.value])
+    attached = await item_rows.attached(uow.session, [sub.id])
+    skip = frozenset(
+        {item.plan_id for item in gone.get(sub.id, [])}
+        - {item.plan_id for item in attached.get(sub.id, [])}
+    )
     drafts: list[tuple[InvoiceRecord, LineDraft]] = []
     for source in paid:
-        share = unused_share(
-            source, unused_fraction(source.period_start, source.period_end, now, mode)
-        )
+        fraction = unused_fraction(source.period_start, source.period_end, now, mode)
+        share = unused_share(source, fraction, skip_plans=skip)
         if share > 0:
             description = f"Unused time on {name} after {now.date().isoformat()}"
             line = LineDraft(description, sub.plan_id, now, source.period_end, -share)
