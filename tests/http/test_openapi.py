@@ -144,7 +144,9 @@ async def test_problems_match_the_schema(api: Api) -> None:
         await api.client.get("/v1/customers"),  # 401, from the gate
         await api.get("/v1/customers/cus_nope"),  # 404, from a route
         await api.post("/v1/customers", {"email": 3}),  # 422 with errors
-        await api.client.post("/v1/customers", content=b"{", headers=AUTH),  # 400
+        await api.client.post(  # 400 (malformed JSON; a JSON content type, or it is 415)
+            "/v1/customers", content=b"{", headers={**AUTH, "Content-Type": "application/json"}
+        ),
     ]
     for response in samples:
         assert response.headers["content-type"] == PROBLEM_JSON
