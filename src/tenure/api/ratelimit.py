@@ -20,11 +20,13 @@ from typing import Any, Final, Protocol
 
 ROUTE_CLASSES: Final = ("entitlements", "read", "write", "me")
 # Production defaults (``tenure serve``); TENURE_RATE_LIMITS overrides, "off" disables.
+# Entitlement reads are what every other service calls on every request: their default is a
+# ceiling against a runaway client, not a budget.
 DEFAULTS: Final[dict[str, tuple[float, int]]] = {
-    "entitlements": (500.0, 1000),
-    "read": (50.0, 100),
-    "write": (20.0, 50),
-    "me": (5.0, 20),
+    "entitlements": (5000.0, 10000),
+    "read": (100.0, 200),
+    "write": (50.0, 100),
+    "me": (10.0, 30),
 }
 
 
