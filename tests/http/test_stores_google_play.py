@@ -244,3 +244,39 @@ async def test_push_authentication(stores: Stores) -> None:
     )  # fmt: skip
     answer = await s.post_google(unknown, token=PUSH_TOKEN)
     assert answer.status_code == 200 and answer.json()["status"] == "processed"
+
+
+async def test_a_revoked_access_token_is_replaced_and_the_call_retried(stores: Stores) -> None:
+    s = stores
+    customer = await _buy(s, "tok-r")
+    # Google stops accepting the cached access token long before it expires (revoked, or the
+    # fake API restarted): the next notification still gets the purchase, with a new token.
+    s.fakes.play.revoke_access_tokens()
+    s.fakes.play.put(
+        "tok-r",
+        purchase(state="IN_GRACE_PERIOD", start=iso(T0), expiry=iso(month(T0)),
+                 order="GPA.1111-2222-3333-44444", account=customer, acknowledged=True),
+    )  # fmt: skip
+    answer = await s.google_ok("tok-r", 6, at=month(T0))
+    assert answer["status"] == "processed", answer
+    assert (await s.subscription_of(customer, "google_play"))["status"] == "past_due"
+
+
+async def test_a_notification_processed_after_a_reconciliation_is_not_stale(
+    stores: Stores,
+) -> None:
+    s = stores
+    customer = await _buy(s, "tok-late")
+    # The worker's missed-notification check (or an operator) reconciles now, long after T0;
+    # a notification sent before that but processed after it fetches an even newer state,
+    # which must apply: Play notifications carry no state of their own.
+    await s.api.ok("POST", "/v1/stores/google_play/reconcile", {"purchase_token": "tok-late"})
+    s.fakes.play.put(
+        "tok-late",
+        purchase(state="ON_HOLD", start=iso(T0), expiry=iso(month(T0)),
+                 order="GPA.1111-2222-3333-44444", account=customer, acknowledged=True),
+    )  # fmt: skip
+    answer = await s.google_ok("tok-late", 5, at=month(T0))
+    assert answer["status"] == "processed", answer
+    assert (await s.subscription_of(customer, "google_play"))["status"] == "on_hold"
+    assert (await s.entitlements(customer))["product"] == "free"

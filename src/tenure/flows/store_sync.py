@@ -291,12 +291,16 @@ async def _process_google(runtime: Runtime, pk: int, notice: GoogleNotice) -> No
         async with runtime.db.transaction() as session:
             await records.finish_notice(session, pk, status=IGNORED, note=str(error), at=wall_now())
         return
+    # A Play notification carries only the token: the state is what the API answered just now,
+    # so it is as new as the fetch, not as old as the notification. (A reconciliation that ran
+    # between the event and its processing must not make the fresher answer look stale.)
+    sent = datetime.fromtimestamp(notice.event_time / 1000, UTC)
     await apply_google(
         runtime,
         notice.purchase_token,
         purchase,
         notification_type=notice.notification_type,
-        as_of=datetime.fromtimestamp(notice.event_time / 1000, UTC),
+        as_of=max(sent, wall_now()),
         pk=pk,
         voided_order=notice.order_id if notice.kind == "voided" else None,
     )

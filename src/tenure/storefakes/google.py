@@ -70,6 +70,10 @@ class PlayFake:
     def put(self, token: str, purchase: dict[str, Any]) -> None:
         self.purchases[token] = purchase
 
+    def revoke_access_tokens(self) -> None:
+        """As when Google revokes tokens or the key is rotated: every issued token fails."""
+        self._tokens.clear()
+
     def push_token(
         self, audience: str, *, email: str = PUSH_ACCOUNT, expires_in: int = 3600
     ) -> str:

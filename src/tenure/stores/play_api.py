@@ -82,11 +82,12 @@ class PlayApi:
     async def _send(
         self, method: str, url: str, *, auth: bool = True, **kwargs: Any
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {await self._access_token()}"} if auth else {}
-        try:
-            response = await self._http.request(method, url, headers=headers, **kwargs)
-        except httpx.HTTPError as error:
-            raise StoreUnavailable(f"Google Play: {type(error).__name__}") from None
+        response = await self._request(method, url, auth=auth, **kwargs)
+        if response.status_code == 401 and auth:
+            # The access token was revoked or the key rotated before it expired: forget it and
+            # ask once more with a new one.
+            self._token = None
+            response = await self._request(method, url, auth=auth, **kwargs)
         if response.status_code in (404, 410):
             raise PurchaseNotFound(f"Google Play answered {response.status_code}")
         if response.status_code == 429 or response.status_code >= 500:
@@ -95,6 +96,13 @@ class PlayApi:
             # A 4xx other than not-found is a configuration problem (package, permissions).
             raise StoreUnavailable(f"Google Play refused the call: HTTP {response.status_code}")
         return response
+
+    async def _request(self, method: str, url: str, *, auth: bool, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {await self._access_token()}"} if auth else {}
+        try:
+            return await self._http.request(method, url, headers=headers, **kwargs)
+        except httpx.HTTPError as error:
+            raise StoreUnavailable(f"Google Play: {type(error).__name__}") from None
 
     async def subscription(self, token: str) -> dict[str, Any]:
         """``purchases.subscriptionsv2.get``: the purchase's current state."""
