@@ -250,3 +250,22 @@ async def test_without_configuration_tokens_are_refused(database_url: str) -> No
 
 def plans_text(body: Any) -> str:
     return json.dumps(body)
+
+
+async def test_an_unreachable_identity_provider_is_503_not_401(database_url: str) -> None:
+    settings = Settings(
+        database_url=database_url,
+        api_key=API_KEY,
+        embedded_worker=False,
+        migrate=False,
+        jwt_jwks_url="http://127.0.0.1:1/jwks.json",  # nothing listens there
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+    )
+    token = IdentityProvider(keys=[rsa_key()]).token("someone")
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        for _ in range(2):  # the first fetch fails; the next request does not refetch at once
+            response = await client.get("/v1/me", headers=bearer(token))
+            assert response.status_code == 503, response.text
+            assert response.json()["code"] == "identity_provider_unavailable"
+            assert response.headers["retry-after"] == "5"
