@@ -94,7 +94,7 @@ async def test_a_listener_manages_their_own_subscription(api: Api, idp: Identity
     canceled = await c.post("/v1/me/subscription/cancel", json={}, headers=me)
     assert canceled.status_code == 200 and canceled.json()["cancel_at_period_end"] is True
     log = await api.ok("GET", "/v1/audit_log", target=sub)
-    assert {entry["actor"] for entry in log["data"]} == {f"user:{external}"}
+    assert {entry["actor"] for entry in log["data"]} == {f"user:{customer}"}
     # Idempotency works per end user too.
     again = await c.post(
         "/v1/me/subscription/cancel", json={}, headers={**me, "Idempotency-Key": "k1"}
