@@ -120,7 +120,13 @@ def tenure_command(port: int, database_url: str) -> list[str]:
 
 
 def tenure_env(api_key: str) -> dict[str, str]:
-    return {"TENURE_EMBEDDED_WORKER": "false", "TENURE_API_KEY": api_key}
+    # Rate limits stay on (their check is part of the measured path) but never throttle the load.
+    limits = "entitlements=1000000/1000000,read=1000000/1000000,write=1000000/1000000"
+    return {
+        "TENURE_EMBEDDED_WORKER": "false",
+        "TENURE_API_KEY": api_key,
+        "TENURE_RATE_LIMITS": limits,
+    }
 
 
 def rawapp_command(port: int) -> list[str]:

@@ -94,7 +94,7 @@ async def test_a_listener_manages_their_own_subscription(api: Api, idp: Identity
     canceled = await c.post("/v1/me/subscription/cancel", json={}, headers=me)
     assert canceled.status_code == 200 and canceled.json()["cancel_at_period_end"] is True
     log = await api.ok("GET", "/v1/audit_log", target=sub)
-    assert {entry["actor"] for entry in log["data"]} == {f"user:{external}"}
+    assert {entry["actor"] for entry in log["data"]} == {f"user:{customer}"}
     # Idempotency works per end user too.
     again = await c.post(
         "/v1/me/subscription/cancel", json={}, headers={**me, "Idempotency-Key": "k1"}
@@ -250,3 +250,22 @@ async def test_without_configuration_tokens_are_refused(database_url: str) -> No
 
 def plans_text(body: Any) -> str:
     return json.dumps(body)
+
+
+async def test_an_unreachable_identity_provider_is_503_not_401(database_url: str) -> None:
+    settings = Settings(
+        database_url=database_url,
+        api_key=API_KEY,
+        embedded_worker=False,
+        migrate=False,
+        jwt_jwks_url="http://127.0.0.1:1/jwks.json",  # nothing listens there
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+    )
+    token = IdentityProvider(keys=[rsa_key()]).token("someone")
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        for _ in range(2):  # the first fetch fails; the next request does not refetch at once
+            response = await client.get("/v1/me", headers=bearer(token))
+            assert response.status_code == 503, response.text
+            assert response.json()["code"] == "identity_provider_unavailable"
+            assert response.headers["retry-after"] == "5"

@@ -87,3 +87,13 @@ async def test_two_app_instances_share_one_budget_through_redis(
             statuses.append((await client.get("/v1/customers", headers=auth)).status_code)
     assert statuses.count(200) == 4 and statuses.count(429) == 4, statuses
     assert statuses[:4] == [200, 200, 200, 200]
+
+
+async def test_an_unreachable_redis_does_not_take_the_api_down(database_url: str) -> None:
+    # Nothing listens on port 1: every limiter call fails; requests are served unlimited.
+    settings = _settings(database_url, "read=1/1", "redis://127.0.0.1:1/0")
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        for _ in range(3):
+            response = await client.get("/v1/customers", headers=AUTH)
+            assert response.status_code == 200
+            assert "ratelimit-limit" not in response.headers

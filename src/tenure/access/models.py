@@ -59,7 +59,7 @@ class AuditRecord(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
-    actor: Mapped[str] = mapped_column(String(250))  # api:key_…, user:<external id>, cli, worker
+    actor: Mapped[str] = mapped_column(String(250))  # api:key_…, user:cus_…, cli, worker
     role: Mapped[str | None] = mapped_column(String(20))  # the key's role; null for services
     action: Mapped[str] = mapped_column(String(60))  # refund_invoice, create_grant, ...
     target_type: Mapped[str] = mapped_column(String(40))

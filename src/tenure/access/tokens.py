@@ -30,6 +30,11 @@ class InvalidToken(Exception):
     """The token is not one Tenure accepts; the message says why (never the token)."""
 
 
+class KeysUnavailable(Exception):
+    """The identity provider's JWKS could not be read: a dependency is down (503), not a bad
+    token. Tried again after ``refresh_interval``."""
+
+
 @dataclass(frozen=True, slots=True)
 class TokenSettings:
     jwks_url: str
@@ -54,6 +59,7 @@ class TokenVerifier:
         self._fetch = fetch
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at: float | None = None
+        self._failed = False
         self._lock = asyncio.Lock()
 
     async def _refresh(self, *, force: bool) -> None:
@@ -64,17 +70,23 @@ class TokenVerifier:
                 and now - self._fetched_at < self.settings.refresh_interval
             )
             if self._fetched_at is not None and (recent or not force):
+                if self._failed and not self._keys:
+                    raise KeysUnavailable("the identity provider's keys could not be read")
                 return
             try:
                 document = await self._fetch(self.settings.jwks_url)
                 found = PyJWKSet.from_dict(document)
             except (httpx.HTTPError, jwt.PyJWTError, ValueError, TypeError) as error:
                 self._fetched_at = now  # do not retry on every request while it is down
-                raise InvalidToken(
+                self._failed = True
+                if self._keys and not force:
+                    return
+                raise KeysUnavailable(
                     f"the identity provider's keys could not be read ({type(error).__name__})"
                 ) from None
             self._keys = {key.key_id: key for key in found.keys if key.key_id}
             self._fetched_at = now
+            self._failed = False
 
     async def _key(self, kid: str) -> PyJWK:
         if self._fetched_at is None:

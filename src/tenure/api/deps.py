@@ -25,7 +25,7 @@ async def provide_runtime(state: State) -> Runtime:
 
 
 def actor_of(request: Request[Any, Any, Any]) -> str:
-    """``api:key_…`` for a key, ``user:<external id>`` for an end user's token."""
+    """``api:key_…`` for a key (routes under /v1/me record ``user:cus_…`` themselves)."""
     principal = request.scope.get("state", {}).get("principal")
     if principal is not None:
         return str(principal.actor)

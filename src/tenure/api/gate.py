@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from tenure.access.audit import ACTING, Acting
 from tenure.access.keys import KeyRing, Principal
 from tenure.access.models import IdempotencyRecord
-from tenure.access.tokens import InvalidToken, TokenVerifier
+from tenure.access.tokens import InvalidToken, KeysUnavailable, TokenVerifier
 from tenure.api.problems import PROBLEM_JSON, problem_bytes
 from tenure.api.ratelimit import RateLimits
 from tenure.db.engine import Database
@@ -130,6 +130,17 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
             principal = await _authenticate(scope, state)
         except InvalidToken as error:
             await _send_problem(send, 401, "invalid_token", "Unauthorized", str(error), path)
+            return
+        except KeysUnavailable as error:
+            await _send_problem(
+                send,
+                503,
+                "identity_provider_unavailable",
+                "Service unavailable",
+                f"{error}; retry shortly",
+                path,
+                [(b"retry-after", b"5")],
+            )
             return
         if principal is None:
             await _send_problem(

@@ -109,6 +109,7 @@ def _gate_answers(method: str, operation: dict[str, Any], scope: str) -> dict[in
     if scope == END_USER:
         answers[401].append("invalid_token")
         answers[403] = ["end_user_token_required"]
+        answers[503].append("identity_provider_unavailable")
     elif scope != PUBLIC:
         answers[403] = ["insufficient_scope"]
     if scope != PUBLIC:

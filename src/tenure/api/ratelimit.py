@@ -18,13 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+import structlog
+from redis.exceptions import RedisError
+
+log = structlog.get_logger(__name__)
+
 ROUTE_CLASSES: Final = ("entitlements", "read", "write", "me")
 # Production defaults (``tenure serve``); TENURE_RATE_LIMITS overrides, "off" disables.
+# Entitlement reads are what every other service calls on every request: their default is a
+# ceiling against a runaway client, not a budget.
 DEFAULTS: Final[dict[str, tuple[float, int]]] = {
-    "entitlements": (500.0, 1000),
-    "read": (50.0, 100),
-    "write": (20.0, 50),
-    "me": (5.0, 20),
+    "entitlements": (5000.0, 10000),
+    "read": (100.0, 200),
+    "write": (50.0, 100),
+    "me": (10.0, 30),
 }
 
 
@@ -179,13 +186,22 @@ class RateLimits:
     def __init__(self, rules: dict[str, Rule], limiter: Limiter) -> None:
         self.rules = rules
         self.limiter = limiter
+        self._warned = float("-inf")
 
     async def check(self, method: str, path: str, caller: str) -> Decision | None:
         kind = route_class(method, path)
         rule = self.rules.get(kind)
         if rule is None:
             return None
-        return await self.limiter.hit(f"{kind}:{caller}", rule)
+        try:
+            return await self.limiter.hit(f"{kind}:{caller}", rule)
+        except (OSError, RedisError) as error:
+            # Redis is down: serve unlimited rather than fail every request (a limiter
+            # protects the API; it must not become its outage). One warning per 10 s.
+            if time.monotonic() - self._warned > 10:
+                self._warned = time.monotonic()
+                log.warning("ratelimit.unavailable", error=type(error).__name__)
+            return None
 
     async def aclose(self) -> None:
         close = getattr(self.limiter, "aclose", None)

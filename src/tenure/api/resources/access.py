@@ -62,7 +62,7 @@ class AuditEntry(Resource):
     id: str
     object: Literal["audit_entry"]
     at: str
-    actor: str  # api:key_…, user:<external id>, cli
+    actor: str  # api:key_…, user:cus_… (an end user), cli
     role: str | None  # the acting key's role; null for service keys and the CLI
     action: str  # create_api_key, refund_invoice, create_grant, cancel_subscription, ...
     target_type: str

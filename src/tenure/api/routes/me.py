@@ -12,7 +12,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, JSONBody
 
 from tenure.api.authz import principal_of
-from tenure.api.deps import RuntimeDep, actor_of, page, page_limit
+from tenure.api.deps import RuntimeDep, page, page_limit
 from tenure.api.openapi import problems
 from tenure.api.resources.accounts import CustomerDetail
 from tenure.api.resources.catalog import PlanList, plan_list_of
@@ -86,6 +86,12 @@ async def _me(request: Request[Any, Any, Any], runtime: Runtime) -> Customer:
         return await customers.get_by_external_id(session, principal.id)
 
 
+def _actor(me: Customer) -> str:
+    """``user:cus_…``: the customer id, not the token's subject, so no personal identifier
+    lands in history or the append-only audit log (the subject may be an email)."""
+    return f"user:{me.id}"
+
+
 async def _my_subscription(runtime: Runtime, customer_id: str) -> str:
     """My live web subscription, else my latest one; 404 when I never subscribed."""
     async with runtime.db.read() as session:
@@ -154,7 +160,7 @@ class MeController(Controller):
             plan_id=data.plan,
             payment_method=token,
             trial=data.trial,
-            actor=actor_of(request),
+            actor=_actor(me),
             offers=Offers(promo_code=data.promo_code, intro=data.intro_offer),
             metadata={},
         )
@@ -173,7 +179,7 @@ class MeController(Controller):
         me = await _me(request, runtime)
         sub_id = await _my_subscription(runtime, me.id)
         result = await change_plan.change(
-            runtime, subscription_id=sub_id, plan_id=data.plan, at=data.at, actor=actor_of(request)
+            runtime, subscription_id=sub_id, plan_id=data.plan, at=data.at, actor=_actor(me)
         )
         detail = await subscription_detail(runtime, sub_id)
         return subscription_changed_of(detail, result.invoice_id, result.quote)
@@ -196,7 +202,7 @@ class MeController(Controller):
             runtime,
             subscription_id=sub_id,
             at_period_end=True if data is None else data.at_period_end,
-            actor=actor_of(request),
+            actor=_actor(me),
         )
         return await subscription_detail(runtime, sub_id)
 
@@ -248,7 +254,7 @@ class MeController(Controller):
             customer_id=me.id,
             token=data.payment_method,
             default=data.default,
-            actor=actor_of(request),
+            actor=_actor(me),
             provider_customer=None,
         )
         return attached_of(result.method, result.retry)
