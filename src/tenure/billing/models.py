@@ -45,7 +45,7 @@ class Invoice(Base):
     credit_returned: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     # The unused part of this paid invoice already given back as balance credit (a cancel with
-    # credit, a recovery after an account hold; migration 0011): no longer refundable.
+    # credit, a recovery after an account hold; migration 0013): no longer refundable.
     credited_unused: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     tax_inclusive: Mapped[bool] = mapped_column(Boolean)
     tax_rate: Mapped[str] = mapped_column(String(16))  # percent as an exact decimal string

@@ -22,7 +22,7 @@ class Customer(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The day of the month (1-31) new subscriptions are billed on (Kill Bill's account BCD);
-    # NULL: on the day they start (migration 0011).
+    # NULL: on the day they start (migration 0013).
     billing_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Your own key/value pairs (Stripe's limits), returned everywhere and carried in events.
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSONType, default=dict)

@@ -36,7 +36,7 @@ class EntitlementRow(Base):
     billing_issue: Mapped[bool] = mapped_column(Boolean)
     # When the value changes by time alone (a grant's end): a reader past it recomputes.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Add-on products granted on top (comma-separated ids, sorted; migration 0011).
+    # Add-on products granted on top (comma-separated ids, sorted; migration 0013).
     addons: Mapped[str] = mapped_column(String(300), default="", server_default="")
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

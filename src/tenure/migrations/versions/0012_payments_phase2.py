@@ -1,7 +1,7 @@
 """payments phase 2: disputes, on-session attempts (3-D Secure), lookups by provider ids
 
-Revision ID: 0011_payments_phase2
-Revises: 0010_outbox_request_context
+Revision ID: 0012_payments_phase2
+Revises: 0011_faults
 Create Date: 2026-12-01 21:00:00
 """
 
