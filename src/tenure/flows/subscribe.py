@@ -204,9 +204,8 @@ async def _create(
     # unique index would catch the loser anyway, this just gives it a clean answer.
     customer = await customers.get(session, customer_id, for_update=True)
     market = runtime.catalog.market(customer.market)
-    plan.price_in(
-        market
-    )  # refuses a plan not sold in the customer's market, before anything is written
+    # Refuses a plan not sold in the customer's market, before anything is written.
+    plan.price_in(market)
     now = await runtime.now_for(session, customer.test_clock_id)
     await _refuse_second_live(session, customer_id)
     if payment_method is None:
