@@ -106,6 +106,47 @@ async def test_a_listener_manages_their_own_subscription(api: Api, idp: Identity
     assert replay.headers.get("idempotent-replayed") == "true"
 
 
+async def test_a_listener_pauses_resumes_and_cancels_with_a_reason(
+    api: Api, idp: IdentityProvider
+) -> None:
+    external = f"paula-{uuid.uuid4().hex[:8]}"
+    customer = await api.customer(external_id=external)
+    me = bearer(idp.token(external))
+    c = api.client
+    created = await c.post(
+        "/v1/me/subscription", json={"plan": PLAN, "payment_method": "pm_card_visa"}, headers=me
+    )
+    assert created.status_code == 201, created.text
+    sub = created.json()["id"]
+    both = await c.post(
+        "/v1/me/subscription/pause", json={"periods": 1, "resumes_at": "2030-01-01T00:00:00Z"},
+        headers=me,
+    )  # fmt: skip
+    assert both.status_code == 422 and both.json()["code"] == "invalid_pause"
+    paused = await c.post("/v1/me/subscription/pause", json={"periods": 1}, headers=me)
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["id"] == sub and paused.json()["pause"] is not None
+    again = await c.post("/v1/me/subscription/pause", json={"periods": 1}, headers=me)
+    assert again.status_code == 409, again.text
+    resumed = await c.post("/v1/me/subscription/resume", json={}, headers=me)
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["pause"] is None and resumed.json()["status"] == "active"
+    lonely = await c.post("/v1/me/subscription/cancel", json={"comment": "meh"}, headers=me)
+    assert lonely.status_code == 422 and lonely.json()["code"] == "invalid_cancel_reason"
+    canceled = await c.post(
+        "/v1/me/subscription/cancel",
+        json={"reason": "too_expensive", "comment": "student budget"},
+        headers=me,
+    )
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["cancellation"] == {
+        "reason": "too_expensive",
+        "comment": "student budget",
+    }
+    history = (await api.ok("GET", f"/v1/subscriptions/{sub}/history"))["data"]
+    assert {h["actor"] for h in history[1:]} == {f"user:{customer}"}
+
+
 ME_ROUTES = [
     ("GET", "/v1/me", None),
     ("GET", "/v1/me/plans", None),
@@ -114,6 +155,8 @@ ME_ROUTES = [
     ("GET", "/v1/me/payment_methods", None),
     ("GET", "/v1/me/entitlements", None),
     ("POST", "/v1/me/subscription/change", {"plan": "premium_duo_monthly"}),
+    ("POST", "/v1/me/subscription/pause", {"periods": 1}),
+    ("POST", "/v1/me/subscription/resume", {}),
     ("POST", "/v1/me/subscription/cancel", {"at_period_end": True}),
 ]
 

@@ -12,7 +12,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, JSONBody
 
 from tenure.api.authz import principal_of
-from tenure.api.deps import RuntimeDep, page, page_limit
+from tenure.api.deps import RuntimeDep, page, page_limit, parse_time
 from tenure.api.openapi import problems
 from tenure.api.resources.accounts import CustomerDetail
 from tenure.api.resources.catalog import PlanList, plan_list_of
@@ -34,21 +34,31 @@ from tenure.api.routes.accounts import CustomerController
 from tenure.api.routes.entitlements import _READ as READ_RESPONSES
 from tenure.api.routes.entitlements import respond
 from tenure.api.routes.payment_methods import no_card_numbers
+from tenure.api.routes.subscriptions import _PAUSE_REFUSED
 from tenure.api.routes.subscriptions import _detail as subscription_detail
-from tenure.api.schemas import Code, Id, Short
+from tenure.api.schemas import (
+    CancelComment,
+    CancelReasonCode,
+    Code,
+    Empty,
+    Id,
+    PauseSubscription,
+    Short,
+)
 from tenure.billing import service as invoices
 from tenure.customers import service as customers
 from tenure.customers.models import Customer
-from tenure.flows import change_plan, manage
+from tenure.flows import change_plan, manage, pause
 from tenure.flows import entitlements as reads
 from tenure.flows import payment_methods as method_flows
 from tenure.flows.payment_methods import token_for_subscribe
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import Offers, purchasable_plan, subscribe
-from tenure.kernel.errors import Unauthorized
+from tenure.kernel.errors import InvalidRequest, Unauthorized
 from tenure.subscriptions import offers
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription
+from tenure.subscriptions.record import CancelReason
 from tenure.subscriptions.state import LIVE_STATUSES
 
 
@@ -71,6 +81,8 @@ class MyChange(_Body):
 
 class MyCancel(_Body):
     at_period_end: bool = True
+    reason: CancelReasonCode | None = None  # docs/retention.md: the fixed list
+    comment: CancelComment | None = None  # the listener's own words (<= 500 characters)
 
 
 class MyPaymentMethod(_Body):
@@ -109,6 +121,7 @@ async def _my_subscription(runtime: Runtime, customer_id: str) -> str:
 
 
 _NO_SUB = (404, "customer_not_found subscription_not_found")
+_RESUME_REFUSED = "subscription_not_paused subscription_canceling pause_too_short managed_by_store"
 
 
 class MeController(Controller):
@@ -197,13 +210,76 @@ class MeController(Controller):
         data: JSONBody[MyCancel | None] = None,
     ) -> SubscriptionDetail:
         me = await _me(request, runtime)
+        body = data or MyCancel()
+        if body.comment is not None and body.reason is None:
+            raise InvalidRequest(
+                'a comment goes with a reason; use "other" if none fits',
+                code="invalid_cancel_reason",
+            )
         sub_id = await _my_subscription(runtime, me.id)
         await manage.cancel(
             runtime,
             subscription_id=sub_id,
-            at_period_end=True if data is None else data.at_period_end,
+            at_period_end=body.at_period_end,
+            actor=_actor(me),
+            reason=None if body.reason is None else CancelReason(body.reason),
+            comment=body.comment.strip() or None if body.comment is not None else None,
+        )
+        return await subscription_detail(runtime, sub_id)
+
+    @post(
+        "/subscription/pause",
+        status_code=200,
+        summary="Pause my subscription from the period end (or now), until a date or for n periods",
+        before_request=no_card_numbers,
+        responses=problems(
+            _NO_SUB,
+            (409, _PAUSE_REFUSED),
+            (422, "invalid_pause pause_too_long invalid_timestamp"),
+        ),
+    )
+    async def pause(
+        self,
+        request: Request[Any, Any, Any],
+        runtime: RuntimeDep,
+        data: JSONBody[PauseSubscription],
+    ) -> SubscriptionDetail:
+        """The same pause as ``POST /v1/subscriptions/{id}/pause``, on the caller's own
+        subscription, within the catalog's limits (docs/retention.md)."""
+        me = await _me(request, runtime)
+        if (data.resumes_at is None) == (data.periods is None):
+            raise InvalidRequest("give exactly one of resumes_at or periods", code="invalid_pause")
+        resumes_at = parse_time(data.resumes_at, "resumes_at") if data.resumes_at else None
+        sub_id = await _my_subscription(runtime, me.id)
+        await pause.pause(
+            runtime,
+            subscription_id=sub_id,
+            request=pause.PauseRequest(resumes_at, data.periods, data.start),
             actor=_actor(me),
         )
+        return await subscription_detail(runtime, sub_id)
+
+    @post(
+        "/subscription/resume",
+        status_code=200,
+        summary="End my pause now (billing starts today), or drop a scheduled one",
+        responses=problems(
+            _NO_SUB,
+            (
+                409,
+                "subscription_not_paused subscription_canceling pause_too_short managed_by_store",
+            ),
+        ),
+    )
+    async def resume(
+        self,
+        request: Request[Any, Any, Any],
+        runtime: RuntimeDep,
+        data: JSONBody[Empty | None] = None,
+    ) -> SubscriptionDetail:
+        me = await _me(request, runtime)
+        sub_id = await _my_subscription(runtime, me.id)
+        await pause.resume(runtime, subscription_id=sub_id, actor=_actor(me))
         return await subscription_detail(runtime, sub_id)
 
     @get("/invoices", summary="My invoices, newest first", responses=problems(404))
