@@ -35,7 +35,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Notifications signed by a payment provider or a store: their bytes are theirs to choose.
-_SIGNED: Final = ("/v1/providers/", "/v1/stores/app_store/", "/v1/stores/google_play/")
+_SIGNED: Final = (
+    "/v1/providers/",
+    "/v1/stores/app_store/notifications",
+    "/v1/stores/google_play/notifications",
+)
 _CARD: Final = re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?!\d)")
 # Adyen's storedPaymentMethodId: 16 digits starting with 8, no separators (a token, not a card;
 # major industry identifier 8 is no card network's).
