@@ -163,14 +163,15 @@ def _decide(
         _retention(uow, sub, due, now, lists)
     elif due is Due.RESUME or due is Due.RENEW:
         ended = pausing.resume(uow, sub, now, reason="pause_ended") if due is Due.RESUME else None
-        if not renewals.renew(uow, sub):
+        renewed_ok = renewals.renew(uow, sub)
+        if due is Due.RESUME:  # every resume has its event, even one that ends just after
+            pausing.resumed_event(uow, sub, now, ended)
+        if not renewed_ok:
             # A plan removed from the catalog cannot be billed; end it visibly instead of
             # looping on it.
             end_at = sub.current_period_end
             _end(uow, sub, Action.PERIOD_ENDED_CANCELED, "plan_unavailable", end_at, now)
             lists.ended_canceled.append(sub)
-        elif due is Due.RESUME:
-            pausing.resumed_event(uow, sub, now, ended)
     else:
         sub.reschedule(now)  # next_action_at was stale; recompute it
 
