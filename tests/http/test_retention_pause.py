@@ -275,3 +275,27 @@ async def test_pause_now_after_free_days_credits_only_the_paid_days(free_days: A
     await api.ok("POST", f"/v1/subscriptions/{sub}/pause", {"periods": 1, "start": "now"})
     paused = await api.events(type="subscription.paused", subscription=sub)
     assert paused[-1]["data"]["credited"] == 12439  # 27 of the 28 paid days of 129.00
+
+
+async def test_a_paused_family_plan_takes_access_from_its_members_until_it_resumes(
+    api: Api,
+) -> None:
+    from tests.http.test_households import HOME, household_of, join
+
+    clock = await api.clock("2025-01-31T10:00:00Z")
+    manager = await api.customer(clock)
+    member = await api.customer(clock)
+    sub = await api.subscribe(manager, plan="premium_family_monthly")
+    household = await household_of(api, sub)
+    await api.ok("POST", f"/v1/households/{household}/address", {"address": HOME})
+    joined = await join(api, household, member, HOME)
+    assert joined.status_code < 300, joined.text
+    assert await _product(api, member) == "premium_family"
+    await api.ok("POST", f"/v1/subscriptions/{sub['id']}/pause", {"periods": 1})
+    await api.advance(clock, "2025-02-28T10:00:00Z")
+    assert (await _product(api, manager), await _product(api, member)) == ("free", "free")
+    await api.advance(clock, "2025-03-31T10:00:00Z")
+    assert (await _product(api, manager), await _product(api, member)) == (
+        "premium_family",
+        "premium_family",
+    )

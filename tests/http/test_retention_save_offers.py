@@ -114,3 +114,26 @@ async def test_family_to_duo_downgrade_offer_and_a_declined_offer(api: Api) -> N
     assert (after["plan"], after["price"]["amount"]) == ("premium_duo_monthly", 16900)
     totals = [i["total"] for i in sorted(await api.invoices(customer), key=lambda i: i["created"])]
     assert totals == [20900, 16900]
+
+
+async def test_tenure_check_is_clean_after_every_retention_lever(api: Api) -> None:
+    """Every state change of the levers has its event, and the money checks hold."""
+    import asyncio
+
+    from tenure.ops.invariants import run_checks
+    from tests.http import test_retention_cancel_reasons as reasons
+    from tests.http import test_retention_pause as pauses
+
+    await pauses.test_pause_at_period_end_resumes_by_itself_with_the_new_anchor(api)
+    await pauses.test_pause_now_credits_unused_days_and_an_early_resume_bills_from_that_day(api)
+    await pauses.test_cancel_while_paused_ends_at_the_resume_or_now_and_never_bills(api)
+    await reasons.test_reason_and_comment_are_kept_and_carried_until_reactivate(api)
+    await test_discount_offer_applies_to_exactly_n_invoices(api)
+    await test_taking_an_offer_reactivates_a_scheduled_cancel_explicitly(api)
+    await test_family_to_duo_downgrade_offer_and_a_declined_offer(api)
+    runtime = api.client.app.state.runtime
+    portal = api.client.blocking_portal
+    assert portal is not None
+    results = await asyncio.to_thread(portal.call, run_checks, runtime)
+    failed = [(r.check, r.violations[:3]) for r in results if not r.ok]
+    assert not failed

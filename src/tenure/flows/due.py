@@ -221,14 +221,15 @@ def _renew(
 ) -> None:
     """The next period is billed: at the period end, or when a pause ends (it resumes first)."""
     ended = pausing.resume(uow, sub, now, reason="pause_ended") if resume else None
-    if not renewals.renew(uow, sub):
+    renewed_ok = renewals.renew(uow, sub)
+    if resume:  # every resume has its event, even one that ends just after
+        pausing.resumed_event(uow, sub, now, ended)
+    if not renewed_ok:
         # A plan removed from the catalog cannot be billed; end it visibly instead of
         # looping on it.
         reason = "plan_unavailable"
         _end(uow, sub, Action.PERIOD_ENDED_CANCELED, reason, sub.current_period_end, now)
         ends.canceled.append(sub)
-    elif resume:
-        pausing.resumed_event(uow, sub, now, ended)
 
 
 _NOTICES_AND_ENDS: Final = frozenset(

@@ -337,14 +337,28 @@ async def one_live_subscription_per_customer(ctx: Context) -> list[Violation]:
 
 async def periods_tile(ctx: Context) -> list[Violation]:
     """A subscription's period invoices never overlap, and follow each other without a gap
-    unless a plan change or a dunning recovery (which can restart the period) came between."""
+    unless a plan change, a dunning recovery, a resume or a retention offer (free days), which
+    can restart the period, came between; an overlap only where a pause "now" cut the earlier
+    period short (its unused part was credited: docs/retention.md)."""
     i, h = Invoice, SubscriptionHistory
+    restarts = (
+        Action.PAYMENT_RECOVERED.value,
+        Action.RESUME.value,
+        Action.ACCEPT_OFFER.value,
+    )
     async with ctx.read() as session:
         moves: dict[str, list[datetime]] = defaultdict(list)
+        cuts: dict[str, list[datetime]] = defaultdict(list)
         for sub_id, at in await session.execute(
-            select(h.subscription_id, h.at).where(h.action == Action.PAYMENT_RECOVERED.value)
+            select(h.subscription_id, h.at).where(h.action.in_(restarts))
         ):
             moves[sub_id].append(at)
+        for sub_id, at in await session.execute(
+            select(h.subscription_id, h.at).where(
+                h.action == Action.PAUSE.value, h.from_status != "paused"
+            )
+        ):
+            cuts[sub_id].append(at)
         for sub_id, at in await session.execute(
             select(i.subscription_id, i.period_start).where(
                 i.billing_reason == "subscription_update", i.status == "paid"
@@ -378,11 +392,14 @@ async def periods_tile(ctx: Context) -> list[Violation]:
         end_a = held.get((sub_a, end_a), end_a)
         if sub_a != sub_b or start_b == end_a:
             continue
-        if start_b < end_a:
+        cut = any(start_a <= at < end_a and at <= start_b for at in cuts.get(sub_b, ()))
+        if start_b < end_a and not cut:
             found.append(
                 Violation("periods_tile", id_b, f"starts {start_b} before {sub_b}'s period ends")
             )
-        elif not any(start_a <= moved <= start_b for moved in moves.get(sub_b, ())):
+        elif start_b > end_a and not any(
+            start_a <= moved <= start_b for moved in moves.get(sub_b, ())
+        ):
             found.append(Violation("periods_tile", id_b, f"gap from {end_a} to {start_b}"))
     return found
 
