@@ -7,21 +7,17 @@ entry and what is wrong, so it can be fixed without reading this module.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, TypeGuard, TypeVar
+from typing import Any
 
+from tenure.catalog.dunning_rules import parse_disputes, parse_dunning
 from tenure.catalog.lifecycle import parse_lifecycle
 from tenure.catalog.model import (
-    DISPUTE_POLICIES,
     Catalog,
-    DisputePolicy,
-    DunningRule,
     FeatureValue,
     IntroOffer,
     Market,
@@ -30,6 +26,10 @@ from tenure.catalog.model import (
 )
 from tenure.catalog.pricing import parse_pricing
 from tenure.catalog.retention import parse_retention
+from tenure.catalog.tables import Problems as _Problems
+from tenure.catalog.tables import References as _References
+from tenure.catalog.tables import Table as _Table
+from tenure.catalog.tables import kind_of as _kind
 from tenure.kernel.calendar import Interval
 from tenure.kernel.money import UnknownCurrency, minor_units, to_minor
 
@@ -57,19 +57,6 @@ _PRORATIONS = ("days", "seconds")
 _TIMINGS = ("now", "period_end")
 _PLAN_KEYS = ("product", "interval", "interval_count", "trial_days", "prices", "intro", "renews")
 _INTRO_KEYS = ("periods", "prices")
-_POLICY_KEYS = ("retry_days", "grace_days", "hold_days", "recovery", "recovery_during_hold")
-_DUNNING_KEYS = (*_POLICY_KEYS, "overrides")
-_OVERRIDE_KEYS = ("market", "product", *_POLICY_KEYS)
-_RECOVERY = ("keep_anchor", "restart_period")
-_MAX_DUNNING_DAYS = 365
-
-_T = TypeVar("_T")
-_EXPECTED: dict[type, str] = {str: "a non-empty string", bool: "true or false", int: "an integer"}
-# tomllib yields exactly these types, plus date/time ones.
-_KIND_NAMES: dict[type, str] = {
-    bool: "a boolean", int: "an integer", float: "a float", str: "a string", dict: "a table",
-    list: "an array",
-}  # fmt: skip
 
 
 class CatalogError(Exception):
@@ -110,75 +97,6 @@ def parse_catalog(text: str, source: str) -> Catalog:
     if catalog is None or problems.items:
         raise CatalogError(problems.items)
     return catalog
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, str) and not value.strip():
-        return "a blank string"
-    return _KIND_NAMES.get(type(value), "a date/time")
-
-
-class _Problems:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.items: list[str] = []
-
-    def add(self, entry: str, message: str) -> None:
-        self.items.append(f"{self.source}: {entry}: {message}")
-
-
-class _Table:
-    """One TOML table. Accessors record a problem and return None instead of raising, so the
-    rest of the file is still checked; None then means "already reported, skip dependants"."""
-
-    def __init__(
-        self, problems: _Problems, entry: str, raw: Mapping[str, Any], allowed: tuple[str, ...]
-    ) -> None:
-        self.problems = problems
-        self.entry = entry
-        self.raw = raw
-        for key in raw:
-            if key not in allowed:
-                self.problem(_unknown_key(key, allowed))
-
-    def problem(self, message: str) -> None:
-        self.problems.add(self.entry, message)
-
-    def get(self, key: str, kind: type[_T], default: _T | None = None) -> _T | None:
-        """``raw[key]`` if it is a ``kind``; a missing key is a problem only without a default."""
-        value = self.raw.get(key)
-        if value is None:
-            if default is None:
-                self.problem(f'missing required key "{key}"')
-            return default
-        if _is_a(value, kind):
-            return value
-        self.problem(f"{key} must be {_EXPECTED.get(kind, 'a table')}, not {_kind(value)}")
-        return None
-
-    def integer(
-        self, key: str, low: int, high: int | None, default: int | None = None
-    ) -> int | None:
-        value = self.get(key, int, default)
-        if value is None or (low <= value and (high is None or value <= high)):
-            return value
-        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-        self.problem(f"{key} must be {bounds}, not {value}")
-        return None
-
-
-def _is_a(value: object, kind: type[_T]) -> TypeGuard[_T]:
-    if isinstance(value, bool) and kind is not bool:
-        return False  # TOML's true is a Python int, but never a valid count
-    if isinstance(value, str) and not value.strip():
-        return False
-    return isinstance(value, kind)
-
-
-def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f'did you mean "{close[0]}"?' if close else f"allowed keys: {', '.join(allowed)}"
-    return f'unknown key "{key}" ({hint})'
 
 
 def _decimal(table: _Table, label: str, value: object, example: str) -> str | None:
@@ -444,15 +362,6 @@ def _free_product(
     return free_product
 
 
-@dataclass(frozen=True, slots=True)
-class _References:
-    """What a plan may point at; taken from the raw file so that a product or market with an
-    unrelated problem of its own does not also turn every plan using it into a problem."""
-
-    products: Mapping[str, Any]
-    currencies: Mapping[str, str | None]
-
-
 def _plan_product(table: _Table, refs: _References) -> str | None:
     product = table.get("product", str)
     if product is None:
@@ -554,104 +463,6 @@ def _intro(plan: _Table, refs: _References, regular: dict[str, int] | None) -> I
     return IntroOffer(periods, prices)
 
 
-def _retry_days(table: _Table) -> tuple[int, ...] | None:
-    raw = table.raw.get("retry_days")
-    if raw is None:
-        return None
-    days = raw if isinstance(raw, list) else None
-    if days is None or not all(isinstance(d, int) and not isinstance(d, bool) for d in days):
-        table.problem(f"retry_days must be an array of whole days such as [1, 3, 5], not {raw!r}")
-        return None
-    if any(not 1 <= day <= _MAX_DUNNING_DAYS for day in days):
-        table.problem(f"retry_days must each be between 1 and {_MAX_DUNNING_DAYS}: {days}")
-        return None
-    if days != sorted(set(days)):
-        table.problem(f"retry_days must be strictly increasing: {days}")
-        return None
-    return tuple(days)
-
-
-def _policy_fields(table: _Table) -> dict[str, Any]:
-    fields: dict[str, Any] = {"retry_days": _retry_days(table)}
-    for key in ("grace_days", "hold_days"):
-        if key in table.raw:
-            fields[key] = table.integer(key, 0, _MAX_DUNNING_DAYS)
-    for key in ("recovery", "recovery_during_hold"):
-        if key in table.raw:
-            recovery = table.get(key, str)
-            if recovery is not None and recovery not in _RECOVERY:
-                table.problem(f'{key} "{recovery}" must be one of: {", ".join(_RECOVERY)}')
-                recovery = None
-            fields[key] = recovery
-    return fields
-
-
-def _dunning_override(
-    name: str, raw: Mapping[str, Any], refs: _References, problems: _Problems
-) -> DunningRule | None:
-    table = _Table(problems, f"dunning.overrides.{name}", raw, _OVERRIDE_KEYS)
-    market = table.get("market", str, "") or None
-    product = table.get("product", str, "") or None
-    if market is None and product is None:
-        table.problem('an override needs "market", "product" or both')
-    if market is not None and market not in refs.currencies:
-        table.problem(f'market "{market}" is not defined in [markets]')
-    if product is not None and product not in refs.products:
-        table.problem(f'product "{product}" is not defined in [products]')
-    if not any(key in raw for key in _POLICY_KEYS):
-        table.problem(f"an override must set at least one of: {', '.join(_POLICY_KEYS)}")
-    return DunningRule(name, market, product, **_policy_fields(table))
-
-
-def _dunning(
-    document: Mapping[str, Any], refs: _References, problems: _Problems
-) -> tuple[DunningRule, tuple[DunningRule, ...]]:
-    """The optional [dunning] table: the default policy and overrides per market/product."""
-    raw = document.get("dunning")
-    if raw is None:
-        return DunningRule(), ()
-    if not isinstance(raw, dict):
-        problems.add("dunning", f"must be a table, not {_kind(raw)}")
-        return DunningRule(), ()
-    table = _Table(problems, "dunning", raw, _DUNNING_KEYS)
-    default = DunningRule(**_policy_fields(table))
-    overrides: list[DunningRule] = []
-    seen: dict[tuple[str | None, str | None], str] = {}
-    raw_overrides = table.get("overrides", dict, {}) or {}
-    for name, entry in raw_overrides.items():
-        if not isinstance(entry, dict):
-            problems.add(f"dunning.overrides.{name}", f"must be a table, not {_kind(entry)}")
-            continue
-        rule = _dunning_override(name, entry, refs, problems)
-        if rule is None:
-            continue
-        key = (rule.market, rule.product)
-        if key in seen and key != (None, None):
-            problems.add(
-                f"dunning.overrides.{name}",
-                f"covers the same market and product as dunning.overrides.{seen[key]}",
-            )
-        seen.setdefault(key, name)
-        overrides.append(rule)
-    return default, tuple(overrides)
-
-
-def _disputes(document: Mapping[str, Any], problems: _Problems) -> DisputePolicy:
-    """The optional [disputes] table: what a lost dispute does (docs/payments.md)."""
-    raw = document.get("disputes")
-    if raw is None:
-        return DisputePolicy()
-    if not isinstance(raw, dict):
-        problems.add("disputes", f"must be a table, not {_kind(raw)}")
-        return DisputePolicy()
-    table = _Table(problems, "disputes", raw, ("on_lost",))
-    on_lost = table.get("on_lost", str, "cancel_now") or "cancel_now"
-    if on_lost not in DISPUTE_POLICIES:
-        table.problem(f'on_lost "{on_lost}" must be one of: {", ".join(DISPUTE_POLICIES)}')
-        on_lost = "cancel_now"
-    return DisputePolicy(on_lost=on_lost)
-
-
 def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     _Table(problems, "(top level)", document, _TOP_KEYS)
     markets, currencies = _load_markets(document, problems)
@@ -664,8 +475,8 @@ def _build(document: Mapping[str, Any], problems: _Problems) -> Catalog | None:
     raw_plans = _entries(document, "plans", problems)
     plans = {pid: _plan(pid, raw, refs, problems) for pid, raw in raw_plans.items()}
     policies, anchors = _change_policies(document, set(raw_plans), problems)
-    dunning, dunning_overrides = _dunning(document, refs, problems)
-    disputes = _disputes(document, problems)
+    dunning, dunning_overrides = parse_dunning(document, refs, problems)
+    disputes = parse_disputes(document, problems)
     lifecycle, lifecycle_overrides = parse_lifecycle(
         document, markets=set(currencies), products=set(raw_products), report=problems.add
     )
