@@ -13,11 +13,22 @@ schemas with the committed snapshot).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
 import msgspec
 
+from tenure.events.examples import (
+    DISPUTE,
+    INVOICE,
+    INVOICE_FIELDS,
+    SUB,
+)
+from tenure.events.examples import (
+    EventSchemaError as EventSchemaError,
+)
+from tenure.events.examples import (
+    EventType as EventType,
+)
 from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     CancellationData,
     CardData,
@@ -74,6 +85,7 @@ from tenure.events.payloads import (  # noqa: F401 - re-exported for callers
     WebhookEndpointDisabled,
     _Payload,
 )
+from tenure.events.subscription_events import SUBSCRIPTION_EVENTS
 
 P = TypeVar("P")
 
@@ -92,87 +104,6 @@ class Envelope(msgspec.Struct, Generic[P], kw_only=True):
     data: P
 
 
-@dataclass(frozen=True, slots=True)
-class EventType:
-    name: str
-    version: int
-    payload: type[_Payload]
-    description: str
-    example: _Payload
-
-
-class EventSchemaError(ValueError):
-    """A payload does not match its published type: a bug in the code that recorded it."""
-
-
-_SUB = SubscriptionData(
-    subscription="sub_01JD3K6ZQ8N0V5X2T9E4M7B1CA",
-    customer="cus_01JD3K6ZQ8N0V5X2T9E4M7B1CB",
-    status="active",
-    plan="premium_individual_monthly",
-    product="premium_individual",
-    market="SE",
-    price=Money(amount=12900, currency="SEK"),
-    current_period_start="2025-02-28T10:00:00Z",
-    current_period_end="2025-03-31T10:00:00Z",
-    trial_end=None,
-    cancel_at_period_end=False,
-    ended_at=None,
-    ended_reason=None,
-)
-_SUB_FIELDS = msgspec.structs.asdict(_SUB)
-_INVOICE = InvoiceData(
-    invoice="in_01JD3K6ZQ8N0V5X2T9E4M7B1CC",
-    customer=_SUB.customer,
-    subscription=_SUB.subscription,
-    status="open",
-    billing_reason="subscription_cycle",
-    currency="SEK",
-    subtotal=10320,
-    tax=2580,
-    total=12900,
-    period_start="2025-02-28T10:00:00Z",
-    period_end="2025-03-31T10:00:00Z",
-)
-_INVOICE_FIELDS = msgspec.structs.asdict(_INVOICE)
-_DISPUTE = DisputeData(
-    dispute="dsp_01JD3K6ZQ8N0V5X2T9E4M7B1CD",
-    customer=_SUB.customer,
-    subscription=_SUB.subscription,
-    invoice=_INVOICE.invoice,
-    provider="stripe",
-    amount=Money(amount=12900, currency="SEK"),
-    reason="fraudulent",
-    status="open",
-    opened_at="2025-03-05T10:00:00Z",
-)
-
-
-_OFFER = RetentionOfferData(
-    id="half_price_3_months",
-    kind="discount",
-    description="50% off your next 3 months",
-    percent_off="50",
-    periods=3,
-    days=None,
-    to_plan=None,
-)
-_PENDING_PRICE = PendingPriceData(
-    amount=13900, currency="SEK", effective_at="2025-04-28T10:00:00Z", consent="opt_in"
-)
-_PAUSE = PauseData(
-    status="active", starts_at="2025-02-28T10:00:00Z", resumes_at="2025-04-28T10:00:00Z"
-)
-
-
-def _sub(**changes: Any) -> SubscriptionData:
-    return msgspec.structs.replace(_SUB, **changes)
-
-
-def _sub_event(type: str, description: str, **changes: Any) -> EventType:
-    return EventType(type, 1, SubscriptionData, description, _sub(**changes))
-
-
 CATALOG: Final[tuple[EventType, ...]] = (
     EventType(
         "customer.created",
@@ -180,7 +111,7 @@ CATALOG: Final[tuple[EventType, ...]] = (
         CustomerData,
         "A customer was created (keyed by your external_id).",
         CustomerData(
-            customer=_SUB.customer,
+            customer=SUB.customer,
             external_id="user-42",
             email="ada@example.com",
             market="SE",
@@ -194,7 +125,7 @@ CATALOG: Final[tuple[EventType, ...]] = (
         CustomerUpdated,
         "A customer's email or metadata changed (``changed`` says which).",
         CustomerUpdated(
-            customer=_SUB.customer,
+            customer=SUB.customer,
             external_id="user-42",
             email="ada@example.com",
             market="SE",
@@ -210,7 +141,7 @@ CATALOG: Final[tuple[EventType, ...]] = (
         CustomerErased,
         "A customer's personal data was erased (POST /v1/customers/{id}/erase): email, "
         "external_id and metadata pseudonymized, earlier events scrubbed; invoices remain.",
-        CustomerErased(customer=_SUB.customer, erased_at="2025-03-01T10:00:00Z"),
+        CustomerErased(customer=SUB.customer, erased_at="2025-03-01T10:00:00Z"),
     ),
     EventType(
         "customer.duplicate_subscription",
@@ -219,376 +150,41 @@ CATALOG: Final[tuple[EventType, ...]] = (
         "A customer now holds more than one live subscription (for example web and App Store): "
         "entitlements take the best of them; support may want to help them cancel one.",
         DuplicateSubscription(
-            customer=_SUB.customer,
+            customer=SUB.customer,
             subscription="sub_01JD3K6ZQ8N0V5X2T9E4M7B1CK",
             channel="app_store",
             subscriptions=[
                 SubscriptionRef(
-                    subscription=_SUB.subscription,
+                    subscription=SUB.subscription,
                     channel="web",
                     status="active",
-                    plan=_SUB.plan,
-                    product=_SUB.product,
+                    plan=SUB.plan,
+                    product=SUB.product,
                 ),
                 SubscriptionRef(
                     subscription="sub_01JD3K6ZQ8N0V5X2T9E4M7B1CK",
                     channel="app_store",
                     status="active",
-                    plan=_SUB.plan,
-                    product=_SUB.product,
+                    plan=SUB.plan,
+                    product=SUB.product,
                 ),
             ],
         ),
     ),
-    _sub_event(
-        "subscription.created",
-        "A subscription started: trialing, or incomplete until its first payment succeeds.",
-        status="incomplete",
-    ),
-    _sub_event(
-        "subscription.activated",
-        "The first payment (or the payment that ends a trial) succeeded; access is granted.",
-    ),
-    _sub_event("subscription.renewed", "A renewal was paid; the new period has started."),
-    EventType(
-        "subscription.past_due",
-        1,
-        SubscriptionPastDue,
-        "A renewal payment failed; access continues through the grace period.",
-        SubscriptionPastDue(
-            **{**_SUB_FIELDS, "status": "past_due"}, decline_code="insufficient_funds"
-        ),
-    ),
-    EventType(
-        "subscription.recovered",
-        1,
-        SubscriptionRecovered,
-        "An unpaid renewal (past_due or on_hold) was paid; the subscription is active again.",
-        SubscriptionRecovered(
-            **_SUB_FIELDS,
-            recovered_from="past_due",
-            recovery="keep_anchor",
-            dunning_started_at="2025-02-28T10:00:00Z",
-        ),
-    ),
-    EventType(
-        "subscription.on_hold",
-        1,
-        SubscriptionOnHold,
-        "Grace ran out unpaid: access falls back to Free while retries go on (account hold).",
-        SubscriptionOnHold(
-            **{**_SUB_FIELDS, "status": "on_hold"},
-            hold_ends_at="2025-04-06T10:00:00Z",
-            next_payment_attempt="2025-03-12T10:00:00Z",
-        ),
-    ),
-    EventType(
-        "subscription.plan_changed",
-        1,
-        SubscriptionPlanChanged,
-        "The plan changed: now (upgrade or interval change) or at the period end (downgrade).",
-        SubscriptionPlanChanged(
-            **{**_SUB_FIELDS, "plan": "premium_family_monthly", "product": "premium_family"},
-            previous_plan="premium_individual_monthly",
-            change_type="upgrade",
-            effective="now",
-        ),
-    ),
-    EventType(
-        "subscription.plan_change_scheduled",
-        1,
-        SubscriptionPlanChangeScheduled,
-        "A plan change was scheduled for the period end (see pending_change).",
-        SubscriptionPlanChangeScheduled(
-            **{
-                **_SUB_FIELDS,
-                "pending_change": PendingChangeData(
-                    plan="premium_student_monthly", effective_at="2025-03-31T10:00:00Z"
-                ),
-            },
-            change_type="downgrade",
-        ),
-    ),
-    EventType(
-        "subscription.plan_change_canceled",
-        1,
-        SubscriptionPlanChangeCanceled,
-        "A plan change scheduled for the period end was dropped.",
-        SubscriptionPlanChangeCanceled(**_SUB_FIELDS, canceled_plan="premium_student_monthly"),
-    ),
-    EventType(
-        "subscription.promo_code_applied",
-        1,
-        SubscriptionPromoCodeApplied,
-        "A promo code was redeemed for the subscription's next invoices.",
-        SubscriptionPromoCodeApplied(**_SUB_FIELDS, code="SPRING20", periods=3),
-    ),
-    EventType(
-        "subscription.updated",
-        1,
-        SubscriptionUpdated,
-        "A subscription's metadata changed.",
-        SubscriptionUpdated(
-            **{**_SUB_FIELDS, "metadata": {"campaign": "spring"}}, changed=["metadata"]
-        ),
-    ),
-    EventType(
-        "subscription.paused",
-        1,
-        SubscriptionPaused,
-        "The subscription is paused: no access and no invoices until it resumes. Web: the pause "
-        "requested with POST /v1/subscriptions/{id}/pause began (pause.resumes_at says until "
-        "when); Google Play: the store paused it.",
-        SubscriptionPaused(**{**_SUB_FIELDS, "status": "paused", "pause": _PAUSE}, credited=0),
-    ),
-    EventType(
-        "subscription.resumed",
-        1,
-        SubscriptionResumed,
-        "A paused subscription resumed. Web: billing starts again from this moment (the "
-        "anchor moved here; the renewal's invoice follows); Google Play: the store renewed it.",
-        SubscriptionResumed(**_SUB_FIELDS, ended_pause=_PAUSE),
-    ),
-    _sub_event(
-        "subscription.pause_scheduled",
-        "A pause was requested from the period end; access continues until then.",
-        pause=msgspec.structs.replace(_PAUSE, status="scheduled"),
-    ),
-    _sub_event(
-        "subscription.pause_ending",
-        "The pause ends soon (the catalog's notice_days ahead): billing starts again at "
-        "pause.resumes_at.",
-        status="paused",
-        pause=_PAUSE,
-    ),
-    EventType(
-        "subscription.pause_canceled",
-        1,
-        SubscriptionPauseCanceled,
-        "A pause scheduled for the period end was dropped before it started.",
-        SubscriptionPauseCanceled(
-            **_SUB_FIELDS, canceled_pause=msgspec.structs.replace(_PAUSE, status="scheduled")
-        ),
-    ),
-    EventType(
-        "subscription.retention_offers_shown",
-        1,
-        SubscriptionRetentionOffersShown,
-        "Save offers were shown (GET /v1/subscriptions/{id}/retention_offers answered some): "
-        "the denominator of the save rate.",
-        SubscriptionRetentionOffersShown(**_SUB_FIELDS, offers=[_OFFER]),
-    ),
-    EventType(
-        "subscription.retention_offer_accepted",
-        1,
-        SubscriptionRetentionOfferAccepted,
-        "The customer took a save offer; reactivated says a cancel at period end was undone.",
-        SubscriptionRetentionOfferAccepted(**_SUB_FIELDS, offer=_OFFER, reactivated=False),
-    ),
-    EventType(
-        "subscription.retention_offer_declined",
-        1,
-        SubscriptionRetentionOfferDeclined,
-        "The customer turned a save offer down.",
-        SubscriptionRetentionOfferDeclined(**_SUB_FIELDS, offer=_OFFER),
-    ),
-    EventType(
-        "subscription.price_change_scheduled",
-        1,
-        SubscriptionPriceChangeScheduled,
-        "A new price was scheduled for a later renewal (pending_price: amount, effective_at, "
-        "consent); under opt_in consent the customer must accept it before effective_at.",
-        SubscriptionPriceChangeScheduled(
-            **{**_SUB_FIELDS, "pending_price": _PENDING_PRICE},
-            price_change="pchg_01JD3K6ZQ8N0V5X2T9E4M7B1DD",
-            previous_price=Money(amount=12900, currency="SEK"),
-        ),
-    ),
-    _sub_event(
-        "subscription.price_change_accepted",
-        "The customer accepted the scheduled price (POST .../price_change/accept).",
-        pending_price=msgspec.structs.replace(_PENDING_PRICE, consent="accepted"),
-    ),
-    EventType(
-        "subscription.price_change_applied",
-        1,
-        SubscriptionPriceChangeApplied,
-        "A renewal billed the new price for the first time; price is the new one.",
-        SubscriptionPriceChangeApplied(
-            **{**_SUB_FIELDS, "price": Money(amount=13900, currency="SEK")},
-            previous_price=Money(amount=12900, currency="SEK"),
-        ),
-    ),
-    _sub_event(
-        "subscription.reinstated",
-        "A store reversed the refund that had ended the subscription; access is back.",
-        channel="app_store",
-    ),
-    EventType(
-        "subscription.price_increase",
-        1,
-        SubscriptionPriceIncrease,
-        "A store subscription's price goes up: the store asked the customer (pending) or the "
-        "customer agreed (accepted, billed from the next renewal).",
-        SubscriptionPriceIncrease(
-            **{**_SUB_FIELDS, "channel": "app_store"},
-            consent="accepted",
-            new_price=Money(amount=14900, currency="SEK"),
-            effective_at="2025-03-31T10:00:00Z",
-        ),
-    ),
-    _sub_event(
-        "subscription.reactivated",
-        "A cancel at period end was undone before the period ended.",
-    ),
-    _sub_event(
-        "subscription.trial_will_end",
-        "The trial ends soon (sent once per trial); the first charge follows at trial_end.",
-        status="trialing",
-        trial_end="2025-03-02T10:00:00Z",
-    ),
-    EventType(
-        "subscription.expired",
-        1,
-        SubscriptionEnded,
-        "The subscription ended (canceled at period end, or grace ran out); access is gone.",
-        SubscriptionEnded(
-            **{
-                **_SUB_FIELDS,
-                "status": "expired",
-                "ended_at": "2025-03-31T10:00:00Z",
-                "ended_reason": "canceled",
-            },
-            reason="canceled",
-        ),
-    ),
-    EventType(
-        "subscription.item_added",
-        1,
-        SubscriptionItemChanged,
-        "An add-on was attached (its first, prorated charge paid); its features are granted.",
-        SubscriptionItemChanged(
-            **_SUB_FIELDS,
-            item=ItemData(
-                id="si_01JD3K6ZQ8N0V5X2T9E4M7B1CF",
-                plan="audiobooks_addon_monthly",
-                product="audiobooks_addon",
-                price=Money(amount=9900, currency="SEK"),
-                status="active",
-            ),
-        ),
-    ),
-    EventType(
-        "subscription.item_removed",
-        1,
-        SubscriptionItemChanged,
-        "An add-on was removed; the unused part of its price went to the balance.",
-        SubscriptionItemChanged(
-            **_SUB_FIELDS,
-            item=ItemData(
-                id="si_01JD3K6ZQ8N0V5X2T9E4M7B1CF",
-                plan="audiobooks_addon_monthly",
-                product="audiobooks_addon",
-                price=Money(amount=9900, currency="SEK"),
-                status="removed",
-            ),
-        ),
-    ),
-    _sub_event(
-        "subscription.expiring_soon",
-        "A prepaid subscription (renews = false) ends in a week; buying again extends it.",
-        plan="premium_individual_prepaid_3m",
-        market="IN",
-        price=Money(amount=39900, currency="INR"),
-        renews=False,
-    ),
-    EventType(
-        "subscription.extended",
-        1,
-        SubscriptionExtended,
-        "More time was bought for a prepaid subscription: its period end moved on.",
-        SubscriptionExtended(
-            **{
-                **_SUB_FIELDS,
-                "plan": "premium_individual_prepaid_3m",
-                "market": "IN",
-                "price": Money(amount=39900, currency="INR"),
-                "renews": False,
-                "current_period_end": "2025-08-28T10:00:00Z",
-            },
-            extended_from="2025-05-28T10:00:00Z",
-        ),
-    ),
-    EventType(
-        "subscription.started",
-        1,
-        SubscriptionStarted,
-        "A subscription created with start_at started: trialing, or incomplete until its first "
-        "invoice (which follows) is paid.",
-        SubscriptionStarted(
-            **{**_SUB_FIELDS, "status": "incomplete"}, scheduled_start="2025-02-28T10:00:00Z"
-        ),
-    ),
-    EventType(
-        "subscription.trial_ended",
-        1,
-        SubscriptionTrialEnded,
-        "A trial was ended early on request (POST …/end_trial); the first paid period starts "
-        "now and its invoice follows.",
-        SubscriptionTrialEnded(
-            **{
-                **_SUB_FIELDS,
-                "status": "trialing",
-                "trial_end": "2025-02-28T10:00:00Z",
-                "current_period_end": "2025-02-28T10:00:00Z",
-            },
-            scheduled_trial_end="2025-03-30T10:00:00Z",
-        ),
-    ),
-    EventType(
-        "subscription.incomplete_expired",
-        1,
-        SubscriptionEnded,
-        "The first payment never succeeded within 23 hours; the subscription is void.",
-        SubscriptionEnded(
-            **{
-                **_SUB_FIELDS,
-                "status": "incomplete_expired",
-                "ended_at": "2025-02-01T09:00:00Z",
-                "ended_reason": "incomplete_expired",
-            },
-            reason="incomplete_expired",
-        ),
-    ),
-    EventType(
-        "subscription.canceled",
-        1,
-        SubscriptionCanceled,
-        "A cancel was requested: at period end (access continues) or now (access ends); "
-        "cancellation says why, when the customer said.",
-        SubscriptionCanceled(
-            **{
-                **_SUB_FIELDS,
-                "cancel_at_period_end": True,
-                "cancellation": CancellationData(reason="too_expensive", comment="Too pricey"),
-            },
-            at_period_end=True,
-            voided_invoices=[],
-        ),
-    ),
+    *SUBSCRIPTION_EVENTS,
     EventType(
         "invoice.created",
         1,
         InvoiceData,
         "An invoice was issued for a period (first payment or renewal).",
-        _INVOICE,
+        INVOICE,
     ),
     EventType(
         "invoice.paid",
         1,
         InvoiceData,
         "An invoice was paid in full.",
-        msgspec.structs.replace(_INVOICE, status="paid"),
+        msgspec.structs.replace(INVOICE, status="paid"),
     ),
     EventType(
         "invoice.updated",
@@ -596,7 +192,7 @@ CATALOG: Final[tuple[EventType, ...]] = (
         InvoiceUpdated,
         "An invoice's metadata changed.",
         InvoiceUpdated(
-            **{**_INVOICE_FIELDS, "metadata": {"po_number": "PO-7"}}, changed=["metadata"]
+            **{**INVOICE_FIELDS, "metadata": {"po_number": "PO-7"}}, changed=["metadata"]
         ),
     ),
     EventType(
@@ -605,14 +201,14 @@ CATALOG: Final[tuple[EventType, ...]] = (
         InvoiceData,
         "An open invoice was voided (canceled before it was paid); its credit went back to the "
         "balance.",
-        msgspec.structs.replace(_INVOICE, status="void"),
+        msgspec.structs.replace(INVOICE, status="void"),
     ),
     EventType(
         "invoice.marked_uncollectible",
         1,
         InvoiceData,
         "Dunning gave up on an invoice (or its subscription ended unpaid); it keeps its credit.",
-        msgspec.structs.replace(_INVOICE, status="uncollectible"),
+        msgspec.structs.replace(INVOICE, status="uncollectible"),
     ),
     EventType(
         "invoice.payment_failed",
@@ -620,7 +216,7 @@ CATALOG: Final[tuple[EventType, ...]] = (
         InvoicePaymentFailed,
         "A payment attempt for an invoice failed; the decline code says whether to retry.",
         InvoicePaymentFailed(
-            **_INVOICE_FIELDS,
+            **INVOICE_FIELDS,
             decline_code="insufficient_funds",
             failure_message="Your card has insufficient funds.",
             retryable=True,
@@ -635,7 +231,7 @@ CATALOG: Final[tuple[EventType, ...]] = (
         "completes the next_action it was handed (subscribe or pay answers carry it); the "
         "provider's webhook or POST /v1/invoices/{id}/pay then settles the invoice.",
         InvoiceActionRequired(
-            **{**_INVOICE_FIELDS, "billing_reason": "subscription_create"},
+            **{**INVOICE_FIELDS, "billing_reason": "subscription_create"},
             provider="stripe",
             next_action_type="use_stripe_sdk",
         ),
@@ -646,14 +242,14 @@ CATALOG: Final[tuple[EventType, ...]] = (
         DisputeData,
         "The customer's bank disputed a payment (a chargeback, or an inquiry that may become "
         "one); the invoice shows the dispute and no refund can be made meanwhile.",
-        _DISPUTE,
+        DISPUTE,
     ),
     EventType(
         "dispute.won",
         1,
         DisputeData,
         "A dispute was decided for the merchant: the payment stands.",
-        msgspec.structs.replace(_DISPUTE, status="won", closed_at="2025-04-20T10:00:00Z"),
+        msgspec.structs.replace(DISPUTE, status="won", closed_at="2025-04-20T10:00:00Z"),
     ),
     EventType(
         "dispute.lost",
@@ -662,7 +258,7 @@ CATALOG: Final[tuple[EventType, ...]] = (
         "A dispute was decided for the customer: the payment is gone, and the catalog's "
         "dispute policy was applied (policy_applied says what it did).",
         msgspec.structs.replace(
-            _DISPUTE, status="lost", closed_at="2025-04-20T10:00:00Z", policy_applied="cancel_now"
+            DISPUTE, status="lost", closed_at="2025-04-20T10:00:00Z", policy_applied="cancel_now"
         ),
     ),
     EventType(
@@ -671,7 +267,7 @@ CATALOG: Final[tuple[EventType, ...]] = (
         InvoiceRefunded,
         "A paid invoice was refunded, in full or in part (a credit note records why).",
         InvoiceRefunded(
-            **{**_INVOICE_FIELDS, "status": "paid"},
+            **{**INVOICE_FIELDS, "status": "paid"},
             credit_note="cn_01JD3K6ZQ8N0V5X2T9E4M7B1CF",
             amount_refunded=2900,
             refund_amount=2900,
@@ -684,7 +280,7 @@ CATALOG: Final[tuple[EventType, ...]] = (
         InvoiceRefundReversed,
         "A store reversed a refund (App Store REFUND_REVERSED): the cash counts as paid again.",
         InvoiceRefundReversed(
-            **{**_INVOICE_FIELDS, "status": "paid", "amount_paid": 12900},
+            **{**INVOICE_FIELDS, "status": "paid", "amount_paid": 12900},
             amount_refunded=0,
             reversed_amount=12900,
         ),
@@ -698,7 +294,7 @@ CATALOG: Final[tuple[EventType, ...]] = (
             PaymentMethodData(
                 id="pm_01JD3K6ZQ8N0V5X2T9E4M7B1CG",
                 object="payment_method",
-                customer=_SUB.customer,
+                customer=SUB.customer,
                 type="card",
                 card=CardData(brand="visa", last4="4242", exp_month=12, exp_year=2030),
                 default=True,
@@ -723,12 +319,12 @@ CATALOG: Final[tuple[EventType, ...]] = (
         "What a customer may do changed (subscription, household, grant or Free); drop caches.",
         EntitlementsChanged(
             object="entitlements",
-            customer=_SUB.customer,
+            customer=SUB.customer,
             external_id="user-42",
             product="premium_individual",
             status="active",
             source="subscription",
-            subscription=_SUB.subscription,
+            subscription=SUB.subscription,
             household=None,
             grant=None,
             features=["ad_free", "offline", "on_demand"],
@@ -747,7 +343,7 @@ CATALOG: Final[tuple[EventType, ...]] = (
             description,
             GrantData(
                 grant="gr_01JD3K6ZQ8N0V5X2T9E4M7B1CH",
-                customer=_SUB.customer,
+                customer=SUB.customer,
                 product="premium_individual",
                 reason="apology for the outage on 3 March",
                 status=status,
@@ -771,10 +367,10 @@ CATALOG: Final[tuple[EventType, ...]] = (
             description,
             HouseholdData(
                 household="hh_01JD3K6ZQ8N0V5X2T9E4M7B1CJ",
-                subscription=_SUB.subscription,
-                manager=_SUB.customer,
+                subscription=SUB.subscription,
+                manager=SUB.customer,
                 product="premium_family",
-                customer=_SUB.customer,
+                customer=SUB.customer,
                 at="2025-03-04T10:00:00Z",
                 reason=reason,
                 expires_at="2025-03-11T10:00:00Z" if name.endswith("invite_created") else None,
