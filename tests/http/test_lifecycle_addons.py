@@ -134,3 +134,23 @@ async def test_a_declined_addon_charge_leaves_the_subscription_as_it_was(api: Ap
     statuses = sorted(row["status"] for row in await api.invoices(customer))
     assert statuses == ["paid", "void"]
     assert "audiobooks_plus" not in (await entitlements(api, customer))["features"]
+
+
+async def test_an_addon_removed_comes_back_only_from_the_next_period(api: Api) -> None:
+    # Removed, its unused time was credited; attached again in the same period, a cancel with
+    # credit would give that time back a second time. So it comes back from the next period.
+    clock = await api.clock(START)
+    customer = await api.customer(clock)
+    sub = await api.subscribe(customer)
+    path = f"/v1/subscriptions/{sub['id']}/items"
+    item = (await api.ok("POST", path, {"plan": ADDON}))["items"][0]
+    await api.advance(clock, "2025-03-11T12:00:00Z")
+    await api.ok_delete(f"{path}/{item['id']}")
+    invoices_before = len(await api.invoices(customer))
+    assert_problem(await api.post(path, {"plan": ADDON}), 409, "addon_removed_this_period")
+    assert len(await api.invoices(customer)) == invoices_before
+    assert (await api.subscription(sub["id"]))["items"] == []
+    await api.advance(clock, "2025-04-01T12:00:00Z")
+    again = await api.ok("POST", path, {"plan": ADDON})
+    assert [i["plan"] for i in again["items"]] == [ADDON]
+    await assert_clean(api)

@@ -30,6 +30,7 @@ from tenure.flows.opening import open_invoice
 from tenure.flows.outcomes import Settlement, payment_failed_event
 from tenure.flows.runtime import Runtime
 from tenure.flows.unit import UnitOfWork
+from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest, NotFound
 from tenure.kernel.ids import new_id
 from tenure.subscriptions import items as addons
@@ -102,12 +103,33 @@ async def _locked(session: AsyncSession, subscription_id: str) -> subs.Sub:
     return sub
 
 
+async def _refuse_readd(session: AsyncSession, sub: subs.Sub, plan: Plan) -> None:
+    """An add-on removed in this period had its unused part credited at removal, and a cancel
+    with credit gives back the period's unused add-on time by plan: attached again in the same
+    period, that time would be given back twice. It can come back from the next period."""
+    gone = (await addons.attached(session, [sub.id], statuses=[ItemStatus.REMOVED.value])).get(
+        sub.id, []
+    )
+    if any(
+        item.product_id == plan.product
+        and item.removed_at is not None
+        and item.removed_at >= sub.current_period_start
+        for item in gone
+    ):
+        raise Conflict(
+            f"{plan.product} was removed from {sub.id} in this period; it can be added again "
+            f"from {rfc3339(sub.current_period_end)}",
+            code="addon_removed_this_period",
+        )
+
+
 async def add_item(
     runtime: Runtime, *, subscription_id: str, plan_id: str, actor: str
 ) -> ItemResult:
     """Attach an add-on now. Refused, changing nothing: 409 ``subscription_not_active``,
-    ``addon_already_attached``; 422 ``plan_not_an_addon``, ``addon_interval_mismatch``,
-    ``plan_unavailable_in_market``; 402 when the charge is declined."""
+    ``addon_already_attached``, ``addon_removed_this_period``; 422 ``plan_not_an_addon``,
+    ``addon_interval_mismatch``, ``plan_unavailable_in_market``; 402 when the charge is
+    declined."""
     async with runtime.db.transaction() as session:
         sub = await _locked(session, subscription_id)
         require_web(sub, "add items to")
@@ -121,6 +143,7 @@ async def add_item(
         existing = (await addons.attached(session, [sub.id])).get(sub.id, [])
         if any(item.product_id == plan.product for item in existing):
             raise Conflict(f"{sub.id} already has {plan.product}", code="addon_already_attached")
+        await _refuse_readd(session, sub, plan)
         now = await runtime.now_for(session, sub.test_clock_id)
         price = plan.prices[sub.market]
         item = Item(

@@ -354,7 +354,8 @@ class SubscriptionController(Controller):
             _NOT_FOUND,
             (
                 409,
-                "subscription_not_active addon_already_attached payment_pending managed_by_store",
+                "subscription_not_active addon_already_attached addon_removed_this_period "
+                "payment_pending managed_by_store",
             ),
             (
                 422,
