@@ -12,7 +12,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromQuery, JSONBody
 
 from tenure.api.authz import principal_of
-from tenure.api.deps import RuntimeDep, page, page_limit, parse_time
+from tenure.api.deps import RuntimeDep, page, page_limit
 from tenure.api.openapi import problems
 from tenure.api.resources.accounts import CustomerDetail
 from tenure.api.resources.catalog import PlanList, plan_list_of
@@ -34,7 +34,11 @@ from tenure.api.routes.accounts import CustomerController
 from tenure.api.routes.entitlements import _READ as READ_RESPONSES
 from tenure.api.routes.entitlements import respond
 from tenure.api.routes.payment_methods import no_card_numbers
-from tenure.api.routes.subscriptions import _PAUSE_REFUSED
+from tenure.api.routes.subscriptions import (
+    _PAUSE_REFUSED,
+    cancel_reason_of,
+    pause_request_of,
+)
 from tenure.api.routes.subscriptions import _detail as subscription_detail
 from tenure.api.schemas import (
     CancelComment,
@@ -54,11 +58,10 @@ from tenure.flows import payment_methods as method_flows
 from tenure.flows.payment_methods import token_for_subscribe
 from tenure.flows.runtime import Runtime
 from tenure.flows.subscribe import Offers, purchasable_plan, subscribe
-from tenure.kernel.errors import InvalidRequest, Unauthorized
+from tenure.kernel.errors import Unauthorized
 from tenure.subscriptions import offers
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.models import Subscription
-from tenure.subscriptions.record import CancelReason
 from tenure.subscriptions.state import LIVE_STATUSES
 
 
@@ -211,19 +214,15 @@ class MeController(Controller):
     ) -> SubscriptionDetail:
         me = await _me(request, runtime)
         body = data or MyCancel()
-        if body.comment is not None and body.reason is None:
-            raise InvalidRequest(
-                'a comment goes with a reason; use "other" if none fits',
-                code="invalid_cancel_reason",
-            )
+        reason, comment = cancel_reason_of(body.reason, body.comment)
         sub_id = await _my_subscription(runtime, me.id)
         await manage.cancel(
             runtime,
             subscription_id=sub_id,
             at_period_end=body.at_period_end,
             actor=_actor(me),
-            reason=None if body.reason is None else CancelReason(body.reason),
-            comment=body.comment.strip() or None if body.comment is not None else None,
+            reason=reason,
+            comment=comment,
         )
         return await subscription_detail(runtime, sub_id)
 
@@ -247,14 +246,12 @@ class MeController(Controller):
         """The same pause as ``POST /v1/subscriptions/{id}/pause``, on the caller's own
         subscription, within the catalog's limits (docs/retention.md)."""
         me = await _me(request, runtime)
-        if (data.resumes_at is None) == (data.periods is None):
-            raise InvalidRequest("give exactly one of resumes_at or periods", code="invalid_pause")
-        resumes_at = parse_time(data.resumes_at, "resumes_at") if data.resumes_at else None
+        wanted = pause_request_of(data)
         sub_id = await _my_subscription(runtime, me.id)
         await pause.pause(
             runtime,
             subscription_id=sub_id,
-            request=pause.PauseRequest(resumes_at, data.periods, data.start),
+            request=wanted,
             actor=_actor(me),
         )
         return await subscription_detail(runtime, sub_id)

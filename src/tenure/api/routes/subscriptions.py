@@ -75,6 +75,28 @@ _CHANGE_INVALID = (
 )
 
 
+def cancel_reason_of(
+    reason: str | None, comment: str | None
+) -> tuple[CancelReason | None, str | None]:
+    """A cancel's reason and the customer's words, checked and normalized (a comment needs a
+    reason; a blank comment is none)."""
+    if comment is not None and reason is None:
+        raise InvalidRequest(
+            'a comment goes with a reason; use "other" if none fits',
+            code="invalid_cancel_reason",
+        )
+    words = comment.strip() or None if comment is not None else None
+    return (None if reason is None else CancelReason(reason)), words
+
+
+def pause_request_of(data: PauseSubscription) -> pause.PauseRequest:
+    """The pause a body asks for: exactly one of ``resumes_at`` or ``periods``."""
+    if (data.resumes_at is None) == (data.periods is None):
+        raise InvalidRequest("give exactly one of resumes_at or periods", code="invalid_pause")
+    resumes_at = parse_time(data.resumes_at, "resumes_at") if data.resumes_at else None
+    return pause.PauseRequest(resumes_at, data.periods, data.start)
+
+
 async def _detail(runtime: Runtime, subscription_id: str) -> SubscriptionDetail:
     async with runtime.db.read() as session:
         sub = await subs.load_one(session, subscription_id, for_update=False)
@@ -250,24 +272,20 @@ class SubscriptionController(Controller):
         (``cancellation``) and carried in its events until a reactivate."""
         check_id(subscription_id, "sub", "subscription")
         body = data or CancelSubscription()
-        if body.comment is not None and body.reason is None:
-            raise InvalidRequest(
-                'a comment goes with a reason; use "other" if none fits',
-                code="invalid_cancel_reason",
-            )
+        reason, comment = cancel_reason_of(body.reason, body.comment)
         # A person cancelling on someone's behalf (a role key) must say why: the customer's
         # reason (and their words) is the audit record's reason.
-        said = None if body.reason is None else str(body.reason)
-        if said is not None and body.comment:
-            said = f"{said}: {body.comment.strip()}"
+        said = None if reason is None else reason.value
+        if said is not None and comment:
+            said = f"{said}: {comment}"
         acting(request, said, "cancelling on someone's behalf")
         await manage.cancel(
             runtime,
             subscription_id=subscription_id,
             at_period_end=body.at_period_end,
             actor=actor_of(request),
-            reason=None if body.reason is None else CancelReason(body.reason),
-            comment=body.comment.strip() or None if body.comment is not None else None,
+            reason=reason,
+            comment=comment,
         )
         return await _detail(runtime, subscription_id)
 
@@ -517,13 +535,10 @@ class SubscriptionController(Controller):
         (longest pause, how often, yearly plans, starting now) are the catalog's
         (docs/retention.md)."""
         check_id(subscription_id, "sub", "subscription")
-        if (data.resumes_at is None) == (data.periods is None):
-            raise InvalidRequest("give exactly one of resumes_at or periods", code="invalid_pause")
-        resumes_at = parse_time(data.resumes_at, "resumes_at") if data.resumes_at else None
         await pause.pause(
             runtime,
             subscription_id=subscription_id,
-            request=pause.PauseRequest(resumes_at, data.periods, data.start),
+            request=pause_request_of(data),
             actor=actor_of(request),
         )
         return await _detail(runtime, subscription_id)
