@@ -16,6 +16,7 @@ free tier), ``cancel_at_period_end`` or ``none``. A dispute won later does not u
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -153,13 +154,13 @@ async def dispute_event_handler(
 
 
 def _event(
-    type: str, dispute: DisputeRecord, sub: Sub | None, at: Any, *, policy: str | None = None
+    type: str, dispute: DisputeRecord, sub: Sub | None, at: datetime, *, policy: str | None = None
 ) -> dict[str, Any]:
     seq = sub.next_sequence() if sub else None
     return dispute_event(type, dispute, at=at, sequence=seq, policy_applied=policy)
 
 
-async def _apply_policy(uow: UnitOfWork, sub: Sub | None, now: Any) -> str:
+async def _apply_policy(uow: UnitOfWork, sub: Sub | None, now: datetime) -> str:
     """The catalog's lost-dispute policy; returns what was done (for ``dispute.lost``)."""
     policy = uow.runtime.catalog.disputes.on_lost
     if policy == "none" or sub is None:

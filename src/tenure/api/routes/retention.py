@@ -15,12 +15,11 @@ from tenure.api.resources.retention import (
     price_change_of,
     retention_offer_list_of,
 )
-from tenure.api.resources.subscriptions import SubscriptionDetail, subscription_detail_of
+from tenure.api.resources.subscriptions import SubscriptionDetail
+from tenure.api.routes.subscriptions import _detail
 from tenure.api.schemas import CreatePriceChange, Empty
 from tenure.flows import price_changes, save_offers
-from tenure.households import service as households
 from tenure.kernel.errors import InvalidRequest
-from tenure.subscriptions import record as subs
 
 _OFFER_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 _NOT_FOUND = (404, "subscription_not_found offer_not_found")
@@ -29,14 +28,6 @@ _NOT_FOUND = (404, "subscription_not_found offer_not_found")
 def _check_offer_id(offer_id: str) -> None:
     if not 2 <= len(offer_id) <= 64 or not set(offer_id) <= _OFFER_ID_CHARS:
         raise InvalidRequest(f"{offer_id[:64]!r} is not an offer id", code="invalid_offer_id")
-
-
-async def _detail(runtime: Any, subscription_id: str) -> SubscriptionDetail:
-    async with runtime.db.read() as session:
-        sub = await subs.load_one(session, subscription_id, for_update=False)
-        household = await households.active_by_subscription(session, subscription_id)
-    assert sub is not None  # the flow found it
-    return subscription_detail_of(sub, household)
 
 
 class RetentionController(Controller):
