@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import checkout, machine, pgbench, renewal, report, web, wrk
+from bench import checkout, machine, memory, outbox, pgbench, renewal, report, web, wrk
 from bench.config import PHASES, Config
 from bench.console import log
 from bench.drive import Generator
@@ -37,10 +37,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, help="report file (default docs/performance.md)")
     parser.add_argument("--renewals", type=int, help="override the renewal count")
+    parser.add_argument(
+        "--outbox-renewals", type=int, help="renewals in the outbox run (0: no outbox run)"
+    )
+    parser.add_argument("--memory-customers", type=int, help="distinct customers read (memory)")
     parser.add_argument("--renewal-budget", type=float, help="seconds per drain before a stop")
     parser.add_argument("--customers", type=int, help="checkouts / read population per DB")
     parser.add_argument("--seconds", type=float, help="closed-loop and fixed-rate run length")
     parser.add_argument("--no-wrk", action="store_true", help="closed loop with bench.loadgen")
+    parser.add_argument(
+        "--no-openloop", action="store_true", help="fixed rate with bench.loadgen, not the C client"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument(
         "--wait-quiet", type=float, default=60.0, help="wait up to N s for an idle machine"
@@ -65,10 +72,16 @@ def make_config(args: argparse.Namespace, workdir: Path) -> Config:
         overrides["closed_seconds"] = overrides["rate_seconds"] = args.seconds
     if args.no_wrk:
         overrides["use_wrk"] = False
+    if args.no_openloop:
+        overrides["use_openloop"] = False
     if args.no_pin:
         overrides["server_cpu"] = overrides["generator_cpu"] = None
     if args.renewals:
         overrides["renewal_count"] = args.renewals
+    if args.outbox_renewals is not None:
+        overrides["outbox_count"] = args.outbox_renewals
+    if args.memory_customers:
+        overrides["memory_count"] = args.memory_customers
     return Config(**{**config.__dict__, **overrides})
 
 
@@ -104,19 +117,33 @@ class Runner:
         async with throwaway_database(self.config.admin_url) as url:
             profile = "profile" in self.config.phases
             self.results.backends.append(
-                await web.run_backend(self.config, "postgres", url, profile=profile)
+                await web.run_backend(
+                    self.config, "postgres", url, profile=profile, baseline=self.baseline
+                )
             )
 
+    async def baseline(self, body: bytes) -> web.RawResult:
+        """H, measured once per run (by the first backend phase, with the body it captured),
+        before any entitlement read: the reads' fixed rate is 80% of H's maximum."""
+        if self.results.raw is None:
+            log("  H (raw ASGI baseline) ...")
+            self.results.raw = await web.run_raw(self.config, body, self.config.customers)
+            raw = self.results.raw
+            log(
+                f"  H: {raw.closed.rps:,.0f}/s max; at {raw.fixed.offered_rps:,.0f}/s p99 "
+                f"{raw.fixed.p99_ms:.1f} ms, {raw.fixed.held:.1%} of the rate held"
+            )
+        return self.results.raw
+
     async def raw(self) -> None:
-        samples = [b.sample_body for b in self.results.backends if b.sample_body]
-        body = samples[0] if samples else web.synthetic_entitlement_body()
-        self.results.raw = await web.run_raw(self.config, body, self.config.customers)
+        """H on its own (when no backend phase measured it already)."""
+        await self.baseline(web.synthetic_entitlement_body())
 
     async def sqlite(self) -> None:
         # In the run's temporary directory, which is removed however the run ends.
         url = f"sqlite:///{self.config.workdir / 'bench-sqlite.db'}"
         self.results.backends.append(
-            await web.run_backend(self.config, "sqlite", url, profile=False)
+            await web.run_backend(self.config, "sqlite", url, profile=False, baseline=self.baseline)
         )
 
     async def renewal(self) -> None:
@@ -133,6 +160,23 @@ class Runner:
                 )
             log(f"  {provider}: {result.rate:,.0f}/s, {result.verification.describe()}")
             self.results.renewals.append(result)
+        if config.outbox_total > 0:
+            async with throwaway_database(config.admin_url) as url:
+                outbox_run = await outbox.run(
+                    url,
+                    config.outbox_total,
+                    workers=config.renewal_workers,
+                    budget=config.drain_budget,
+                    workdir=config.workdir,
+                )
+            self.results.outbox = outbox_run
+            log(f"  outbox: {outbox_run.describe()}")
+            log(f"  outbox run renewals: {outbox_run.renewal.verification.describe()}")
+
+    async def memory(self) -> None:
+        async with throwaway_database(self.config.admin_url) as url:
+            self.results.memory = await memory.run(self.config, url, self.config.memory_total)
+        log(f"  memory: {self.results.memory.describe()}")
 
     async def profile(self) -> None:
         config = self.config
@@ -178,6 +222,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> report.Results:
         await runner.phase("raw", runner.raw)
         await runner.phase("sqlite", runner.sqlite)
         await runner.phase("renewal", runner.renewal)
+        await runner.phase("memory", runner.memory)
         await runner.phase("profile", runner.profile)
     finally:
         load = os.getloadavg()

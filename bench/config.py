@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.machine import ROOT
 
-PHASES = ("pgbench", "postgres", "raw", "sqlite", "renewal", "profile")
+PHASES = ("pgbench", "postgres", "raw", "sqlite", "renewal", "memory", "profile")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Config:
     server_cpu: str | None = "0"
     generator_cpu: str | None = "1"
     use_wrk: bool = True
+    use_openloop: bool = True  # the C fixed-rate client (bench/openloop.c) when gcc is there
     customers: int = 600  # checkouts per backend, then the rotating read population
     hot_set: int = 10
     max_read_population: int = 30_000  # users in rotation for cache misses, at most
@@ -44,11 +45,27 @@ class Config:
     renewal_budget: float = 240.0  # per drain; a longer one is stopped and reported partial
     profile_renewals: int = 10_000
     renewal_count: int | None = None  # None: 100,000, or 1,000,000 with --full
+    # The outbox run (renewals drained while `tenure relay` delivers to a webhook sink)
+    outbox_count: int | None = None  # None: 5,000, or 20,000 with --full
+    # The memory run: distinct customers read through the API
+    memory_count: int | None = None  # None: 100,000, or 1,000,000 with --full
 
     @property
     def renewal_total(self) -> int:
         if self.renewal_count is not None:
             return self.renewal_count
+        return 1_000_000 if self.full else 100_000
+
+    @property
+    def outbox_total(self) -> int:
+        if self.outbox_count is not None:
+            return self.outbox_count
+        return 20_000 if self.full else 5_000
+
+    @property
+    def memory_total(self) -> int:
+        if self.memory_count is not None:
+            return self.memory_count
         return 1_000_000 if self.full else 100_000
 
     @property

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench import wrk
+from bench import openloop, wrk
 from bench.loadgen import LoadResult, Mode, Request, Spec
 from bench.machine import ROOT, python_path
 from bench.servers import HOST, pinned
@@ -25,6 +25,11 @@ class Generator:
     cpu: str | None
     workdir: Path
     use_wrk: bool = True
+    openloop: Path | None = None  # the built C fixed-rate client; None: bench/loadgen.py
+
+    def with_openloop(self) -> Generator:
+        """This generator with the C fixed-rate client built (when a C compiler is there)."""
+        return Generator(self.cpu, self.workdir, self.use_wrk, openloop.build(self.workdir))
 
     @property
     def closed_loop_name(self) -> str:
@@ -109,7 +114,19 @@ async def fixed_rate(
     connections: int,
     duration: float,
 ) -> LoadResult:
-    """Open loop at ``rate`` requests/s for latency percentiles (our client; wrk has no rate)."""
+    """Open loop at ``rate`` requests/s for latency percentiles (wrk has no fixed rate): the C
+    client when it was built, else the asyncio one."""
+    if generator.openloop is not None:
+        return await openloop.run(
+            generator.openloop,
+            port,
+            gets(paths, headers),
+            rate=rate,
+            connections=connections,
+            duration=duration,
+            cpu=generator.cpu,
+            workdir=generator.workdir,
+        )
     return await loadgen(
         generator,
         port,

@@ -57,6 +57,14 @@ class LoadResult(msgspec.Struct, frozen=True):
     max_ms: float
     offered_rps: float = 0.0
     statuses: dict[str, int] = {}
+    scheduled: int = 0  # rate mode: requests scheduled (duration x rate)
+    send_lag_p99_ms: float = 0.0  # rate mode: how late the 99th percentile request went out
+    generator: str = "bench/loadgen.py (asyncio)"
+
+    @property
+    def held(self) -> float:
+        """Rate mode: the share of the scheduled rate answered with 2xx."""
+        return self.rps / self.offered_rps if self.offered_rps else 0.0
 
 
 def encode_request(request: Request, host: str, port: int) -> bytes:
@@ -254,7 +262,8 @@ async def run_rate(spec: Spec, payloads: Sequence[bytes], *, grace: float = 5.0)
         task.cancel()
     _close(connections)
     missing = total - len(recorder.latencies)
-    return recorder.result("rate", seconds, spec.rate, missing)
+    result = recorder.result("rate", seconds, spec.rate, missing)
+    return msgspec.structs.replace(result, scheduled=total)
 
 
 def _close(connections: Sequence[_Connection]) -> None:
