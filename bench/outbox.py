@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
 from bench.console import log
 from bench.machine import ROOT, python_path
@@ -71,6 +72,11 @@ class OutboxResult:
         return text
 
 
+def _plain(url: str) -> str:
+    """The URL as asyncpg takes it (no SQLAlchemy driver suffix)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 async def _register(url: str, sink_url: str) -> int:
     """The endpoint (every event type), and the relay cursor at the outbox's head."""
     runtime = make_runtime(url, "null")
@@ -86,7 +92,7 @@ async def _register(url: str, sink_url: str) -> int:
             )
     finally:
         await runtime.db.dispose()
-    connection = await asyncpg.connect(url)
+    connection = await asyncpg.connect(_plain(url))
     try:
         head = int(
             await connection.fetchval("SELECT coalesce(max(position), 0) FROM outbox_events")
@@ -160,7 +166,7 @@ async def _pending(connection: asyncpg.Connection, head: int) -> int:
 
 async def _wait_delivered(url: str, head: int, budget: float) -> bool:
     """Wait until every event of the run is delivered; False when the budget ran out."""
-    connection = await asyncpg.connect(url)
+    connection = await asyncpg.connect(_plain(url))
     deadline = time.monotonic() + budget
     try:
         while time.monotonic() < deadline:
@@ -181,7 +187,7 @@ async def _measure(
     for line in notes.splitlines():
         event_id, _, at = line.partition("\t")
         records.append((event_id, datetime.fromtimestamp(float(at), UTC)))
-    connection = await asyncpg.connect(url)
+    connection = await asyncpg.connect(_plain(url))
     try:
         await connection.execute(
             "CREATE TEMP TABLE bench_arrivals (event_id text, received timestamptz)"
