@@ -59,12 +59,17 @@ class LoadResult(msgspec.Struct, frozen=True):
     statuses: dict[str, int] = {}
     scheduled: int = 0  # rate mode: requests scheduled (duration x rate)
     send_lag_p99_ms: float = 0.0  # rate mode: how late the 99th percentile request went out
+    client_cpu: float = 0.0  # rate mode (C client): its CPU time / wall time; near 1: saturated
     generator: str = "bench/loadgen.py (asyncio)"
 
     @property
     def held(self) -> float:
         """Rate mode: the share of the scheduled rate answered with 2xx."""
         return self.rps / self.offered_rps if self.offered_rps else 0.0
+
+    @property
+    def unanswered(self) -> int:
+        return self.statuses.get("unanswered", 0)
 
 
 def encode_request(request: Request, host: str, port: int) -> bytes:

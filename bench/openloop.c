@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -275,6 +276,11 @@ int main(int argc, char **argv) {
            "\"max_ms\":%.4f,",
            elapsed, rate, pct(latencies, answered, 0.50), pct(latencies, answered, 0.99),
            pct(latencies, answered, 0.999), answered ? latencies[answered - 1] * 1000.0 : 0.0);
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    double cpu = (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 +
+                 (double)usage.ru_stime.tv_sec + (double)usage.ru_stime.tv_usec / 1e6;
+    printf("\"cpu_seconds\":%.4f,\"wall_seconds\":%.4f,", cpu, now_s() - start);
     printf("\"send_lag_p99_ms\":%.4f,\"send_lag_max_ms\":%.4f,\"statuses\":{",
            pct(lags, lag_count, 0.99), lag_count ? lags[lag_count - 1] * 1000.0 : 0.0);
     int first = 1;

@@ -35,6 +35,8 @@ class _Output(msgspec.Struct, frozen=True):
     p99_ms: float
     p999_ms: float
     max_ms: float
+    cpu_seconds: float
+    wall_seconds: float
     send_lag_p99_ms: float
     send_lag_max_ms: float
     statuses: dict[str, int]
@@ -78,6 +80,7 @@ def to_result(output: _Output) -> LoadResult:
         statuses=statuses,
         scheduled=output.scheduled,
         send_lag_p99_ms=output.send_lag_p99_ms,
+        client_cpu=output.cpu_seconds / output.wall_seconds if output.wall_seconds > 0 else 0.0,
         generator=NAME,
     )
 

@@ -120,9 +120,10 @@ def _goal(goal: Goal) -> str:
 def _latency(fixed: LoadResult) -> str:
     text = f"p50 {_ms(fixed.p50_ms)} / p99 {_ms(fixed.p99_ms)} ms at {_n(fixed.offered_rps)}/s"
     if fixed.held < 0.95:
-        text += f" (only {fixed.held:.0%} of it answered)"
-    if fixed.errors:
-        text += f", {fixed.errors:,} errors"
+        text += f" (only {fixed.held:.0%} of it answered in time"
+        text += f"; {fixed.unanswered:,} never answered)" if fixed.unanswered else ")"
+    if fixed.errors - fixed.unanswered:
+        text += f", {fixed.errors - fixed.unanswered:,} errors"
     return text
 
 
@@ -185,7 +186,8 @@ def p99_row(backend: str, read: ReadResult, raw: RawResult) -> Row:
         f"GET {read.endpoint}, cache hit: p99 at 80% of H's max (open loop, "
         f"{fixed.scheduled or round(fixed.offered_rps * fixed.seconds):,} requests)",
         backend,
-        _latency(fixed) + f"; {fixed.held:.1%} of the rate answered",
+        _latency(fixed)
+        + (f"; {fixed.held:.1%} of the rate answered" if fixed.held >= 0.95 else ""),
         f"H p99 {_ms(raw.fixed.p99_ms)} ms at {_n(raw.fixed.offered_rps)}/s",
         f"{ratio:.1f}{TIMES} H's p99" if ratio is not None else NONE,
         _goal(READ_P99),
@@ -359,13 +361,15 @@ def _baselines(results: Results) -> list[str]:
             f"held: {fixed.held:.1%} of the scheduled {fixed.scheduled:,} requests answered "
             "(2xx) within the run"
             if raw.held
-            else f"**NOT held**: only {fixed.held:.1%} of the scheduled {fixed.scheduled:,} "
-            "requests answered, so H's p99 (and every p99 ratio to it) is not trustworthy"
+            else f"**NOT held**: {fixed.held:.1%} of the scheduled {fixed.scheduled:,} requests "
+            "answered, or the client used up its core, so H's p99 (and every p99 ratio to it) "
+            "is not trustworthy"
         )
         lines.append(
             f"| Client check | `{fixed.generator}` at 80% of H's max against H, before any "
             f"Tenure read | {check}; p99 send lag (waiting for a free connection) "
-            f"{_ms(fixed.send_lag_p99_ms)} ms |"
+            f"{_ms(fixed.send_lag_p99_ms)} ms; client CPU {fixed.client_cpu:.0%} of its core "
+            "(near 100%: the client, not H, set the pace) |"
         )
     return lines
 
