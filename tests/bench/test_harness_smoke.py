@@ -246,6 +246,22 @@ def test_report_keeps_notes_around_the_generated_block(tmp_path: Path) -> None:
     assert "| floor met (goal missed) |" in text
 
 
+def test_full_run_sizes(tmp_path: Path) -> None:
+    from bench.__main__ import make_config, parse_args
+
+    full = make_config(parse_args(["--full", "--phases", "renewal,memory"]), tmp_path)
+    default = make_config(parse_args(["--outbox-renewals", "0"]), tmp_path)
+
+    assert (full.renewal_total, full.memory_total, full.outbox_total) == (1_000_000,) * 2 + (
+        20_000,
+    )
+    assert full.drain_budget >= 2400 and full.phases == ("renewal", "memory")
+    assert (default.renewal_total, default.memory_total, default.outbox_total) == (100_000,) * 2 + (
+        0,
+    )
+    assert default.drain_budget == 240 and "memory" in default.phases
+
+
 def test_goal_verdicts() -> None:
     assert report.READ_HIT.verdict(0.9) == report.MET
     assert report.READ_HIT.verdict(0.75) == report.FLOOR_MET
