@@ -57,9 +57,21 @@ class OutboxResult:
     def complete(self) -> bool:
         return self.delivered == self.events and not self.stopped_at_budget
 
+    def correctness(self) -> str:
+        """The run's renewals as checked, and whether every event arrived (and how often)."""
+        arrived = (
+            f"every one of its {self.events:,} events delivered"
+            if self.delivered == self.events
+            else f"**{self.events - self.delivered:,} of its {self.events:,} events not delivered**"
+        )
+        repeated = f", {self.duplicates:,} of them more than once" if self.duplicates else ", once"
+        return f"{self.renewal.verification.describe()}; {arrived}{repeated}"
+
     def describe(self) -> str:
+        recorded = self.events / self.renewal.seconds if self.renewal.seconds > 0 else 0.0
         text = (
-            f"{self.delivered_rate:,.0f} events/s delivered ({self.delivered:,} of "
+            f"{self.delivered_rate:,.0f} events/s delivered, against {recorded:,.0f}/s recorded "
+            f"while the renewals ran ({self.delivered:,} of "
             f"{self.events:,} events, {self.events / max(1, self.renewal.count):.1f} per renewal, "
             f"in {self.seconds:,.1f} s); lag recorded -> received p50 {self.lag_p50_s:.2f} / "
             f"p99 {self.lag_p99_s:.2f} / max {self.lag_max_s:.2f} s; renewals in this run "

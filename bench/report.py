@@ -450,13 +450,15 @@ def render(results: Results, *, checkout_connections: int) -> str:
         *_table(rows),
         "",
     ]
-    if results.renewals:
+    if results.renewals or results.outbox:
         out += ["### Renewal correctness", ""]
         for run in results.renewals:
             out.append(
                 f"- {run.provider} provider: {run.verification.describe()} "
                 f"(seeded with COPY in {run.seed_seconds:.1f} s)."
             )
+        if results.outbox:
+            out.append(f"- outbox run (null provider): {results.outbox.correctness()}.")
         out.append("")
     profiles = [p for backend in results.backends for p in backend.profiles]
     profiles += results.flow_profiles
