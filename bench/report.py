@@ -156,7 +156,7 @@ def read_rows(results: Results) -> list[Row]:
             if closed.errors:
                 result += f"; {closed.errors:,} errors at max"
             if not hit or not read.at_h_rate:
-                result += f"; {_latency(read.fixed)} (80% of its own max)"
+                result += f"; at 80% of its own max: {_latency(read.fixed)}"
             share = closed.rps / raw.closed.rps if raw and raw.closed.rps else None
             goal = READ_HIT if hit else READ_MISS
             rows.append(
