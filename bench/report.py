@@ -17,7 +17,7 @@ from bench.outbox import OutboxResult
 from bench.pgbench import PgbenchResult
 from bench.profiling import Cost, Profile
 from bench.renewal import RenewalResult
-from bench.web import BackendResult, RawResult, ReadResult
+from bench.web import CLIENT_BUSY, BackendResult, RawResult, ReadResult
 
 BEGIN = "<!-- bench:begin (written by `make bench`; edit bench/report.py, not this block) -->"
 END = "<!-- bench:end -->"
@@ -181,7 +181,7 @@ def p99_row(backend: str, read: ReadResult, raw: RawResult) -> Row:
     ratio = fixed.p99_ms / raw.fixed.p99_ms if raw.fixed.p99_ms > 0 else None
     verdict = READ_P99.verdict(ratio, valid=fixed.held >= 0.95 and fixed.errors == 0)
     if not raw.held:
-        verdict = f"no trustworthy baseline: the client held {raw.fixed.held:.0%} of H's rate"
+        verdict = f"no trustworthy baseline ({_why_not_held(raw.fixed)})"
     return Row(
         f"GET {read.endpoint}, cache hit: p99 at 80% of H's max (open loop, "
         f"{fixed.scheduled or round(fixed.offered_rps * fixed.seconds):,} requests)",
@@ -217,8 +217,7 @@ def checkout_rows(results: Results, connections: int) -> list[Row]:
             pg = postgres.checkout.rps if postgres and postgres.checkout.rps else None
             relative = checkout.rps / pg if pg else None
             baseline = f"PostgreSQL checkout {_n(pg)}/s" if pg else "PostgreSQL not measured"
-            ratio = f"{relative:.0%} of PostgreSQL" if relative is not None else NONE
-            ratio += f" ({t_text})"
+            ratio = f"{relative:.0%} of PostgreSQL ({t_text})" if relative is not None else t_text
             goal, verdict = CHECKOUT_SQLITE, CHECKOUT_SQLITE.verdict(relative, valid=valid)
         rows.append(
             Row(
@@ -361,9 +360,8 @@ def _baselines(results: Results) -> list[str]:
             f"held: {fixed.held:.1%} of the scheduled {fixed.scheduled:,} requests answered "
             "(2xx) within the run"
             if raw.held
-            else f"**NOT held**: {fixed.held:.1%} of the scheduled {fixed.scheduled:,} requests "
-            "answered, or the client used up its core, so H's p99 (and every p99 ratio to it) "
-            "is not trustworthy"
+            else f"**NOT held** ({_why_not_held(fixed)}), so H's p99 (and every p99 ratio to "
+            "it) is not trustworthy"
         )
         lines.append(
             f"| Client check | `{fixed.generator}` at 80% of H's max against H, before any "
@@ -372,6 +370,17 @@ def _baselines(results: Results) -> list[str]:
             "(near 100%: the client, not H, set the pace) |"
         )
     return lines
+
+
+def _why_not_held(fixed: LoadResult) -> str:
+    if fixed.client_cpu >= CLIENT_BUSY:
+        return f"the client used {fixed.client_cpu:.0%} of its core: it set the pace"
+    if fixed.errors - fixed.unanswered:
+        return f"{fixed.errors - fixed.unanswered:,} errors"
+    return (
+        f"H answered {fixed.held:.1%} of the scheduled rate in time with the client "
+        f"{fixed.client_cpu:.0%} busy: H's core was short of CPU"
+    )
 
 
 def _fixed_generator(results: Results) -> str:
