@@ -320,3 +320,12 @@ def test_report_rows_for_the_tail_outbox_memory_and_full_renewals() -> None:
     text = report.render(results, checkout_connections=8)
 
     assert "**NOT held**" in text and "no trustworthy baseline" in text
+
+
+def test_checkout_keys_never_look_like_card_numbers() -> None:
+    from bench.checkout import idempotency_key
+    from tenure.api.limits import has_card_number
+
+    keys = {idempotency_key() for _ in range(5000)}
+    assert len(keys) == 5000
+    assert not [key for key in keys if has_card_number(key)]
