@@ -324,6 +324,7 @@ def test_report_rows_for_the_tail_outbox_memory_and_full_renewals() -> None:
 
 def test_checkout_keys_never_look_like_card_numbers() -> None:
     from bench.checkout import idempotency_key
+
     from tenure.api.limits import has_card_number
 
     keys = {idempotency_key() for _ in range(5000)}
