@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.billing.models import CreditNote, Invoice, InvoiceLine
@@ -25,6 +25,7 @@ from tenure.billing.records import (
     amount_due,
 )
 from tenure.db.base import table_of
+from tenure.db.bulk import insert_rows, update_rows
 from tenure.db.engine import is_postgres
 from tenure.events.record import event_row
 from tenure.kernel.clock import rfc3339
@@ -109,14 +110,13 @@ def _note_values(note: CreditNoteRecord) -> dict[str, Any]:
 async def insert_invoices(session: AsyncSession, invoices: Sequence[InvoiceRecord]) -> None:
     if not invoices:
         return
-    await session.execute(insert(_invoices), [_invoice_values(invoice) for invoice in invoices])
+    await insert_rows(session, _invoices, [_invoice_values(invoice) for invoice in invoices])
     lines = [
         {name: getattr(line, name) for name in _LINE_COLUMNS}
         for invoice in invoices
         for line in invoice.lines
     ]
-    if lines:
-        await session.execute(insert(_lines), lines)
+    await insert_rows(session, _lines, lines)
 
 
 # What changes on an invoice after it is created: status, money and metadata.
@@ -132,22 +132,15 @@ _MUTABLE: tuple[str, ...] = (
     "closed_at",
     "metadata",
 )
-_SAVE = (
-    update(_invoices)
-    .where(_invoices.c.id == bindparam("b_id"))
-    .values({name: bindparam(f"b_{name}") for name in _MUTABLE})
-)
 
 
 async def save(session: AsyncSession, invoices: Iterable[InvoiceRecord]) -> None:
     """Write back the status, money fields and metadata of changed invoices (executemany)."""
-    params = []
+    rows = []
     for invoice in invoices:
         values = _invoice_values(invoice)
-        params.append({"b_id": invoice.id, **{f"b_{name}": values[name] for name in _MUTABLE}})
-    if params:
-        connection = await session.connection()
-        await connection.execute(_SAVE, params)
+        rows.append({"id": invoice.id, **{name: values[name] for name in _MUTABLE}})
+    await update_rows(session, _invoices, "id", rows)
 
 
 async def load(

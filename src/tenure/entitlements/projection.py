@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.customers.models import Customer
 from tenure.db.base import table_of
+from tenure.db.bulk import insert_rows, update_rows
 from tenure.db.engine import is_postgres
 from tenure.entitlements.models import EntitlementRow
 from tenure.entitlements.rules import Projected
@@ -88,23 +89,13 @@ async def _select(
     }
 
 
-_UPDATE = (
-    update(table)
-    .where(table.c.customer_id == bindparam("b_customer_id"))
-    .values(
-        {
-            **{name: bindparam(f"b_{name}") for name in VALUE_COLUMNS},
-            "version": table.c.version + 1,
-            "updated_at": bindparam("b_updated_at"),
-        }
-    )
-)
-
-
 async def write(
     session: AsyncSession, changed: Sequence[tuple[Current, Projected]], *, at: datetime
 ) -> None:
-    """Insert new rows and update changed ones (version + 1), one statement each."""
+    """Insert new rows and update changed ones (version + 1), one set-based statement each.
+
+    The rows are locked (:func:`lock`; SQLite has one writer), so the version read with them
+    is the one stored."""
     new = [
         {
             "customer_id": current.customer_id,
@@ -119,15 +110,13 @@ async def write(
     ]
     updates = [
         {
-            "b_customer_id": current.customer_id,
-            "b_updated_at": at,
-            **{f"b_{name}": getattr(value, name) for name in VALUE_COLUMNS},
+            "customer_id": current.customer_id,
+            "version": current.version + 1,
+            "updated_at": at,
+            **{name: getattr(value, name) for name in VALUE_COLUMNS},
         }
         for current, value in changed
         if current.value is not None
     ]
-    if new:
-        await session.execute(insert(table), new)
-    if updates:
-        connection = await session.connection()
-        await connection.execute(_UPDATE, updates)
+    await insert_rows(session, table, new)
+    await update_rows(session, table, "customer_id", updates)

@@ -6,14 +6,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.db.base import table_of
+from tenure.db.bulk import insert_rows
 from tenure.events import catalog
 from tenure.events.models import OutboxEvent
 from tenure.kernel.ids import new_id
 from tenure.observability import tracing
 from tenure.observability.context import current_request_id
+
+_table = table_of(OutboxEvent)
 
 
 def event_row(
@@ -48,5 +51,4 @@ def event_row(
 
 async def record(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Insert events in the given order (their insertion order is their reading order)."""
-    if rows:
-        await session.execute(insert(OutboxEvent), list(rows))
+    await insert_rows(session, _table, rows)

@@ -19,14 +19,15 @@ PREFIXES: Final[frozenset[str]] = frozenset(
 )
 
 
+# Two characters (10 bits) per lookup: 13 lookups per id instead of 26 big-integer divisions.
+_PAIRS: Final = tuple(first + second for first in _ALPHABET for second in _ALPHABET)
+_SHIFTS: Final = tuple(range(120, -1, -10))
+
+
 def new_id(prefix: str) -> str:
     millis = time.time_ns() // 1_000_000
     value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        value, index = divmod(value, 32)
-        chars.append(_ALPHABET[index])
-    return f"{prefix}_{''.join(reversed(chars))}"
+    return prefix + "_" + "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 def is_valid_id(value: str, prefix: str) -> bool:

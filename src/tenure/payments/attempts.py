@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import RowMapping, bindparam, func, insert, select, update
+from sqlalchemy import RowMapping, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.db.base import table_of
+from tenure.db.bulk import insert_rows, update_rows
 from tenure.db.engine import is_postgres
 from tenure.kernel.ids import new_id
 from tenure.kernel.machine import Machine
@@ -172,8 +173,7 @@ def _values(attempt: Attempt) -> dict[str, Any]:
 
 
 async def insert_attempts(session: AsyncSession, attempts: Sequence[Attempt]) -> None:
-    if attempts:
-        await session.execute(insert(_table), [_values(attempt) for attempt in attempts])
+    await insert_rows(session, _table, [_values(attempt) for attempt in attempts])
 
 
 async def next_attempt_number(session: AsyncSession, invoice_id: str) -> int:
@@ -295,22 +295,15 @@ _OUTCOME = (
     "provider_charge_id",
     "completed_at",
 )
-_SAVE_OUTCOME = (
-    update(_table)
-    .where(_table.c.id == bindparam("b_id"))
-    .values({name: bindparam(f"b_{name}") for name in _OUTCOME})
-)
 
 
 async def save_outcomes(session: AsyncSession, attempts: Iterable[Attempt]) -> None:
     """Store outcomes; callers hold the attempts' row locks (see :func:`load_pending`)."""
-    params = []
+    rows = []
     for attempt in attempts:
         values = _values(attempt)
-        params.append({"b_id": attempt.id, **{f"b_{name}": values[name] for name in _OUTCOME}})
-    if params:
-        connection = await session.connection()
-        await connection.execute(_SAVE_OUTCOME, params)
+        rows.append({"id": attempt.id, **{name: values[name] for name in _OUTCOME}})
+    await update_rows(session, _table, "id", rows)
 
 
 async def by_key(session: AsyncSession, key: str) -> Attempt | None:

@@ -2,19 +2,29 @@
 
 It keeps its ledger in its own table and its own transactions, as a remote provider would: a
 charge it made survives a crash of the caller, and ``lookup`` answers for any key it has seen.
+
+Charges asked for at the same time (a renewal batch collects its invoices concurrently) are
+written together, as a remote provider's ledger would absorb them: one read for the keys seen
+before, one transaction for the new charges, and each caller gets its own answer after that
+commit. The idempotency key is the ledger's primary key, so a repeated charge returns the first
+result and a charge is recorded only once, whoever writes it.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenure.db.engine import Database
+from tenure.db.base import table_of
+from tenure.db.engine import Database, is_postgres
 from tenure.kernel.ids import new_id
 from tenure.payments.models import SandboxCharge, SandboxRefund
 from tenure.payments.ports import (
@@ -36,6 +46,7 @@ class _Behaviour:
 
 _SUCCEED: Final = _Behaviour(None, None)
 _SOFT: Final = _Behaviour("insufficient_funds", "The card has insufficient funds.", True)
+_UNKNOWN: Final = _Behaviour("invalid_payment_method", "Unknown sandbox payment method.")
 
 TEST_CARDS: Final[dict[str, _Behaviour]] = {
     "pm_card_visa": _SUCCEED,
@@ -50,11 +61,20 @@ TEST_CARDS: Final[dict[str, _Behaviour]] = {
 }
 
 
+# Cards whose outcome depends on the customer's earlier charges (see _behaviour_for).
+_HISTORY_CARDS: Final = frozenset({"pm_card_fails_after_first", "pm_card_recovers_on_retry"})
+# Charges written to the ledger in one transaction, at most.
+_BATCH: Final = 500
+_charges = table_of(SandboxCharge)
+
+
 class SandboxProvider:
     name = "sandbox"
 
     def __init__(self, database: Database) -> None:
         self._db = database
+        self._queue: list[tuple[ChargeRequest, asyncio.Future[ChargeResult]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def accepts(self, payment_method: str) -> bool:
         return payment_method in TEST_CARDS
@@ -68,30 +88,81 @@ class SandboxProvider:
         return None if row is None else _result(row)
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
-        existing = await self.lookup(request.idempotency_key)
-        if existing is not None:
-            return existing  # the provider's own idempotency: same key, same outcome
-        async with self._db.transaction() as session:
-            behaviour = await self._behaviour_for(request, session)
-            row = SandboxCharge(
-                idempotency_key=request.idempotency_key,
-                charge_id=new_id("ch").replace("ch_", "ch_sbx_"),
-                customer_id=request.customer_id,
-                amount=request.amount,
-                currency=request.currency,
-                payment_method=request.payment_method,
-                status=ChargeStatus.DECLINED if behaviour.decline_code else ChargeStatus.SUCCEEDED,
-                decline_code=behaviour.decline_code,
-                created_at=datetime.now(UTC),
-            )
-            session.add(row)
+        """Queue the charge for the next ledger write; concurrent calls share one.
+
+        Every call still gets its own answer; the ledger's primary key (the idempotency key)
+        keeps "charged only once" a database constraint.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ChargeResult] = loop.create_future()
+        self._queue.append((request, future))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write_queued())
+        return await future
+
+    async def _write_queued(self) -> None:
+        """Write what is queued, a batch at a time, and answer each caller."""
+        await asyncio.sleep(0)  # let the callers started in this turn of the loop queue too
+        while self._queue:
+            batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
             try:
-                await session.flush()
-            except IntegrityError:
-                raise ProviderUnavailable("concurrent charge with the same key") from None
-        if request.payment_method == "pm_card_timeout_after_charge":
-            raise ProviderUnavailable("sandbox: timed out after charging")
-        return _result(row)
+                answers = await self._charge_batch([request for request, _ in batch])
+            except Exception as error:
+                answers = [error] * len(batch)
+            except BaseException:  # cancelled: nobody will answer the callers left
+                for _, future in [*batch, *self._queue]:
+                    if not future.done():
+                        future.set_exception(ProviderUnavailable("sandbox: stopped"))
+                self._queue = []
+                raise
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if future.done():  # the caller gave up waiting
+                    continue
+                if isinstance(answer, BaseException):
+                    future.set_exception(answer)
+                else:
+                    future.set_result(answer)
+
+    async def _charge_batch(
+        self, requests: Sequence[ChargeRequest]
+    ) -> list[ChargeResult | Exception]:
+        """One read for the keys seen before, one transaction for the new charges."""
+        keys = sorted({request.idempotency_key for request in requests})
+        async with self._db.read() as session:
+            rows = await session.execute(
+                select(_charges).where(_charges.c.idempotency_key.in_(keys))
+            )
+            known: dict[str, ChargeResult | Exception] = {
+                row.idempotency_key: _result(row) for row in rows
+            }
+        fresh: dict[str, ChargeRequest] = {}
+        for request in requests:
+            if request.idempotency_key not in known:
+                fresh.setdefault(request.idempotency_key, request)
+        if fresh:
+            known.update(await self._insert(list(fresh.values())))
+        return [_answer(request, known[request.idempotency_key]) for request in requests]
+
+    async def _insert(self, requests: list[ChargeRequest]) -> dict[str, ChargeResult | Exception]:
+        """The new charges in one transaction; a key charged concurrently by another caller is
+        left to that caller (this one cannot tell its outcome yet)."""
+        now = datetime.now(UTC)
+        written: dict[str, ChargeResult | Exception] = {}
+        async with self._db.transaction() as session:
+            # Cards whose behaviour depends on earlier charges are decided one at a time.
+            plain = [r for r in requests if r.payment_method not in _HISTORY_CARDS]
+            rows = [_row(r, TEST_CARDS.get(r.payment_method, _UNKNOWN), now) for r in plain]
+            for request in requests:
+                if request.payment_method in _HISTORY_CARDS:
+                    row = _row(request, await self._behaviour_for(request, session), now)
+                    await _insert_rows(session, [row], written)
+            await _insert_rows(session, rows, written)
+        for request in requests:
+            written.setdefault(
+                request.idempotency_key,
+                ProviderUnavailable("concurrent charge with the same key"),
+            )
+        return written
 
     async def lookup_refund(self, idempotency_key: str) -> RefundResult | None:
         async with self._db.read() as session:
@@ -124,7 +195,7 @@ class SandboxProvider:
     async def _behaviour_for(self, request: ChargeRequest, session: AsyncSession) -> _Behaviour:
         behaviour = TEST_CARDS.get(request.payment_method)
         if behaviour is None:
-            return _Behaviour("invalid_payment_method", "Unknown sandbox payment method.")
+            return _UNKNOWN
         if request.payment_method == "pm_card_recovers_on_retry":
             # Pays the first invoice; a renewal's first attempt declines softly, its retry pays.
             first_try = request.idempotency_key.endswith(":attempt:1")
@@ -165,7 +236,43 @@ async def _paid_before(session: AsyncSession, request: ChargeRequest) -> bool:
     return bool(earlier)
 
 
-def _result(row: SandboxCharge) -> ChargeResult:
+def _row(request: ChargeRequest, behaviour: _Behaviour, now: datetime) -> dict[str, Any]:
+    return {
+        "idempotency_key": request.idempotency_key,
+        "charge_id": new_id("ch").replace("ch_", "ch_sbx_"),
+        "customer_id": request.customer_id,
+        "amount": request.amount,
+        "currency": request.currency,
+        "payment_method": request.payment_method,
+        "status": ChargeStatus.DECLINED if behaviour.decline_code else ChargeStatus.SUCCEEDED,
+        "decline_code": behaviour.decline_code,
+        "created_at": now,
+    }
+
+
+async def _insert_rows(
+    session: AsyncSession, rows: list[dict[str, Any]], written: dict[str, ChargeResult | Exception]
+) -> None:
+    """Insert ledger rows, skipping keys already there; ``written`` gets each inserted row."""
+    if not rows:
+        return
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    statement = insert(_charges).on_conflict_do_nothing().returning(_charges.c.idempotency_key)
+    inserted = set((await session.execute(statement, rows)).scalars())
+    by_key = {row["idempotency_key"]: row for row in rows}
+    for key in inserted:
+        written[key] = _result(SandboxCharge(**by_key[key]))
+
+
+def _answer(request: ChargeRequest, known: ChargeResult | Exception) -> ChargeResult | Exception:
+    if request.payment_method == "pm_card_timeout_after_charge" and not isinstance(
+        known, Exception
+    ):
+        return ProviderUnavailable("sandbox: timed out after charging")
+    return known
+
+
+def _result(row: Any) -> ChargeResult:
     if row.status == ChargeStatus.SUCCEEDED:
         return ChargeResult(ChargeStatus.SUCCEEDED, charge_id=row.charge_id)
     behaviour = TEST_CARDS.get(row.payment_method)

@@ -2,21 +2,24 @@
 
 Single-subscription use cases and the renewal batch share this code: rows are read with one
 query, changed in memory by pure rules (:mod:`state`, :mod:`schedule`), and written back with
-one executemany. No ORM identity map, no lazy loads on the hot path.
+set-based statements of only the changed columns (:mod:`tenure.db.bulk`). No ORM identity
+map, no lazy loads on the hot path.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenure.db.base import table_of
+from tenure.db.bulk import insert_rows, update_rows
 from tenure.db.engine import is_postgres
 from tenure.db.touched import touch_customers
 from tenure.events.record import event_row
@@ -27,6 +30,7 @@ from tenure.subscriptions.models import Subscription, SubscriptionHistory
 from tenure.subscriptions.state import Action, Status, transition
 
 _table = table_of(Subscription)
+_history = table_of(SubscriptionHistory)
 
 
 @dataclass(slots=True)
@@ -73,6 +77,9 @@ class Sub:
     price_version: str | None = None  # the catalog price version of price_amount
     # Not a column: the pending rows of ``scheduled_changes``, loaded with the subscription.
     pending: dict[ChangeKind, PendingChange] = field(default_factory=dict)
+    # Not a column: the stored values of the mutable columns as last loaded or saved, so a save
+    # writes only what changed (None: unknown, every column is written).
+    stored: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def state(self) -> Status:
@@ -282,6 +289,8 @@ async def load(
         statement = statement.with_for_update(skip_locked=skip_locked)
     rows = (await session.execute(statement)).mappings().all()
     subs = [Sub(**{name: row[name] for name in _FIELDS}) for row in rows]
+    for sub in subs:
+        sub.stored = _stored(sub)
     pending = await changes.load_pending(session, [sub.id for sub in subs])
     for sub in subs:
         sub.pending = pending[sub.id]
@@ -301,29 +310,42 @@ async def insert_new(session: AsyncSession, sub: Sub) -> None:
 _MUTABLE = tuple(
     name for name in _FIELDS if name not in ("id", "customer_id", "created_at", "channel")
 )
-_SAVE = (
-    update(_table)
-    .where(_table.c.id == bindparam("b_id"))
-    .values({name: bindparam(f"b_{name}") for name in _MUTABLE})
-)
+_METADATA = _MUTABLE.index("metadata")
+
+
+def _stored(sub: Sub) -> tuple[Any, ...]:
+    values = [getattr(sub, name) for name in _MUTABLE]
+    values[_METADATA] = dict(values[_METADATA])  # a copy: the record's dict may change in place
+    return tuple(values)
 
 
 async def save(session: AsyncSession, subs: Iterable[Sub]) -> None:
-    """Write back every changed field of ``subs`` in one executemany."""
+    """Write back the changed columns of ``subs``: one set-based UPDATE per set of changed
+    columns (a renewal batch changes the same few columns of every subscription)."""
     items = list(subs)
-    params = [
-        {"b_id": sub.id, **{f"b_{name}": getattr(sub, name) for name in _MUTABLE}} for sub in items
-    ]
-    if params:
-        connection = await session.connection()
-        await connection.execute(_SAVE, params)
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for sub in items:
+        now = _stored(sub)
+        before = sub.stored
+        names = (
+            _MUTABLE
+            if before is None
+            else tuple(name for name, a, b in zip(_MUTABLE, now, before, strict=True) if a != b)
+        )
+        if names:
+            groups[names].append({"id": sub.id, **{name: getattr(sub, name) for name in names}})
+        sub.stored = now
+    for rows in groups.values():
+        await update_rows(session, _table, "id", rows)
+    if items:
         touch_customers(session, [sub.customer_id for sub in items])
 
 
 async def add_history(session: AsyncSession, entries: Sequence[HistoryEntry]) -> None:
     if entries:
-        await session.execute(
-            insert(SubscriptionHistory),
+        await insert_rows(
+            session,
+            _history,
             [
                 {
                     "subscription_id": entry.subscription_id,
