@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -11,6 +10,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.access import idempotency
+from tenure.access.idempotency import Claim
 from tenure.billing import balance, promotions
 from tenure.billing.invoicing import build_invoice
 from tenure.billing.promotions import ActiveDiscount
@@ -20,16 +21,19 @@ from tenure.customers import service as customers
 from tenure.customers.models import Customer
 from tenure.db.base import table_of
 from tenure.flows import winback
-from tenure.flows.collect import Outcome, collect
+from tenure.flows.collect import Outcome
+from tenure.flows.first_payment import Created, Respond, activate, charge_first
 from tenure.flows.lines import first_period_lines, offer_line, period_lines
 from tenure.flows.opening import open_invoice
-from tenure.flows.outcomes import Settlement, payment_failed_event
+from tenure.flows.payment_methods import method_for_subscribe
 from tenure.flows.runtime import Runtime
 from tenure.flows.unit import UnitOfWork
+from tenure.households import service as households
 from tenure.kernel.calendar import add_interval
 from tenure.kernel.clock import rfc3339
 from tenure.kernel.errors import Conflict, InvalidRequest
 from tenure.kernel.ids import new_id
+from tenure.payments.ports import StoredCard
 from tenure.subscriptions import record as subs
 from tenure.subscriptions.anchors import (
     Anchored,
@@ -41,7 +45,7 @@ from tenure.subscriptions.anchors import (
 from tenure.subscriptions.models import IntroRedemption, Subscription, TrialRedemption
 from tenure.subscriptions.record import HistoryEntry
 from tenure.subscriptions.schedule import INCOMPLETE_WINDOW
-from tenure.subscriptions.state import LIVE_STATUSES, Action, Status
+from tenure.subscriptions.state import LIVE_STATUSES, Status
 
 
 class SubscriptionExists(Conflict):
@@ -72,6 +76,26 @@ class SubscribeResult:
     subscription_id: str
     invoice_id: str | None
     payment: Outcome | None
+    # The response stored with the route's Idempotency-Key (see Checkout), when it was.
+    answer: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkout:
+    """What ``POST /v1/subscriptions`` adds to a subscribe.
+
+    ``payment_method`` is then what the caller sent: a provider token (stored as a method and
+    made the default, in the first transaction), a stored method's id, or ``None`` for the
+    default (or no method at all when ``optional``: a trial that needs none). ``stored`` is
+    what a real provider answered when it stored the token (before any transaction). The
+    gate's ``claim`` is inserted with the first transaction and completed, with the answer
+    ``respond`` renders, by the last one (``tenure.access.idempotency``).
+    """
+
+    optional: bool = False
+    stored: StoredCard | None = None
+    claim: Claim | None = None
+    respond: Respond | None = None
 
 
 async def subscribe(
@@ -87,6 +111,7 @@ async def subscribe(
     trial_end: datetime | None = None,
     billing_anchor: datetime | int | None = None,
     start_at: datetime | None = None,
+    checkout: Checkout | None = None,
 ) -> SubscribeResult:
     """Create the subscription; without a trial, invoice and charge the first period.
 
@@ -101,18 +126,29 @@ async def subscribe(
     trial; its first period is billed by the catalog's ``first_period`` rule. ``start_at`` in
     the future creates it ``scheduled``: nothing is billed until the worker starts it then
     (:mod:`tenure.flows.starts`).
+
+    Two transactions around one provider call: the subscription, its invoice and the pending
+    attempt (with the payment method and the Idempotency-Key of a ``checkout``); then the
+    outcome with the activation (:mod:`tenure.flows.first_payment`).
     """
     plan = purchasable_plan(runtime, plan_id)
     product = runtime.catalog.product_of(plan)
     trial = trial or trial_end is not None
-    if payment_method is not None and not runtime.provider.accepts(payment_method):
+    if (
+        checkout is None
+        and payment_method is not None
+        and not runtime.provider.accepts(payment_method)
+    ):
         raise InvalidRequest(
             f"unknown payment method {payment_method!r}; {runtime.provider.accepted_hint()}",
             code="unknown_payment_method",
         )
+    claim = checkout.claim if checkout else None
     try:
         async with runtime.db.transaction() as session:
-            sub_id, invoice_id, attempt_id = await _create(
+            if claim is not None:
+                await idempotency.claim_in(session, claim)
+            created = await _create(
                 runtime,
                 session,
                 customer_id=customer_id,
@@ -126,11 +162,46 @@ async def subscribe(
                 trial_end=trial_end,
                 billing_anchor=billing_anchor,
                 start_at=start_at,
+                checkout=checkout,
             )
+            answer = await _answer_now(runtime, session, created, checkout)
     except IntegrityError as error:
         raise _conflict_from(error, customer_id) from None
-    outcomes = await collect(runtime, [attempt_id], actor=actor) if attempt_id else []
-    return SubscribeResult(sub_id, invoice_id, outcomes[0] if outcomes else None)
+    if claim is not None:
+        claim.held = True
+        claim.completed = answer is not None
+    invoice_id = created.invoice.id if created.invoice else None
+    if created.attempt is None:
+        return SubscribeResult(created.sub.id, invoice_id, None, answer)
+    respond = checkout.respond if checkout else None
+    charged = await charge_first(runtime, created, actor=actor, claim=claim, respond=respond)
+    return SubscribeResult(created.sub.id, invoice_id, charged.outcome, charged.answer)
+
+
+async def _answer_now(
+    runtime: Runtime, session: AsyncSession, created: Created, checkout: Checkout | None
+) -> bytes | None:
+    """Nothing to charge (a trial, a scheduled start, credit covered it): the answer is stored
+    with the claimed key in this same transaction."""
+    if created.attempt is not None or checkout is None or checkout.claim is None:
+        return None
+    if checkout.respond is None:
+        return None
+    sub = created.sub
+    household = None
+    if runtime.catalog.products[sub.product_id].accounts > 1:
+        household = await households.active_by_subscription(session, sub.id)
+    invoice_id = created.invoice.id if created.invoice else None
+    answer = checkout.respond(sub, household, invoice_id, None)
+    await idempotency.complete_in(
+        session,
+        checkout.claim,
+        status_code=201,
+        content_type="application/json",
+        body=answer,
+        at=sub.updated_at,
+    )
+    return answer
 
 
 def purchasable_plan(runtime: Runtime, plan_id: str) -> Plan:
@@ -199,7 +270,8 @@ async def _create(
     trial_end: datetime | None,
     billing_anchor: datetime | int | None = None,
     start_at: datetime | None = None,
-) -> tuple[str, str | None, str | None]:
+    checkout: Checkout | None = None,
+) -> Created:
     # Locking the customer serializes two subscribes for the same customer; the partial
     # unique index would catch the loser anyway, this just gives it a clean answer.
     customer = await customers.get(session, customer_id, for_update=True)
@@ -208,6 +280,16 @@ async def _create(
     plan.price_in(market)
     now = await runtime.now_for(session, customer.test_clock_id)
     await _refuse_second_live(session, customer_id)
+    if checkout is not None:
+        payment_method = await method_for_subscribe(
+            runtime,
+            session,
+            customer,
+            payment_method,
+            optional=checkout.optional,
+            stored=checkout.stored,
+            at=now,
+        )
     if payment_method is None:
         _card_less_allowed(runtime, customer, plan, product, trial=trial)
     if trial:
@@ -283,7 +365,7 @@ async def _create(
             )
         )
     await uow.flush()
-    return sub.id, invoice.id if invoice else None, attempt.id if attempt else None
+    return Created(sub, invoice, attempt)
 
 
 def _shape(
@@ -317,48 +399,6 @@ def _shape(
         _schedule(sub, now)
     sub.reschedule(now)
     return sub, anchoring
-
-
-class FirstPayment:
-    """Outcomes of ``subscription_create`` invoices: the first period, paid at subscribe."""
-
-    async def prepare(self, uow: UnitOfWork, items: Sequence[Settlement]) -> None:
-        return None
-
-    def paid(self, uow: UnitOfWork, item: Settlement) -> None:
-        if item.sub is not None and item.sub.state is Status.INCOMPLETE:
-            activate(uow, item.sub, item.at)
-
-    def failed(self, uow: UnitOfWork, item: Settlement) -> None:
-        # The subscription stays incomplete (no dunning for a first payment) until its invoice
-        # is paid or the 23-hour window closes.
-        uow.emit(payment_failed_event(item))
-
-    def voided(self, uow: UnitOfWork, item: Settlement) -> None:
-        """Voiding the first invoice ends a subscription that never started."""
-        sub = item.sub
-        if sub is None or sub.state is not Status.INCOMPLETE:
-            return
-        sub.canceled_at = sub.ended_at = item.at
-        sub.ended_reason = "invoice_voided"
-        uow.drop_pending(sub, at=item.at)
-        uow.record(sub.apply(Action.CANCEL_NOW, at=item.at, actor=uow.actor, reason="voided"))
-        uow.emit(
-            sub.event(
-                "subscription.canceled",
-                at=item.at,
-                at_period_end=False,
-                voided_invoices=[item.invoice.id],
-                reason="invoice_voided",
-            )
-        )
-
-
-def activate(uow: UnitOfWork, sub: subs.Sub, at: datetime) -> None:
-    """The first period is paid: the subscription starts (``subscription.activated``)."""
-    sub.incomplete_expires_at = None
-    uow.record(sub.apply(Action.FIRST_PAYMENT_SUCCEEDED, at=at, actor=uow.actor, reason="paid"))
-    uow.emit(sub.event("subscription.activated", at=at))
 
 
 async def _refuse_second_live(session: AsyncSession, customer_id: str) -> None:
