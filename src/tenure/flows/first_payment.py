@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from sqlalchemy import select
@@ -165,7 +165,12 @@ async def _record_known(
             household = await households.active_by_subscription(session, sub.id)
         answer = respond(sub, household, invoice.id, outcome)
         await idempotency.complete_in(
-            session, claim, status_code=201, content_type="application/json", body=answer, at=at
+            session,
+            claim,
+            status_code=201,
+            content_type="application/json",
+            body=answer,
+            at=datetime.now(UTC),  # wall time, as the gate records it (not a test clock's)
         )
     claim.completed = True
     return answer

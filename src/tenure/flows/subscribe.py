@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from sqlalchemy import insert, select
@@ -188,7 +188,7 @@ async def _answer_now(
         status_code=201,
         content_type="application/json",
         body=answer,
-        at=sub.updated_at,
+        at=datetime.now(UTC),  # wall time, as the gate records it (not a test clock's)
     )
     return answer
 
