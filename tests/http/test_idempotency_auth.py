@@ -285,3 +285,84 @@ async def test_a_request_that_died_in_flight_is_retried_after_a_while(
     replay = await api.post("/v1/test_clocks", body, headers=headers)
     assert (replay.status_code, replay.content) == (201, retried.content)
     assert replay.headers[REPLAYED] == "true"
+
+
+# --- Checkout claims its key in its own transactions (access/idempotency.py) ----------------
+
+
+async def test_concurrent_retries_of_one_subscribe_charge_once(
+    api: Api, database: Database
+) -> None:
+    customer = await api.customer()
+    headers = key()
+    body = {"customer": customer, "plan": SUB, "payment_method": "pm_card_visa"}
+    responses = await asyncio.gather(
+        *(api.post("/v1/subscriptions", body, headers=headers) for _ in range(4))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {201, 409}, [r.text for r in responses]
+    winner = [r for r in responses if r.status_code == 201 and REPLAYED not in r.headers]
+    assert len(winner) == 1, [r.text for r in responses]
+    for response in responses:
+        if response.status_code == 409:
+            assert_problem(response, 409, "idempotency_key_in_use")
+        else:
+            assert response.content == winner[0].content
+    late = await api.post("/v1/subscriptions", body, headers=headers)
+    assert (late.status_code, late.content) == (201, winner[0].content)
+    assert late.headers[REPLAYED] == "true"
+    subs = await api.ok("GET", "/v1/subscriptions", customer=customer)
+    assert [s["id"] for s in subs["data"]] == [winner[0].json()["id"]]
+    async with database.read() as session:
+        charges = await session.scalar(
+            text("SELECT count(*) FROM sandbox_charges WHERE customer_id = :c"), {"c": customer}
+        )
+        stored = await session.scalar(
+            text("SELECT count(*) FROM idempotency_records WHERE key = :k AND body IS NOT NULL"),
+            {"k": headers["Idempotency-Key"]},
+        )
+    assert (charges, stored) == (1, 1)
+
+
+async def test_a_subscribe_refused_inside_its_transaction_is_replayed(api: Api) -> None:
+    customer = await api.customer()
+    body = {"customer": customer, "plan": SUB, "payment_method": "pm_card_visa"}
+    assert (await api.post("/v1/subscriptions", body, headers=key())).status_code == 201
+    headers = key()
+    first = await api.post("/v1/subscriptions", body, headers=headers)
+    assert_problem(first, 409, "subscription_exists")
+    again = await api.post("/v1/subscriptions", body, headers=headers)
+    assert (again.status_code, again.content) == (first.status_code, first.content)
+    assert again.headers[REPLAYED] == "true"
+    other = {**body, "plan": "premium_individual_yearly"}
+    assert_problem(
+        await api.post("/v1/subscriptions", other, headers=headers), 422, "idempotency_key_reused"
+    )
+
+
+async def test_a_subscribe_answer_is_stored_with_its_outcome(
+    api: Api, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second transaction stores outcome and answer together: the gate's own finishing
+    transaction is not needed (and would fail here)."""
+    from tenure.api import gate
+
+    async def no_finish(*args: Any) -> None:
+        raise AssertionError("the gate finished a key checkout had completed")
+
+    monkeypatch.setattr(gate, "_finish", no_finish)
+    customer = await api.customer()
+    headers = key()
+    body = {"customer": customer, "plan": SUB, "payment_method": "pm_card_visa"}
+    first = await api.post("/v1/subscriptions", body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert first.json()["status"] == "active"
+    again = await api.post("/v1/subscriptions", body, headers=headers)
+    assert (again.status_code, again.content) == (201, first.content)
+    trial = {"customer": await api.customer(), "plan": SUB, "trial": True}
+    trial["payment_method"] = "pm_card_visa"
+    started = await api.post("/v1/subscriptions", trial, headers=(headers := key()))
+    assert started.status_code == 201, started.text
+    assert started.json()["status"] == "trialing"
+    replay = await api.post("/v1/subscriptions", trial, headers=headers)
+    assert (replay.status_code, replay.content) == (201, started.content)

@@ -17,7 +17,9 @@ from urllib.parse import unquote_to_bytes
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
+from tenure.access import idempotency
 from tenure.access.audit import ACTING, Acting
+from tenure.access.idempotency import CLAIM, Claim
 from tenure.access.keys import KeyRing, Principal
 from tenure.access.models import IdempotencyRecord
 from tenure.access.tokens import InvalidToken, KeysUnavailable, TokenVerifier
@@ -50,6 +52,8 @@ IDEMPOTENCY_TTL: Final = timedelta(hours=24)
 # A first request still "in progress" after this long crashed; a retry may take it over.
 STALE_IN_PROGRESS: Final = timedelta(minutes=5)
 MAX_KEY_LENGTH: Final = 255
+# Routes whose flow claims the Idempotency-Key in its own transactions (_flow_claimed).
+FLOW_CLAIMED: Final = frozenset({"/v1/subscriptions"})
 
 
 class GateState:
@@ -253,6 +257,11 @@ async def _idempotent(
             [scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body]
         )
     ).hexdigest()
+    claim = Claim(key_id, key, scope["method"], scope["path"], digest, now())
+    if scope["path"].rstrip("/") in FLOW_CLAIMED and await _flow_claimed(
+        app, scope, send, state, claim, body
+    ):
+        return
     verdict = await _claim(state.database, key_id, key, scope, digest, state.idempotency_ttl)
     if isinstance(verdict, IdempotencyRecord):
         await _replay(send, verdict)
@@ -277,6 +286,84 @@ async def _idempotent(
         await app(scope, replay_receive, capture_send)
     finally:
         await _finish(state.database, key_id, key, captured)
+
+
+async def _flow_claimed(
+    app: ASGIApp, scope: Scope, send: Send, state: GateState, claim: Claim, body: bytes
+) -> bool:
+    """Run a route whose flow claims the key in its own first transaction and stores the
+    response with its last one (``tenure.access.idempotency``); ``False`` when the key was
+    already recorded, and the gate must answer from the record as it always does.
+
+    The response is held back until it is known to be the answer: when the flow stored
+    nothing (a 4xx before its first transaction), it is stored here, and a key recorded
+    meanwhile by another request wins."""
+    scope["state"][CLAIM] = claim
+    messages: list[Message] = []
+    captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+
+    async def replay_receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def hold(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            captured["status"] = message["status"]
+            captured["headers"] = message.get("headers", [])
+        elif message["type"] == "http.response.body":
+            captured["body"] += message.get("body", b"")
+        messages.append(message)
+
+    try:
+        await app(scope, replay_receive, hold)
+    except BaseException:
+        if claim.held and not claim.completed:
+            await _finish(state.database, claim.api_key_id, claim.key, captured)
+        raise
+    finally:
+        scope["state"].pop(CLAIM, None)
+    if claim.taken:
+        return False
+    if claim.held and not claim.completed:
+        await _finish(state.database, claim.api_key_id, claim.key, captured)
+    elif (
+        not claim.held
+        and int(captured["status"]) < 500
+        and not await _store_answer(state.database, claim, captured)
+    ):
+        return False
+    for message in messages:
+        await send(message)
+    return True
+
+
+async def _store_answer(database: Database, claim: Claim, captured: dict[str, Any]) -> bool:
+    """Record a response the flow did not store (one transaction); ``False`` if the key was
+    recorded by another request in the meantime."""
+    try:
+        async with database.transaction() as session:
+            await idempotency.claim_in(session, claim)
+            await idempotency.complete_in(
+                session,
+                claim,
+                status_code=int(captured["status"]),
+                content_type=_content_type(captured),
+                body=captured["body"],
+                at=now(),
+            )
+    except idempotency.KeyTaken:
+        return False
+    return True
+
+
+def _content_type(captured: dict[str, Any]) -> str:
+    return next(
+        (v.decode("latin-1") for k, v in captured["headers"] if k.lower() == b"content-type"),
+        "application/json",
+    )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
 
 
 async def _claim(
@@ -349,10 +436,7 @@ async def _finish(database: Database, key_id: str, key: str, captured: dict[str,
         if status >= 500:
             await session.execute(delete(IdempotencyRecord).where(*where))
             return
-        content_type = next(
-            (v.decode("latin-1") for k, v in captured["headers"] if k.lower() == b"content-type"),
-            "application/json",
-        )
+        content_type = _content_type(captured)
         await session.execute(
             update(IdempotencyRecord)
             .where(*where)

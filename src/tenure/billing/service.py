@@ -157,6 +157,24 @@ async def load(
     return {row["id"]: _invoice(row) for row in rows}
 
 
+async def unchanged(
+    session: AsyncSession, invoice: InvoiceRecord, *, for_update: bool = False
+) -> bool:
+    """Whether the stored invoice still has the status and money of ``invoice`` (locked when
+    asked): a flow that wrote it may go on from its own copy instead of reading it back."""
+    statement = select(*(_invoices.c[name] for name in _MUTABLE)).where(
+        _invoices.c.id == invoice.id
+    )
+    if for_update:
+        statement = statement.with_for_update()
+    row = (await session.execute(statement)).mappings().first()
+    if row is None:
+        return False
+    values = _invoice_values(invoice)
+    stored = {**row, "metadata": dict(row["metadata"] or {})}
+    return all(stored[name] == values[name] for name in _MUTABLE)
+
+
 async def get(session: AsyncSession, invoice_id: str, *, for_update: bool = False) -> InvoiceRecord:
     found = await load(session, [invoice_id], for_update=for_update)
     if invoice_id not in found:

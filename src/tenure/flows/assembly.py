@@ -17,11 +17,11 @@ from tenure.flows import (
 from tenure.flows.addons import AddonPayment
 from tenure.flows.cancel_credit import CancelCredit
 from tenure.flows.change_plan import PlanChangePayment
+from tenure.flows.first_payment import FirstPayment
 from tenure.flows.outcomes import OutcomeHandlers
 from tenure.flows.prepaid import PrepaidExtension
 from tenure.flows.renewal import RenewalPayment
 from tenure.flows.runtime import Runtime
-from tenure.flows.subscribe import FirstPayment
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.payments.inbox import EventKind
 from tenure.payments.ports import PaymentProvider

@@ -27,9 +27,10 @@ from tenure.subscriptions.state import LIVE_STATUSES, Status
 
 _subs = table_of(Subscription)
 # A subscription owns a household once it has started: live, and past the first payment.
-_OWNS_HOUSEHOLD: Final = sorted(
-    s.value for s in LIVE_STATUSES if s not in (Status.INCOMPLETE, Status.SCHEDULED)
+OWNS_HOUSEHOLD: Final = frozenset(
+    s for s in LIVE_STATUSES if s not in (Status.INCOMPLETE, Status.SCHEDULED)
 )
+_OWNS_HOUSEHOLD: Final = sorted(s.value for s in OWNS_HOUSEHOLD)
 
 
 async def follow(

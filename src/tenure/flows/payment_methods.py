@@ -8,6 +8,7 @@ the live subscription's method, and when that subscription is in dunning (``past
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenure.billing import service as invoices
 from tenure.billing.records import amount_due
 from tenure.customers import service as customers
+from tenure.customers.models import Customer
 from tenure.dunning import cases
 from tenure.events.record import event_row
 from tenure.events.record import record as record_events
@@ -107,14 +109,19 @@ async def resolve(
     payment_method: str | None,
     make_default: bool,
     stored: StoredCard | None = None,
+    customer: Customer | None = None,
+    now: datetime | None = None,
 ) -> PaymentMethod:
     """A stored method for ``payment_method``: a stored id, a provider token (stored now), or
-    the customer's default when ``None``."""
+    the customer's default when ``None``. ``customer`` (locked when a default changes) and
+    ``now``: when the caller has them already."""
     # Storing or switching the default locks the customer first: two requests racing for one
     # customer queue here instead of one failing on uq_payment_methods_one_default.
     locks = make_default or (payment_method is not None and not is_valid_id(payment_method, "pm"))
-    customer = await customers.get(session, customer_id, for_update=locks)
-    now = await runtime.now_for(session, customer.test_clock_id)
+    if customer is None:
+        customer = await customers.get(session, customer_id, for_update=locks)
+    if now is None:
+        now = await runtime.now_for(session, customer.test_clock_id)
     if payment_method is None:
         default = (await methods.default_for(session, [customer_id])).get(customer_id)
         if default is None:
@@ -129,9 +136,18 @@ async def resolve(
     else:
         check_token(runtime, payment_method)
         method = await methods.attach(
-            session, customer_id=customer_id, token=payment_method, at=now, stored=stored
+            session,
+            customer_id=customer_id,
+            token=payment_method,
+            at=now,
+            stored=stored,
+            default=make_default,
         )
-        await record_events(session, [_event("payment_method.attached", method, now)])
+        attached = [_event("payment_method.attached", method, now)]
+        if make_default:
+            attached.append(_event("payment_method.default_changed", method, now))
+        await record_events(session, attached)
+        return method
     if make_default and not method.is_default:
         await methods.make_default(session, method)
         await record_events(session, [_event("payment_method.default_changed", method, now)])
@@ -278,3 +294,53 @@ async def token_for_subscribe(
             stored=stored,
         )
         return method.provider_token
+
+
+async def stored_for_subscribe(
+    runtime: Runtime, *, customer_id: str, payment_method: str | None
+) -> StoredCard | None:
+    """The part of a subscribe's payment method that happens before any transaction: a real
+    provider stores a raw token (it is called, so never inside one). ``None`` for a stored
+    method's id, the default, and the sandbox, which stores nothing; nothing is stored with
+    the provider when the customer has a live subscription (the subscribe will be refused)."""
+    if payment_method is None or is_valid_id(payment_method, "pm"):
+        return None
+    check_token(runtime, payment_method)
+    if getattr(runtime.provider, "store_method", None) is None:
+        return None
+    async with runtime.db.read() as session:
+        live = await _live_sub(session, customer_id, for_update=False)
+    if live is not None:
+        return None
+    return await store_with_provider(runtime, customer_id=customer_id, token=payment_method)
+
+
+async def method_for_subscribe(
+    runtime: Runtime,
+    session: AsyncSession,
+    customer: Customer,
+    payment_method: str | None,
+    *,
+    optional: bool,
+    stored: StoredCard | None,
+    at: datetime,
+) -> str | None:
+    """In the subscribe's own transaction, with the customer locked and no live subscription:
+    what it charges. A raw token is stored as a method and becomes the default; ``None`` means
+    the current default, or no method at all when ``optional`` and the customer has none."""
+    if payment_method is None and optional:
+        default = (await methods.default_for(session, [customer.id])).get(customer.id)
+        if default is None:
+            return None
+        return default.provider_token
+    method = await resolve(
+        runtime,
+        session,
+        customer_id=customer.id,
+        payment_method=payment_method,
+        make_default=True,
+        stored=stored,
+        customer=customer,
+        now=at,
+    )
+    return method.provider_token

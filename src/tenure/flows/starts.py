@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from tenure.flows.renewal import Renewals
-from tenure.flows.subscribe import first_invoice
+from tenure.flows.shaping import first_invoice
 from tenure.flows.unit import UnitOfWork
 from tenure.kernel.clock import rfc3339
 from tenure.subscriptions.anchors import anchored

@@ -2,46 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Final
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenure.access import idempotency
+from tenure.access.idempotency import Claim
 from tenure.billing import balance, promotions
-from tenure.billing.invoicing import build_invoice
-from tenure.billing.promotions import ActiveDiscount
-from tenure.billing.records import BillingReason, InvoiceRecord
 from tenure.catalog.model import Plan, Product
 from tenure.customers import service as customers
 from tenure.customers.models import Customer
 from tenure.db.base import table_of
 from tenure.flows import winback
-from tenure.flows.collect import Outcome, collect
-from tenure.flows.lines import first_period_lines, offer_line, period_lines
+from tenure.flows.collect import Outcome
+from tenure.flows.first_payment import Created, Respond, activate, charge_first
 from tenure.flows.opening import open_invoice
-from tenure.flows.outcomes import Settlement, payment_failed_event
+from tenure.flows.payment_methods import method_for_subscribe
 from tenure.flows.runtime import Runtime
+from tenure.flows.shaping import first_invoice, shape
 from tenure.flows.unit import UnitOfWork
-from tenure.kernel.calendar import add_interval
-from tenure.kernel.clock import rfc3339
+from tenure.households import service as households
 from tenure.kernel.errors import Conflict, InvalidRequest
-from tenure.kernel.ids import new_id
+from tenure.payments.ports import StoredCard
 from tenure.subscriptions import record as subs
-from tenure.subscriptions.anchors import (
-    Anchored,
-    FirstPeriod,
-    anchored,
-    check_timestamp_anchor,
-    day_anchor,
-)
 from tenure.subscriptions.models import IntroRedemption, Subscription, TrialRedemption
 from tenure.subscriptions.record import HistoryEntry
-from tenure.subscriptions.schedule import INCOMPLETE_WINDOW
-from tenure.subscriptions.state import LIVE_STATUSES, Action, Status
+from tenure.subscriptions.state import LIVE_STATUSES, Status
+
+_subs = table_of(Subscription)
+_LIVE: Final = sorted(status.value for status in LIVE_STATUSES)
 
 
 class SubscriptionExists(Conflict):
@@ -72,6 +65,26 @@ class SubscribeResult:
     subscription_id: str
     invoice_id: str | None
     payment: Outcome | None
+    # The response stored with the route's Idempotency-Key (see Checkout), when it was.
+    answer: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkout:
+    """What ``POST /v1/subscriptions`` adds to a subscribe.
+
+    ``payment_method`` is then what the caller sent: a provider token (stored as a method and
+    made the default, in the first transaction), a stored method's id, or ``None`` for the
+    default (or no method at all when ``optional``: a trial that needs none). ``stored`` is
+    what a real provider answered when it stored the token (before any transaction). The
+    gate's ``claim`` is inserted with the first transaction and completed, with the answer
+    ``respond`` renders, by the last one (``tenure.access.idempotency``).
+    """
+
+    optional: bool = False
+    stored: StoredCard | None = None
+    claim: Claim | None = None
+    respond: Respond | None = None
 
 
 async def subscribe(
@@ -87,6 +100,7 @@ async def subscribe(
     trial_end: datetime | None = None,
     billing_anchor: datetime | int | None = None,
     start_at: datetime | None = None,
+    checkout: Checkout | None = None,
 ) -> SubscribeResult:
     """Create the subscription; without a trial, invoice and charge the first period.
 
@@ -101,18 +115,29 @@ async def subscribe(
     trial; its first period is billed by the catalog's ``first_period`` rule. ``start_at`` in
     the future creates it ``scheduled``: nothing is billed until the worker starts it then
     (:mod:`tenure.flows.starts`).
+
+    Two transactions around one provider call: the subscription, its invoice and the pending
+    attempt (with the payment method and the Idempotency-Key of a ``checkout``); then the
+    outcome with the activation (:mod:`tenure.flows.first_payment`).
     """
     plan = purchasable_plan(runtime, plan_id)
     product = runtime.catalog.product_of(plan)
     trial = trial or trial_end is not None
-    if payment_method is not None and not runtime.provider.accepts(payment_method):
+    if (
+        checkout is None
+        and payment_method is not None
+        and not runtime.provider.accepts(payment_method)
+    ):
         raise InvalidRequest(
             f"unknown payment method {payment_method!r}; {runtime.provider.accepted_hint()}",
             code="unknown_payment_method",
         )
+    claim = checkout.claim if checkout else None
     try:
         async with runtime.db.transaction() as session:
-            sub_id, invoice_id, attempt_id = await _create(
+            if claim is not None:
+                await idempotency.claim_in(session, claim)
+            created = await _create(
                 runtime,
                 session,
                 customer_id=customer_id,
@@ -126,11 +151,46 @@ async def subscribe(
                 trial_end=trial_end,
                 billing_anchor=billing_anchor,
                 start_at=start_at,
+                checkout=checkout,
             )
+            answer = await _answer_now(runtime, session, created, checkout)
     except IntegrityError as error:
         raise _conflict_from(error, customer_id) from None
-    outcomes = await collect(runtime, [attempt_id], actor=actor) if attempt_id else []
-    return SubscribeResult(sub_id, invoice_id, outcomes[0] if outcomes else None)
+    if claim is not None:
+        claim.held = True
+        claim.completed = answer is not None
+    invoice_id = created.invoice.id if created.invoice else None
+    if created.attempt is None:
+        return SubscribeResult(created.sub.id, invoice_id, None, answer)
+    respond = checkout.respond if checkout else None
+    charged = await charge_first(runtime, created, actor=actor, claim=claim, respond=respond)
+    return SubscribeResult(created.sub.id, invoice_id, charged.outcome, charged.answer)
+
+
+async def _answer_now(
+    runtime: Runtime, session: AsyncSession, created: Created, checkout: Checkout | None
+) -> bytes | None:
+    """Nothing to charge (a trial, a scheduled start, credit covered it): the answer is stored
+    with the claimed key in this same transaction."""
+    if created.attempt is not None or checkout is None or checkout.claim is None:
+        return None
+    if checkout.respond is None:
+        return None
+    sub = created.sub
+    household = None
+    if runtime.catalog.products[sub.product_id].accounts > 1:
+        household = await households.active_by_subscription(session, sub.id)
+    invoice_id = created.invoice.id if created.invoice else None
+    answer = checkout.respond(sub, household, invoice_id, None)
+    await idempotency.complete_in(
+        session,
+        checkout.claim,
+        status_code=201,
+        content_type="application/json",
+        body=answer,
+        at=datetime.now(UTC),  # wall time, as the gate records it (not a test clock's)
+    )
+    return answer
 
 
 def purchasable_plan(runtime: Runtime, plan_id: str) -> Plan:
@@ -199,20 +259,31 @@ async def _create(
     trial_end: datetime | None,
     billing_anchor: datetime | int | None = None,
     start_at: datetime | None = None,
-) -> tuple[str, str | None, str | None]:
+    checkout: Checkout | None = None,
+) -> Created:
     # Locking the customer serializes two subscribes for the same customer; the partial
     # unique index would catch the loser anyway, this just gives it a clean answer.
-    customer = await customers.get(session, customer_id, for_update=True)
+    customer = await customers.locked(session, customer_id)
     market = runtime.catalog.market(customer.market)
     # Refuses a plan not sold in the customer's market, before anything is written.
     plan.price_in(market)
     now = await runtime.now_for(session, customer.test_clock_id)
     await _refuse_second_live(session, customer_id)
+    if checkout is not None:
+        payment_method = await method_for_subscribe(
+            runtime,
+            session,
+            customer,
+            payment_method,
+            optional=checkout.optional,
+            stored=checkout.stored,
+            at=now,
+        )
     if payment_method is None:
         _card_less_allowed(runtime, customer, plan, product, trial=trial)
     if trial:
         await _redeem_trial(session, customer, plan, product, explicit_end=trial_end is not None)
-    sub, anchoring = _shape(
+    sub, anchoring = shape(
         runtime,
         customer,
         plan,
@@ -283,90 +354,15 @@ async def _create(
             )
         )
     await uow.flush()
-    return sub.id, invoice.id if invoice else None, attempt.id if attempt else None
-
-
-def _shape(
-    runtime: Runtime,
-    customer: Customer,
-    plan: Plan,
-    payment_method: str | None,
-    *,
-    now: datetime,
-    trial: bool,
-    trial_end: datetime | None,
-    billing_anchor: datetime | int | None,
-    start_at: datetime | None,
-) -> tuple[subs.Sub, Anchored | None]:
-    """The new subscription's periods: when it begins (now or ``start_at``), its trial end,
-    its billing anchor, and the price version in effect now."""
-    market = runtime.catalog.market(customer.market)
-    begins = now if start_at is None else _check_start_at(start_at, now)
-    if trial_end is not None:
-        _check_trial_end(trial_end, begins)
-    anchoring = _anchoring(customer, plan, begins, billing_anchor, trial=trial)
-    # The catalog price version in effect now (docs/retention.md#price-increases).
-    amount, version = runtime.catalog.pricing.price_at(plan.id, plan.prices, market.code, now)
-    currency = plan.price_in(market).currency
-    sub = _new_sub(customer, plan, amount, currency, payment_method, trial, begins, trial_end)
-    sub.price_version = version
-    sub.renews = plan.renews
-    if anchoring is not None:
-        sub.billing_anchor, sub.current_period_end = anchoring.anchor, anchoring.end
-    if start_at is not None:
-        _schedule(sub, now)
-    sub.reschedule(now)
-    return sub, anchoring
-
-
-class FirstPayment:
-    """Outcomes of ``subscription_create`` invoices: the first period, paid at subscribe."""
-
-    async def prepare(self, uow: UnitOfWork, items: Sequence[Settlement]) -> None:
-        return None
-
-    def paid(self, uow: UnitOfWork, item: Settlement) -> None:
-        if item.sub is not None and item.sub.state is Status.INCOMPLETE:
-            activate(uow, item.sub, item.at)
-
-    def failed(self, uow: UnitOfWork, item: Settlement) -> None:
-        # The subscription stays incomplete (no dunning for a first payment) until its invoice
-        # is paid or the 23-hour window closes.
-        uow.emit(payment_failed_event(item))
-
-    def voided(self, uow: UnitOfWork, item: Settlement) -> None:
-        """Voiding the first invoice ends a subscription that never started."""
-        sub = item.sub
-        if sub is None or sub.state is not Status.INCOMPLETE:
-            return
-        sub.canceled_at = sub.ended_at = item.at
-        sub.ended_reason = "invoice_voided"
-        uow.drop_pending(sub, at=item.at)
-        uow.record(sub.apply(Action.CANCEL_NOW, at=item.at, actor=uow.actor, reason="voided"))
-        uow.emit(
-            sub.event(
-                "subscription.canceled",
-                at=item.at,
-                at_period_end=False,
-                voided_invoices=[item.invoice.id],
-                reason="invoice_voided",
-            )
-        )
-
-
-def activate(uow: UnitOfWork, sub: subs.Sub, at: datetime) -> None:
-    """The first period is paid: the subscription starts (``subscription.activated``)."""
-    sub.incomplete_expires_at = None
-    uow.record(sub.apply(Action.FIRST_PAYMENT_SUCCEEDED, at=at, actor=uow.actor, reason="paid"))
-    uow.emit(sub.event("subscription.activated", at=at))
+    return Created(sub, invoice, attempt)
 
 
 async def _refuse_second_live(session: AsyncSession, customer_id: str) -> None:
     live = await session.scalar(
-        select(Subscription.id).where(
-            Subscription.customer_id == customer_id,
-            Subscription.channel == "web",  # a store subscription may run beside it
-            Subscription.status.in_([status.value for status in LIVE_STATUSES]),
+        select(_subs.c.id).where(
+            _subs.c.customer_id == customer_id,
+            _subs.c.channel == "web",  # a store subscription may run beside it
+            _subs.c.status.in_(_LIVE),
         )
     )
     if live is not None:
@@ -377,41 +373,10 @@ async def _refuse_second_live(session: AsyncSession, customer_id: str) -> None:
         )
 
 
-MAX_TRIAL: Final = timedelta(days=730)
-MAX_START: Final = timedelta(days=365)
-
-
 def _why(trial: bool, start_at: datetime | None) -> str | None:
     if start_at is not None:
         return "scheduled, trial" if trial else "scheduled"
     return "trial" if trial else None
-
-
-def _check_start_at(start_at: datetime, now: datetime) -> datetime:
-    if not now < start_at <= now + MAX_START:
-        raise InvalidRequest(
-            f"start_at must be after now ({rfc3339(now)}) and at most {MAX_START.days} days later",
-            code="invalid_start_at",
-        )
-    return start_at
-
-
-def _schedule(sub: subs.Sub, now: datetime) -> None:
-    """A subscription that starts later: ``scheduled``, its (empty) period ending at the start,
-    which is when the worker starts it; nothing is billed or granted until then."""
-    sub.status = Status.SCHEDULED.value
-    sub.current_period_end = sub.current_period_start
-    sub.incomplete_expires_at = None
-    sub.created_at = sub.updated_at = now
-
-
-def _check_trial_end(trial_end: datetime, now: datetime) -> None:
-    if not now < trial_end <= now + MAX_TRIAL:
-        raise InvalidRequest(
-            f"trial_end must be after the start ({rfc3339(now)}) and at most "
-            f"{MAX_TRIAL.days} days later",
-            code="invalid_trial_end",
-        )
 
 
 def _card_less_allowed(
@@ -448,124 +413,6 @@ async def _redeem_trial(
             f'(on {used.subscription_id}); subscribe with "trial": false',
             subscription=used.subscription_id,
         )
-
-
-def _new_sub(
-    customer: Customer,
-    plan: Plan,
-    amount: int,
-    currency: str,
-    payment_method: str | None,
-    trial: bool,
-    now: datetime,
-    explicit_trial_end: datetime | None = None,
-) -> subs.Sub:
-    trial_end = (explicit_trial_end or now + timedelta(days=plan.trial_days)) if trial else None
-    # The billing anchor is the first paid moment: after a trial, the trial's end.
-    anchor = trial_end or now
-    period_end = trial_end or add_interval(now, plan.interval, plan.interval_count)
-    sub = subs.Sub(
-        id=new_id("sub"),
-        customer_id=customer.id,
-        test_clock_id=customer.test_clock_id,
-        market=customer.market,
-        region=customer.region,
-        plan_id=plan.id,
-        product_id=plan.product,
-        price_amount=amount,
-        intro_price=None,
-        intro_periods_remaining=0,
-        currency=currency,
-        status=(Status.TRIALING if trial else Status.INCOMPLETE).value,
-        billing_anchor=anchor,
-        current_period_start=now,
-        current_period_end=period_end,
-        trial_start=now if trial else None,
-        trial_end=trial_end,
-        trial_notice_sent=False,
-        canceled_at=None,
-        ended_at=None,
-        ended_reason=None,
-        incomplete_expires_at=None if trial else now + INCOMPLETE_WINDOW,
-        grace_ends_at=None,
-        payment_method=payment_method,
-        next_action_at=None,
-        event_seq=0,
-        created_at=now,
-        updated_at=now,
-    )
-    sub.reschedule(now)
-    return sub
-
-
-def _anchoring(
-    customer: Customer,
-    plan: Plan,
-    now: datetime,
-    billing_anchor: datetime | int | None,
-    *,
-    trial: bool,
-) -> Anchored | None:
-    """Where the periods of a new subscription are anchored, when not at the subscribe moment:
-    the requested anchor, else the customer's billing day. A trial anchors at its end."""
-    if not plan.renews:
-        if billing_anchor is not None:
-            raise InvalidRequest(
-                f"{plan.id} is prepaid: its time starts when it is bought, without an anchor",
-                code="billing_anchor_not_combinable",
-            )
-        return None
-    if trial:
-        if billing_anchor is not None:
-            raise InvalidRequest(
-                "a trial anchors billing at its end; pass billing_anchor or a trial, not both",
-                code="billing_anchor_not_combinable",
-            )
-        return None
-    spec = billing_anchor if billing_anchor is not None else customer.billing_day
-    if spec is None:
-        return None
-    if isinstance(spec, int):
-        reference = day_anchor(spec, now)
-    else:
-        check_timestamp_anchor(spec, plan.interval, plan.interval_count, now)
-        reference = spec
-    found = anchored(reference, plan.interval, plan.interval_count, now)
-    return None if found.is_full(now) else found
-
-
-def first_invoice(
-    runtime: Runtime,
-    sub: subs.Sub,
-    discount: ActiveDiscount | None,
-    now: datetime,
-    anchoring: Anchored | None = None,
-    comeback: ActiveDiscount | None = None,
-) -> tuple[InvoiceRecord, bool]:
-    """The first period's invoice (a short first period up to the billing day, or a full
-    one); the flag says whether the win-back discount was used."""
-    if anchoring is not None:
-        rule = runtime.catalog.lifecycle_for(sub.market, sub.product_id).first_period
-        lines = first_period_lines(
-            runtime.catalog, sub, anchoring.full_start, anchoring.end, now, FirstPeriod(rule)
-        )
-    else:
-        lines, _ = period_lines(
-            runtime.catalog, sub, sub.current_period_start, sub.current_period_end, discount
-        )
-    used = offer_line(lines, comeback, sub.current_period_start, sub.current_period_end)
-    invoice = build_invoice(
-        customer_id=sub.customer_id,
-        subscription_id=sub.id,
-        currency=sub.currency,
-        billing_reason=BillingReason.SUBSCRIPTION_CREATE,
-        period_start=sub.current_period_start,
-        period_end=sub.current_period_end,
-        lines=lines,
-        tax=runtime.tax_rule(sub.market, sub.region),
-        created_at=now,
-    )
-    return invoice, used
 
 
 async def _redeem_intro(

@@ -26,6 +26,7 @@ from tenure.dunning import cases
 from tenure.dunning.cases import Case
 from tenure.events.record import record as record_events
 from tenure.flows import duplicates, household_sync
+from tenure.flows.household_sync import OWNS_HOUSEHOLD
 from tenure.flows.runtime import Runtime
 from tenure.kernel.ids import new_id
 from tenure.payments import attempts
@@ -202,7 +203,9 @@ class UnitOfWork:
         )
         # Households follow their manager's subscription: an explicit step of every flow that
         # changes subscriptions, before the entitlement projection runs at COMMIT.
-        saved = [*self.new_subs, *self.subs.values()]
+        # A new subscription that has not started (incomplete, scheduled) owns no household:
+        # inserting it changes none.
+        saved = [*(s for s in self.new_subs if s.state in OWNS_HOUSEHOLD), *self.subs.values()]
         self.events.extend(
             await household_sync.follow(self.runtime, session, [sub.customer_id for sub in saved])
         )

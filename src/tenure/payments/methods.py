@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import Boolean, Index, Integer, String, select, text, update
+from sqlalchemy import Boolean, Index, Integer, String, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenure.db.base import Base, UTCDateTime
+from tenure.db.base import Base, UTCDateTime, table_of
 from tenure.db.engine import is_postgres
 from tenure.kernel.errors import InvalidRequest, NotFound
 from tenure.kernel.ids import new_id
@@ -165,9 +165,12 @@ async def attach(
     token: str,
     at: datetime,
     stored: StoredCard | None = None,
+    default: bool = False,
 ) -> PaymentMethod:
     """Store a method: the sandbox's test card, or a card the provider stored (``stored``,
-    fetched from the provider before this transaction)."""
+    fetched from the provider before this transaction). ``default``: it replaces the
+    customer's default (the caller holds the customer's lock); it is then written with two
+    Core statements and returned detached from the session."""
     details = (
         card_details(token)
         if stored is None
@@ -183,14 +186,30 @@ async def attach(
         last4=details.last4,
         exp_month=details.exp_month,
         exp_year=details.exp_year,
-        is_default=False,
+        is_default=default,
         created_at=at,
         detached_at=None,
         details_as_of=None,
     )
+    if default:
+        connection = await session.connection()
+        await connection.execute(_CLEAR_DEFAULT, {"b_customer_id": customer_id})
+        await connection.execute(
+            _INSERT, {column.name: getattr(method, column.key) for column in _table.columns}
+        )
+        return method
     session.add(method)
     await session.flush()
     return method
+
+
+_table = table_of(PaymentMethod)
+_INSERT = insert(_table)
+_CLEAR_DEFAULT = (
+    update(_table)
+    .where(_table.c.customer_id == bindparam("b_customer_id"), _table.c.is_default.is_(True))
+    .values(is_default=False)
+)
 
 
 async def make_default(session: AsyncSession, method: PaymentMethod) -> None:

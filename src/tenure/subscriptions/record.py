@@ -27,7 +27,7 @@ from tenure.kernel.clock import rfc3339
 from tenure.subscriptions import changes, schedule
 from tenure.subscriptions.changes import ChangeKind, PendingChange
 from tenure.subscriptions.models import Subscription, SubscriptionHistory
-from tenure.subscriptions.state import Action, Status, transition
+from tenure.subscriptions.state import ENTITLED_STATUSES, Action, Status, transition
 
 _table = table_of(Subscription)
 _history = table_of(SubscriptionHistory)
@@ -303,8 +303,16 @@ async def load_one(session: AsyncSession, subscription_id: str, *, for_update: b
 
 
 async def insert_new(session: AsyncSession, sub: Sub) -> None:
-    await session.execute(insert(_table).values({name: getattr(sub, name) for name in _FIELDS}))
-    touch_customers(session, [sub.customer_id])  # entitlements follow in the same transaction
+    connection = await session.connection()
+    await connection.execute(_INSERT, {name: getattr(sub, name) for name in _FIELDS})
+    if sub.state in _PROJECTED:
+        # Entitlements follow in the same transaction. An incomplete or scheduled subscription
+        # is no source of any (entitlements.projection), so its customer's stay as they are.
+        touch_customers(session, [sub.customer_id])
+
+
+_INSERT = insert(_table)
+_PROJECTED = frozenset({*ENTITLED_STATUSES, Status.ON_HOLD})
 
 
 _MUTABLE = tuple(

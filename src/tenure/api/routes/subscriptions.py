@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post
+from litestar.exceptions import ServiceUnavailableException
 from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.serialization import encode_json
 from sqlalchemy import select
 
+from tenure.access.idempotency import CLAIM, KeyTaken
 from tenure.api.deps import (
     RuntimeDep,
     acting,
@@ -49,10 +52,12 @@ from tenure.api.schemas import (
 )
 from tenure.dunning import cases
 from tenure.flows import addons, change_plan, manage, pause, prepaid, promotions, trials
-from tenure.flows.payment_methods import token_for_subscribe
+from tenure.flows.collect import Outcome
+from tenure.flows.payment_methods import stored_for_subscribe
 from tenure.flows.runtime import Runtime
-from tenure.flows.subscribe import Offers, card_optional, purchasable_plan, subscribe
+from tenure.flows.subscribe import Checkout, Offers, card_optional, purchasable_plan, subscribe
 from tenure.households import service as households
+from tenure.households.records import HouseholdRecord
 from tenure.kernel.errors import InvalidRequest
 from tenure.subscriptions import items as item_rows
 from tenure.subscriptions import record as subs
@@ -73,6 +78,27 @@ _CHANGE_REFUSED = (
 _CHANGE_INVALID = (
     "unknown_plan plan_unavailable_in_market plan_not_purchasable invalid_change_timing"
 )
+
+
+class _Answer:
+    """Renders the answer to a subscribe from what the flow wrote, for the flow to store with
+    the Idempotency-Key in its last transaction; the route then returns that very struct,
+    which Litestar encodes with the same encoder into the same bytes. A new subscription has
+    no billing issue and no add-ons yet."""
+
+    def __init__(self) -> None:
+        self.created: SubscriptionCreated | None = None
+
+    def __call__(
+        self,
+        sub: subs.Sub,
+        household: HouseholdRecord | None,
+        invoice_id: str | None,
+        payment: Outcome | None,
+    ) -> bytes:
+        detail = subscription_detail_of(sub, household)
+        self.created = subscription_created_of(detail, invoice_id, payment)
+        return encode_json(self.created)
 
 
 def cancel_reason_of(
@@ -156,25 +182,33 @@ class SubscriptionController(Controller):
         optional = await card_optional(
             runtime, customer_id=data.customer, plan_id=data.plan, trial=trial
         )
-        token = await token_for_subscribe(
-            runtime,
-            customer_id=data.customer,
-            payment_method=data.payment_method,
-            optional=optional,
+        stored = await stored_for_subscribe(
+            runtime, customer_id=data.customer, payment_method=data.payment_method
         )
-        result = await subscribe(
-            runtime,
-            customer_id=data.customer,
-            plan_id=data.plan,
-            payment_method=token,
-            trial=trial,
-            actor=actor_of(request),
-            offers=Offers(promo_code=data.promo_code, intro=data.intro_offer, winback=data.offer),
-            metadata=data.metadata,
-            trial_end=trial_end,
-            billing_anchor=billing_anchor,
-            start_at=start_at,
-        )
+        claim = request.scope.get("state", {}).get(CLAIM)
+        answer = _Answer()
+        try:
+            result = await subscribe(
+                runtime,
+                customer_id=data.customer,
+                plan_id=data.plan,
+                payment_method=data.payment_method,
+                trial=trial,
+                actor=actor_of(request),
+                offers=Offers(
+                    promo_code=data.promo_code, intro=data.intro_offer, winback=data.offer
+                ),
+                metadata=data.metadata,
+                trial_end=trial_end,
+                billing_anchor=billing_anchor,
+                start_at=start_at,
+                checkout=Checkout(optional, stored, claim, answer),
+            )
+        except KeyTaken:
+            # The gate answers from the key's record instead; this is never sent.
+            raise ServiceUnavailableException("idempotency key taken") from None
+        if result.answer is not None and answer.created is not None:
+            return answer.created  # stored with the key as it is sent
         detail = await _detail(runtime, result.subscription_id)
         return subscription_created_of(detail, result.invoice_id, result.payment)
 
