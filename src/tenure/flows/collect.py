@@ -66,7 +66,7 @@ async def collect(
 
     async def charge(attempt: Attempt) -> Outcome:
         async with gate:
-            return await _charge(runtime, attempt, recovering=recovering)
+            return await charge_attempt(runtime, attempt, recovering=recovering)
 
     outcomes = list(await asyncio.gather(*(charge(attempt) for attempt in pending)))
     known = [outcome for outcome in outcomes if outcome.result is not None]
@@ -75,7 +75,7 @@ async def collect(
     return outcomes
 
 
-async def _charge(runtime: Runtime, attempt: Attempt, *, recovering: bool) -> Outcome:
+async def charge_attempt(runtime: Runtime, attempt: Attempt, *, recovering: bool) -> Outcome:
     request = attempt.charge_request(f"Invoice {attempt.invoice_id}")
     try:
         result = await runtime.provider.lookup(request.idempotency_key) if recovering else None
@@ -137,14 +137,14 @@ async def record_in(
         sub = by_sub.get(invoice.subscription_id or "")
         at = times[sub.test_clock_id if sub else None]
         item = Settlement(invoice, sub, at, attempt, outcome.result)
-        if _record_money(uow, item):
+        if record_money(uow, item):
             settled.append(item)
-    await _dispatch(runtime, uow, settled)
+    await dispatch_settled(runtime, uow, settled)
     await uow.flush()
     return finished
 
 
-def _record_money(uow: UnitOfWork, item: Settlement) -> bool:
+def record_money(uow: UnitOfWork, item: Settlement) -> bool:
     """The attempt's outcome and the invoice's cash; ``True`` if a handler must react."""
     attempt, invoice, result = item.attempt, item.invoice, item.result
     assert attempt is not None and result is not None
@@ -206,7 +206,9 @@ def _record_money(uow: UnitOfWork, item: Settlement) -> bool:
     return False  # partly paid: still open, nothing for the use case to do yet
 
 
-async def _dispatch(runtime: Runtime, uow: UnitOfWork, settled: Sequence[Settlement]) -> None:
+async def dispatch_settled(
+    runtime: Runtime, uow: UnitOfWork, settled: Sequence[Settlement]
+) -> None:
     """Hand each outcome to the handler of its invoice's billing reason, in order."""
     grouped: dict[BillingReason, list[Settlement]] = defaultdict(list)
     for item in settled:

@@ -28,7 +28,13 @@ from tenure.billing import service as invoices
 from tenure.billing.records import InvoiceRecord
 from tenure.db.base import table_of
 from tenure.db.engine import is_postgres
-from tenure.flows.collect import Outcome, _charge, _dispatch, _record_money, record_outcomes
+from tenure.flows.collect import (
+    Outcome,
+    charge_attempt,
+    dispatch_settled,
+    record_money,
+    record_outcomes,
+)
 from tenure.flows.outcomes import Settlement, payment_failed_event
 from tenure.flows.runtime import Runtime
 from tenure.flows.unit import UnitOfWork
@@ -120,7 +126,7 @@ async def charge_first(
     attempt = created.attempt
     if attempt is None:
         return Charged(None, None)
-    outcome = await _charge(runtime, attempt, recovering=False)
+    outcome = await charge_attempt(runtime, attempt, recovering=False)
     if outcome.result is None:  # unknown: the attempt stays pending for recovery
         return Charged(outcome, None)
     try:
@@ -155,8 +161,8 @@ async def _record_known(
         uow = UnitOfWork(runtime, session, actor)
         at = await runtime.now_for(session, sub.test_clock_id)
         item = Settlement(invoice, sub, at, attempt, outcome.result)
-        if _record_money(uow, item):
-            await _dispatch(runtime, uow, [item])
+        if record_money(uow, item):
+            await dispatch_settled(runtime, uow, [item])
         await uow.flush()
         if claim is None or respond is None:
             return None
