@@ -160,7 +160,7 @@ def _target(
             return None  # the route explains the malformed id
     else:
         return None
-    if not key or "/" in key or any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+    if not key or "/" in key or not key.isprintable():  # control characters: the gate's 400
         return None
     ready = state_of()
     if ready is None:
