@@ -21,7 +21,15 @@ from tenure.read_settings import ReadSettings
 log = structlog.get_logger(__name__)
 
 
+_tuned: list[bool] = []
+
+
 def tune(settings: ReadSettings) -> None:
+    """Once per process (a worker starts one app; a test process starts hundreds, and what a
+    freeze holds is never collected)."""
+    if _tuned:
+        return
+    _tuned.append(True)
     gc.set_threshold(*settings.gc_threshold)
     if settings.gc_freeze:
         gc.collect()  # what is garbage now is not frozen
