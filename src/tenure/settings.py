@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tenure.fault_settings import FaultSettings
+from tenure.read_settings import ReadSettings
 from tenure.store_settings import StoreSettings
 
 
@@ -64,6 +65,8 @@ class Settings:
     provider_rate: float = 0.0
     # One ``http.request`` log line per request (TENURE_ACCESS_LOG); probes and scrapes excluded.
     access_log: bool = True
+    # The entitlement cache's bounds and the API workers' garbage-collector tuning.
+    reads: ReadSettings = field(default_factory=ReadSettings)
     # Where the rate limit is shared between processes (Redis); None: PostgreSQL if the
     # database is PostgreSQL, else in-process.
     redis_url: str | None = field(default=None, repr=False)
@@ -139,6 +142,7 @@ class Settings:
             adyen_hmac_keys=_list(secret("TENURE_ADYEN_HMAC_KEY")),
             adyen_return_url=env.get("TENURE_ADYEN_RETURN_URL") or cls.adyen_return_url,
             access_log=_flag("TENURE_ACCESS_LOG", True),
+            reads=ReadSettings.from_env(),
             stores=StoreSettings.from_env(),
             faults=FaultSettings.from_env(),
             jwt_jwks_url=env.get("TENURE_JWT_JWKS_URL") or None,

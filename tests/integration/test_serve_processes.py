@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from tenure.observability.metrics import FLUSH_INTERVAL
 from tests.support.logscan import keep
 
 TENURE = str(Path(sys.executable).with_name("tenure"))
@@ -77,6 +78,9 @@ async def test_two_http_processes_log_json_and_scrape_consistent_totals(tmp_path
                 )
                 assert response.status_code == 200
                 assert response.headers["x-request-id"] == f"serve-{n}"
+            # Each worker applies its batched counts once a second (observability/metrics.py):
+            # a scrape answered by the other worker sees them at most that late.
+            await asyncio.sleep(FLUSH_INTERVAL + 0.5)
             totals = set()
             for _ in range(8):
                 scrape = await client.get(f"{base}/metrics")

@@ -239,18 +239,6 @@ class KeyRing:
         self._used: dict[str, datetime] = {}
         self._flushed = time.monotonic()
 
-    def known(self, secret: str) -> Principal | None:
-        """The principal of a secret already seen in this process (no I/O), else None; also
-        None when the revocation sweep is due (the full path then does it)."""
-        now = time.monotonic()
-        if now - self._swept > self.SWEEP:
-            return None
-        found = self._known.get(hash_secret(secret))
-        if found is None or found[1] < now:
-            return None
-        self._used[found[0].id] = datetime.now(UTC)
-        return found[0]
-
     async def resolve(self, secret: str) -> Principal | None:
         now = time.monotonic()
         if now - self._swept > self.SWEEP:

@@ -20,7 +20,7 @@ from litestar.di import Provide
 
 from tenure.access.keys import KeyRing, any_key_exists, ensure_key, generate_secret
 from tenure.access.tokens import TokenSettings, TokenVerifier
-from tenure.api import openapi, ratelimit, routes
+from tenure.api import memory, openapi, ratelimit, routes
 from tenure.api.authz import require_scope
 from tenure.api.deps import provide_runtime
 from tenure.api.docs import SwaggerPage, assets_router
@@ -49,11 +49,12 @@ from tenure.api.routes.webhooks import WebhookEndpointController
 from tenure.catalog.loader import default_catalog_path, load_catalog
 from tenure.db import crypto
 from tenure.db.engine import Database, Timeouts
+from tenure.entitlements.read import CacheBounds
 from tenure.flows.assembly import assemble
 from tenure.flows.runtime import Runtime
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.migrations import upgrade
-from tenure.observability import logs, tracing
+from tenure.observability import logs, metrics, tracing
 from tenure.observability.http import observed
 from tenure.ops.gauges import SLOT, BusinessGauges
 from tenure.payments.instrumented import instrumented
@@ -101,6 +102,8 @@ async def build_runtime(settings: Settings, clock: Clock | None = None) -> Runti
     )
     runtime.stores = build_stores(settings.stores, catalog)
     runtime.entitlements.stale_for = faults.entitlements_stale_for
+    reads = settings.reads
+    runtime.entitlements.bounds = CacheBounds(reads.cache_entries, reads.cache_bytes)
     return runtime
 
 
@@ -132,6 +135,25 @@ def token_verifier(settings: Settings) -> TokenVerifier | None:
     )
 
 
+def hot_path_upkeep(settings: Settings) -> Any:
+    """The second lifespan step, once the first has loaded everything: batched metric updates
+    flushed every second (observability/metrics.py), and the garbage collector tuned
+    (api/memory.py: everything loaded so far is frozen out of its sight)."""
+
+    @contextlib.asynccontextmanager
+    async def upkeep(_: Litestar) -> AsyncIterator[None]:
+        flusher = asyncio.create_task(metrics.flush_forever())
+        memory.tune(settings.reads)
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+
+    return upkeep
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     logs.configure()  # once per process; a no-op when the CLI or a test configured it
@@ -140,6 +162,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     holder: dict[str, GateState] = {}
     rules = ratelimit.parse_rules(settings.rate_limits)  # a bad TENURE_RATE_LIMITS stops here
     ready: dict[str, tuple[GateState, Runtime]] = {}
+    upkeep = hot_path_upkeep(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -229,15 +252,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         guards=[require_scope, known_query_parameters],
         dependencies={"runtime": Provide(provide_runtime)},
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
-        lifespan=[lifespan],
+        lifespan=[lifespan, upkeep],
         openapi_config=openapi.config([SwaggerPage()]),
         middleware=[cast(Any, lambda app: gate(app, lambda: holder.get("gate")))],
         debug=False,
         logging_config=None,  # logs go through tenure.observability.logs, like every process
     )
-    # The hot entitlement read is answered from memory before Litestar when it can be
-    # (api/fastpath.py); everything else, and every miss, takes the full path. Outside both:
-    # request id, access log and HTTP metrics (observability/http.py), and the request span.
+    # The hot entitlement reads (both routes) are answered from memory before Litestar when
+    # they can be (api/fastpath.py); everything else, and every miss, takes the full path.
+    # Outside both: request id, access log and HTTP metrics (observability/http.py), and the
+    # request span.
     fast = fast_entitlements(cast(Any, app.asgi_handler), lambda: ready.get("fast"))
     # Limits (path, headers, body size and JSON depth) come first: nothing reads past them.
     fast = limited(fast, settings.faults)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
@@ -130,50 +131,14 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
         if state is None:
             await _send_problem(send, 503, "starting", "Starting", "Tenure is starting up")
             return
-        try:
-            principal = await _authenticate(scope, state)
-        except InvalidToken as error:
-            await _send_problem(send, 401, "invalid_token", "Unauthorized", str(error), path)
-            return
-        except KeysUnavailable as error:
-            await _send_problem(
-                send,
-                503,
-                "identity_provider_unavailable",
-                "Service unavailable",
-                f"{error}; retry shortly",
-                path,
-                [(b"retry-after", b"5")],
-            )
-            return
-        if principal is None:
-            await _send_problem(
-                send,
-                401,
-                "unauthorized",
-                "Unauthorized",
-                "send your API key as 'Authorization: Bearer <key>'",
-                path,
-            )
-            return
-        # Idempotency records are per caller: an end user's are under a digest of the subject.
-        key_id = principal.id if principal.kind == "key" else _user_key(principal.id)
-        if state.limits is not None:
-            decision = await state.limits.check(scope.get("method", "GET"), path, key_id)
-            if decision is not None and not decision.allowed:
-                await _send_problem(
-                    send,
-                    429,
-                    "rate_limited",
-                    "Too many requests",
-                    f"this caller's budget for these routes is {decision.limit} requests at "
-                    f"once; retry after the Retry-After seconds",
-                    path,
-                    decision.headers(),
-                )
-                return
-            if decision is not None:
-                send = with_headers(send, decision.headers())
+        admitted: Admitted | None = scope.get(ADMITTED)  # by the fast path (api/fastpath.py)
+        if admitted is None:
+            admitted = await admit(scope, send, state)
+            if admitted is None:
+                return  # refused, and answered
+        principal, key_id = admitted.principal, admitted.key_id
+        if admitted.headers:
+            send = with_headers(send, admitted.headers)
         scope.setdefault("state", {}).update(api_key_id=key_id, principal=principal)
         # The role behind this request, for audit records (a route adds the reason).
         acting = ACTING.set(Acting(role=principal.role, reason=None))
@@ -187,6 +152,72 @@ def gate(app: ASGIApp, state_of: Callable[[], GateState | None]) -> ASGIApp:
             ACTING.reset(acting)
 
     return middleware
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A caller who passed authentication and the rate limit."""
+
+    principal: Principal
+    key_id: str  # the idempotency and rate-limit owner: the key id, or a digest of the user
+    headers: list[tuple[bytes, bytes]]  # the rate-limit headers every answer carries
+
+
+# Where the fast path leaves an ``Admitted`` when it hands a request on to the full path, so
+# the gate does not authenticate or count it twice (an ASGI scope extension key).
+ADMITTED: Final = "tenure.admitted"
+
+
+async def admit(scope: Scope, send: Send, state: GateState) -> Admitted | None:
+    """Authentication and the rate limit: the one function the gate and the entitlement fast
+    path (api/fastpath.py) both call. ``None`` after answering the refusal (401, 503, 429)."""
+    path = scope.get("path", "")
+    try:
+        principal = await _authenticate(scope, state)
+    except InvalidToken as error:
+        await _send_problem(send, 401, "invalid_token", "Unauthorized", str(error), path)
+        return None
+    except KeysUnavailable as error:
+        await _send_problem(
+            send,
+            503,
+            "identity_provider_unavailable",
+            "Service unavailable",
+            f"{error}; retry shortly",
+            path,
+            [(b"retry-after", b"5")],
+        )
+        return None
+    if principal is None:
+        await _send_problem(
+            send,
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "send your API key as 'Authorization: Bearer <key>'",
+            path,
+        )
+        return None
+    # Idempotency records are per caller: an end user's are under a digest of the subject.
+    key_id = principal.id if principal.kind == "key" else _user_key(principal.id)
+    if state.limits is None:
+        return Admitted(principal, key_id, [])
+    decision = await state.limits.check(scope.get("method", "GET"), path, key_id)
+    if decision is None:
+        return Admitted(principal, key_id, [])
+    if not decision.allowed:
+        await _send_problem(
+            send,
+            429,
+            "rate_limited",
+            "Too many requests",
+            f"this caller's budget for these routes is {decision.limit} requests at "
+            f"once; retry after the Retry-After seconds",
+            path,
+            decision.headers(),
+        )
+        return None
+    return Admitted(principal, key_id, decision.headers())
 
 
 def with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:

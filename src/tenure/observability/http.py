@@ -2,7 +2,9 @@
 
 It wraps everything, the entitlement fast path included, so each request gets exactly one of
 each. Cheap by design (the entitlement read is benchmarked): a header scan, a contextvar, two
-metric updates and one log line.
+metric updates batched in process (``metrics.Tally``/``Timings``, applied once a second and
+before each scrape) and one log line (written with the others of the same event-loop turn,
+``logs.access``).
 
 - ``X-Request-Id``: the caller's value when it is a safe token (``context.accept_request_id``),
   else a new ``req_…`` id; returned in the response header, bound to every log line and outbox
@@ -23,7 +25,7 @@ import structlog
 
 from tenure.observability import logs, tracing
 from tenure.observability.context import REQUEST_ID, accept_request_id, new_request_id
-from tenure.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from tenure.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS, Tally, Timings
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,17 +41,18 @@ QUIET_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 log = structlog.get_logger("tenure.http")
 
 
-_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_active = [0]  # requests in flight in this process
+_children: dict[tuple[str, str, int], tuple[Tally, Timings]] = {}
 
 
-def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
-    """The metric children of one (method, route, status), looked up once per process."""
+def _series(method: str, route: str, status: int) -> tuple[Tally, Timings]:
+    """The batched metric children of one (method, route, status), made once per process."""
     key = (method, route, status)
     found = _children.get(key)
     if found is None:
         found = _children[key] = (
-            HTTP_REQUESTS.labels(method, route, str(status)),
-            HTTP_LATENCY.labels(method, route),
+            Tally(HTTP_REQUESTS.labels(method, route, str(status))),
+            Timings(HTTP_LATENCY.labels(method, route)),
         )
     return found
 
@@ -71,6 +74,7 @@ def observed(app: ASGIApp, *, access_log: bool = True) -> ASGIApp:
             return
         request_id = _request_id(scope)
         token = REQUEST_ID.set(request_id)
+        _active[0] += 1
         header = (b"x-request-id", request_id.encode())
         started = time.perf_counter()
         state = {"status": 500, "sent": False}
@@ -110,6 +114,9 @@ def observed(app: ASGIApp, *, access_log: bool = True) -> ASGIApp:
                     duration_ms=round(elapsed * 1000, 3),
                 )
             REQUEST_ID.reset(token)
+            _active[0] -= 1
+            if not _active[0]:
+                logs.release()  # idle: nothing else will end this event-loop turn's lines
 
     return handler
 

@@ -17,6 +17,8 @@ Logs go to stderr: stdout stays clean for command output (``tenure keys list --j
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextlib
 import logging
 import os
@@ -41,6 +43,9 @@ LEVELS: Final = {
 }
 MAX_FRAMES: Final = 8
 MAX_VALUE: Final = 2000
+# Access lines written together at most this large (PIPE_BUF on Linux is 4096: writes up to it
+# are atomic on a pipe shared by several processes).
+HELD_BYTES: Final = 4000
 # Libraries whose INFO lines are noise (or may carry URLs with tokens): warnings and up only.
 QUIET: Final = ("sqlalchemy", "aiosqlite", "asyncio", "httpx", "httpcore", "nats", "litestar")
 
@@ -56,14 +61,44 @@ class _Output:
     def __init__(self) -> None:
         self.sinks: list[TextIO] = []
         self.extra: list[TextIO] = []
+        self.held: list[str] = []  # access lines of this event-loop turn (``hold``)
+        self.held_size = 0
 
     def write(self, text: str) -> int:
+        if self.held:
+            self.release()  # lines stay in the order they were logged
+        self._emit(text)
+        return len(text)
+
+    def _emit(self, text: str) -> None:
         for sink in self.sinks or [sys.stderr]:
             sink.write(text)
             sink.flush()
         for sink in self.extra:
             sink.write(text)
-        return len(text)
+
+    def hold(self, line: str) -> None:
+        """An access line, written with the others of the same event-loop turn in one write
+        (one system call instead of one per request). At most ``HELD_BYTES`` per write, so
+        lines from several processes sharing a pipe still never interleave (``PIPE_BUF``)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.write(line)  # no event loop: nothing would release it
+            return
+        if self.held_size + len(line) > HELD_BYTES:
+            self.release()
+        if not self.held:
+            loop.call_soon(self.release)
+        self.held.append(line)
+        self.held_size += len(line)
+
+    def release(self) -> None:
+        if self.held:
+            text = "".join(self.held)
+            self.held.clear()
+            self.held_size = 0
+            self._emit(text)
 
     def flush(self) -> None:
         return None
@@ -73,6 +108,7 @@ class _Output:
 
 
 _output = _Output()
+atexit.register(_output.release)
 _state: dict[str, Any] = {"configured": False, "scrubber": Scrubber()}
 
 
@@ -234,6 +270,7 @@ def configure(
     _state["scrubber"] = Scrubber(
         value for value in (os.environ.get("TENURE_API_KEY"),) if value is not None
     )
+    _paths.clear()  # scrubbed with the previous scrubber
     renderer = _renderer(fmt)
     structlog.configure(
         processors=[*_shared(), renderer],
@@ -282,18 +319,36 @@ def access(**fields: Any) -> None:
     if _state.get("fmt") != "json" or LEVELS[_state.get("level", "info")] > logging.INFO:
         _access_log.info("http.request", **fields)
         return
-    scrubber: Scrubber = _state["scrubber"]
     record = {
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "level": "info",
         "event": "http.request",
         **fields,
-        "path": scrubber.text(str(fields.get("path", ""))[:MAX_VALUE]),
+        "path": _scrubbed_path(str(fields.get("path", ""))),
     }
     request_id = REQUEST_ID.get()
     if request_id is not None:
         record["request_id"] = request_id
-    _output.write(_encoder.encode(record).decode() + "\n")
+    _output.hold(_encoder.encode(record).decode() + "\n")
+
+
+_paths: dict[str, str] = {}  # scrubbed paths, for the ones read over and over
+MAX_PATHS: Final = 4096
+
+
+def _scrubbed_path(path: str) -> str:
+    found = _paths.get(path)
+    if found is None:
+        if len(_paths) >= MAX_PATHS:
+            _paths.clear()
+        scrubber: Scrubber = _state["scrubber"]
+        found = _paths[path] = scrubber.text(path[:MAX_VALUE])
+    return found
+
+
+def release() -> None:
+    """Write the access lines held for this event-loop turn now."""
+    _output.release()
 
 
 def current_level() -> str:
@@ -325,9 +380,11 @@ def captured() -> Iterator[list[str]]:
 
     buffer = io.StringIO()
     lines: list[str] = []
+    _output.release()
     _output.extra.append(buffer)
     try:
         yield lines
     finally:
+        _output.release()
         _output.extra.remove(buffer)
         lines.extend(buffer.getvalue().splitlines())

@@ -12,8 +12,10 @@ MRR, lags) are computed in SQL at scrape time, cached (``observability.gauges``)
 
 from __future__ import annotations
 
+import asyncio
 import os
-from typing import Final
+from bisect import bisect_left
+from typing import Any, Final
 
 from prometheus_client import (
     REGISTRY,
@@ -123,6 +125,83 @@ def count_charge(reason: str, outcome: str, retryable: bool | None) -> None:
     CHARGES.labels(reason, outcome, decline).inc()
 
 
+# --- updates off the hot path -------------------------------------------------------------------
+# On the hottest paths (every HTTP request, every entitlement read) an update is a Python integer
+# addition; ``flush`` applies what accumulated to the Prometheus children (in multiprocess mode a
+# locked write to a memory-mapped file per value). ``flush`` runs before every scrape of this
+# process, every ``FLUSH_INTERVAL`` seconds from the API's lifespan (``flush_forever``), and at
+# shutdown: another worker's scrape sees this worker's counts at most that late.
+FLUSH_INTERVAL: Final = 1.0
+_pending: list[Tally | Timings] = []
+
+
+class Tally:
+    """A counter child's increments, added up in process until the next ``flush``."""
+
+    __slots__ = ("child", "count")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.count = 0
+        _pending.append(self)
+
+    def inc(self, amount: int = 1) -> None:
+        self.count += amount
+
+    def flush(self) -> None:
+        count, self.count = self.count, 0
+        if count:
+            self.child.inc(count)
+
+
+class Timings:
+    """A histogram child's observations, bucketed in process until the next ``flush``.
+
+    The same buckets as the child (``le`` upper bounds, ``+Inf`` last): a flush adds each
+    bucket's count and the sum to the child's values, which is what the same observations
+    made one at a time would have added (tests/unit/test_metrics_batched.py).
+    """
+
+    __slots__ = ("child", "counts", "total", "upper")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.upper: list[float] = list(child._upper_bounds)
+        self.counts = [0] * len(self.upper)
+        self.total = 0.0
+        _pending.append(self)
+
+    def observe(self, amount: float) -> None:
+        self.counts[bisect_left(self.upper, amount)] += 1
+        self.total += amount
+
+    def flush(self) -> None:
+        counts, self.counts = self.counts, [0] * len(self.upper)
+        total, self.total = self.total, 0.0
+        if not any(counts):
+            return
+        self.child._sum.inc(total)
+        for bucket, count in zip(self.child._buckets, counts, strict=True):
+            if count:
+                bucket.inc(count)
+
+
+def flush() -> None:
+    """Apply every batched update of this process to its metrics."""
+    for pending in list(_pending):
+        pending.flush()
+
+
+async def flush_forever(interval: float = FLUSH_INTERVAL) -> None:
+    """``flush`` every ``interval`` seconds until cancelled (then once more)."""
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            flush()
+    finally:
+        flush()
+
+
 def multiprocess_dir() -> str | None:
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     return path if path and os.path.isdir(path) else None
@@ -151,5 +230,6 @@ def scrape_registry() -> CollectorRegistry:
 
 def exposition(accept: str | None = None) -> tuple[bytes, str]:
     """The scrape body and its exact ``Content-Type`` (OpenMetrics when the scraper asks)."""
+    flush()
     encoder, content_type = choose_encoder(accept or "")
     return encoder(scrape_registry()), content_type
