@@ -45,6 +45,7 @@ from tenure.observability import tracing
 from tenure.observability.metrics import BATCH_SECONDS, RELAY_OUTCOMES
 from tenure.webhooks.egress import allow_private_from_env
 from tenure.workers.jetstream import JetStreamSink
+from tenure.workers.webhook_sink import CONCURRENCY as WEBHOOK_CONCURRENCY
 from tenure.workers.webhook_sink import WebhookSink
 
 log = structlog.get_logger(__name__)
@@ -84,9 +85,22 @@ class Sink(Protocol):
     async def close(self) -> None: ...
 
 
+BATCH_SIZE = 1000
+
+
+def _positive_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return int(value)
+
+
 @dataclass
 class RelayConfig:
-    batch_size: int = 200
+    batch_size: int = BATCH_SIZE
+    webhook_concurrency: int = WEBHOOK_CONCURRENCY
     nats_url: str | None = None
     nats_stream: str = "TENURE"
     nats_subject_prefix: str = "tenure"
@@ -95,6 +109,8 @@ class RelayConfig:
     @classmethod
     def from_env(cls) -> RelayConfig:
         return cls(
+            batch_size=_positive_int("TENURE_RELAY_BATCH", BATCH_SIZE),
+            webhook_concurrency=_positive_int("TENURE_WEBHOOK_CONCURRENCY", WEBHOOK_CONCURRENCY),
             nats_url=os.environ.get("TENURE_NATS_URL") or None,
             nats_stream=os.environ.get("TENURE_NATS_STREAM") or cls.nats_stream,
             nats_subject_prefix=os.environ.get("TENURE_NATS_SUBJECT_PREFIX")
@@ -152,7 +168,7 @@ def result_of(
 class Relay:
     runtime: Runtime
     sinks: list[Sink]
-    batch_size: int = 200
+    batch_size: int = BATCH_SIZE
     rng: random.Random = field(default_factory=random.Random)
 
     async def run_once(self) -> int:
@@ -239,7 +255,12 @@ async def _external_ids(session: AsyncSession, claimed: Sequence[Claimed]) -> di
 
 
 def build(runtime: Runtime, config: RelayConfig, stop: asyncio.Event | None = None) -> Relay:
-    webhooks = WebhookSink(runtime.clock, allow_private=config.allow_private)
+    webhooks = WebhookSink(
+        runtime.clock,
+        allow_private=config.allow_private,
+        concurrency=config.webhook_concurrency,
+        batch_size=config.batch_size,
+    )
     webhooks.stop = stop
     sinks: list[Sink] = [webhooks]
     if config.nats_url:
