@@ -4,7 +4,7 @@ Each pass, per kind of destination (a *sink*):
 
 1. **fan-out**: committed events past the kind's cursor become ``event_deliveries`` rows
    (one per destination that wants them), and the cursor moves, in one transaction (on
-   PostgreSQL the next batch is fanned out while steps 2-4 deliver this one);
+   PostgreSQL the next events are numbered and fanned out while steps 2-4 deliver these);
 2. **claim**: a batch of due deliveries is leased (``FOR UPDATE SKIP LOCKED`` on PostgreSQL),
    first in line per destination and subscription, and the transaction commits;
 3. **send**, outside any transaction;
@@ -181,17 +181,22 @@ class Relay:
             if not self.runtime.db.is_postgres:  # one writer at a time: nothing to overlap
                 handled += await self.drain(sink)
                 continue
-            # The next events are fanned out while the due deliveries go out: each is its own
-            # transaction, and a claim only sees deliveries whose earlier ones are committed
-            # (fan-out inserts in position order), exactly as with two relays.
+            # The next events are numbered and fanned out while the due deliveries go out:
+            # each is its own transaction, and a claim only sees deliveries whose earlier ones
+            # are committed (fan-out inserts in position order), exactly as with two relays.
             outcomes = await asyncio.gather(
-                self.drain(sink), self.fan_out(sink), return_exceptions=True
+                self.drain(sink), self._next_batch(sink), return_exceptions=True
             )
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome
                 handled += outcome
         return handled
+
+    async def _next_batch(self, sink: Sink) -> int:
+        async with self.runtime.db.transaction() as session:
+            numbered = await sequence_pending(session)
+        return numbered + await self.fan_out(sink)
 
     async def fan_out(self, sink: Sink) -> int:
         async with self.runtime.db.transaction() as session:
