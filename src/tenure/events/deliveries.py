@@ -317,15 +317,36 @@ _FINISH = (
 async def finish(
     session: AsyncSession, token: str, results: Sequence[Result], released: Sequence[int]
 ) -> None:
-    """Write a batch's outcomes in one executemany; rows whose lease was lost are left alone.
+    """Write a batch's outcomes; rows whose lease was lost are left alone.
+
+    Outcomes that are alike (in a healthy batch, every delivery: delivered now, first attempt,
+    HTTP 200) are written set-based, one UPDATE per kind of outcome; the rest (failures, each
+    with its own jittered next attempt) in one executemany.
 
     ``released`` rows were claimed but not attempted (an earlier one in their chain failed):
     they go back as they were.
     """
-    if results:
+    alike: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for result in results:
+        alike[_outcome(result)].append(result.pk)
+    single = []
+    for outcome, pks in alike.items():
+        if len(pks) == 1:
+            single.append(dict(zip(_OUTCOME_FIELDS, outcome, strict=True), pk=pks[0]))
+            continue
+        await session.execute(
+            update(_d)
+            .where(_d.c.pk.in_(pks), _d.c.lease_token == token)
+            .values(
+                **dict(zip(_OUTCOME_FIELDS, outcome, strict=True)),
+                leased_until=None,
+                lease_token=None,
+            )
+        )
+    if single:
         params = [
-            {"b_token": token, **{f"b_{name}": value for name, value in _fields(result).items()}}
-            for result in results
+            {"b_token": token, **{f"b_{name}": value for name, value in fields.items()}}
+            for fields in single
         ]
         connection = await session.connection()
         await connection.execute(_FINISH, params)
@@ -337,8 +358,11 @@ async def finish(
         )
 
 
-def _fields(result: Result) -> dict[str, Any]:
-    return {name: getattr(result, name) for name in Result.__slots__}
+_OUTCOME_FIELDS = tuple(name for name in Result.__slots__ if name != "pk")
+
+
+def _outcome(result: Result) -> tuple[Any, ...]:
+    return tuple(getattr(result, name) for name in _OUTCOME_FIELDS)
 
 
 # --- per destination ----------------------------------------------------------------------

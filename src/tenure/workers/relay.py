@@ -3,7 +3,8 @@
 Each pass, per kind of destination (a *sink*):
 
 1. **fan-out**: committed events past the kind's cursor become ``event_deliveries`` rows
-   (one per destination that wants them), and the cursor moves, in one transaction;
+   (one per destination that wants them), and the cursor moves, in one transaction (on
+   PostgreSQL the next events are numbered and fanned out while steps 2-4 deliver these);
 2. **claim**: a batch of due deliveries is leased (``FOR UPDATE SKIP LOCKED`` on PostgreSQL),
    first in line per destination and subscription, and the transaction commits;
 3. **send**, outside any transaction;
@@ -45,6 +46,7 @@ from tenure.observability import tracing
 from tenure.observability.metrics import BATCH_SECONDS, RELAY_OUTCOMES
 from tenure.webhooks.egress import allow_private_from_env
 from tenure.workers.jetstream import JetStreamSink
+from tenure.workers.webhook_sink import CONCURRENCY as WEBHOOK_CONCURRENCY
 from tenure.workers.webhook_sink import WebhookSink
 
 log = structlog.get_logger(__name__)
@@ -84,9 +86,22 @@ class Sink(Protocol):
     async def close(self) -> None: ...
 
 
+BATCH_SIZE = 1000
+
+
+def _positive_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return int(value)
+
+
 @dataclass
 class RelayConfig:
-    batch_size: int = 200
+    batch_size: int = BATCH_SIZE
+    webhook_concurrency: int = WEBHOOK_CONCURRENCY
     nats_url: str | None = None
     nats_stream: str = "TENURE"
     nats_subject_prefix: str = "tenure"
@@ -95,6 +110,8 @@ class RelayConfig:
     @classmethod
     def from_env(cls) -> RelayConfig:
         return cls(
+            batch_size=_positive_int("TENURE_RELAY_BATCH", BATCH_SIZE),
+            webhook_concurrency=_positive_int("TENURE_WEBHOOK_CONCURRENCY", WEBHOOK_CONCURRENCY),
             nats_url=os.environ.get("TENURE_NATS_URL") or None,
             nats_stream=os.environ.get("TENURE_NATS_STREAM") or cls.nats_stream,
             nats_subject_prefix=os.environ.get("TENURE_NATS_SUBJECT_PREFIX")
@@ -152,7 +169,7 @@ def result_of(
 class Relay:
     runtime: Runtime
     sinks: list[Sink]
-    batch_size: int = 200
+    batch_size: int = BATCH_SIZE
     rng: random.Random = field(default_factory=random.Random)
 
     async def run_once(self) -> int:
@@ -161,8 +178,25 @@ class Relay:
             handled = await sequence_pending(session)
         for sink in self.sinks:
             handled += await self.fan_out(sink)
-            handled += await self.drain(sink)
+            if not self.runtime.db.is_postgres:  # one writer at a time: nothing to overlap
+                handled += await self.drain(sink)
+                continue
+            # The next events are numbered and fanned out while the due deliveries go out:
+            # each is its own transaction, and a claim only sees deliveries whose earlier ones
+            # are committed (fan-out inserts in position order), exactly as with two relays.
+            outcomes = await asyncio.gather(
+                self.drain(sink), self._next_batch(sink), return_exceptions=True
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                handled += outcome
         return handled
+
+    async def _next_batch(self, sink: Sink) -> int:
+        async with self.runtime.db.transaction() as session:
+            numbered = await sequence_pending(session)
+        return numbered + await self.fan_out(sink)
 
     async def fan_out(self, sink: Sink) -> int:
         async with self.runtime.db.transaction() as session:
@@ -239,7 +273,12 @@ async def _external_ids(session: AsyncSession, claimed: Sequence[Claimed]) -> di
 
 
 def build(runtime: Runtime, config: RelayConfig, stop: asyncio.Event | None = None) -> Relay:
-    webhooks = WebhookSink(runtime.clock, allow_private=config.allow_private)
+    webhooks = WebhookSink(
+        runtime.clock,
+        allow_private=config.allow_private,
+        concurrency=config.webhook_concurrency,
+        batch_size=config.batch_size,
+    )
     webhooks.stop = stop
     sinks: list[Sink] = [webhooks]
     if config.nats_url:

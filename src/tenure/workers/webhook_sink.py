@@ -3,12 +3,20 @@
 Claimed deliveries arrive grouped in chains (same endpoint, same subscription, in order).
 Chains run concurrently under a semaphore; within a chain each delivery waits for the one
 before it, and the first failure stops the chain so nothing overtakes it.
+
+Each batch checks and resolves an endpoint's URL once (``sender.pin``) and sends every
+delivery of the batch to the address that was checked. Connections are kept alive (``wire``)
+per endpoint origin (scheme, host name, port) and address, so a connection opened and
+TLS-verified for one host name never carries another's requests, even when both resolve to
+the same address.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -23,10 +31,13 @@ from tenure.events.retry import WEBHOOKS, RetryPolicy
 from tenure.kernel.clock import Clock, SystemClock
 from tenure.observability import tracing
 from tenure.observability.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
-from tenure.webhooks import sender, service, signing
+from tenure.webhooks import sender, service, signing, wire
+from tenure.webhooks.egress import EgressRefused
 from tenure.webhooks.models import ENABLED, KIND, WebhookEndpoint
 
-CONCURRENCY: Final = 16
+CONCURRENCY: Final = 64
+# Endpoint origins whose idle connections are kept between batches (least recently used go).
+POOLS: Final = 64
 
 
 class WebhookSink:
@@ -39,9 +50,10 @@ class WebhookSink:
         allow_private: bool,
         policy: RetryPolicy = WEBHOOKS,
         concurrency: int = CONCURRENCY,
+        batch_size: int = 1000,
         timeout: float = sender.TIMEOUT,
         disable_after: timedelta = service.DISABLE_AFTER,
-        transport: httpx.AsyncBaseTransport | None = None,
+        tls: ssl.SSLContext | None = None,
         wall: Clock | None = None,
     ) -> None:
         self.clock = clock
@@ -52,12 +64,14 @@ class WebhookSink:
         self.policy = policy
         self.timeout = timeout
         self.disable_after = disable_after
-        # Long enough for a chain of claimed deliveries each using its whole timeout.
-        self.lease = timedelta(seconds=max(60.0, timeout * 12))
+        # Long enough for a whole batch whose every attempt uses its whole timeout: the slots
+        # run batch_size / concurrency attempts one after the other (and a chain at most 10).
+        waves = max(12, -(-batch_size // concurrency) + 2)
+        self.lease = timedelta(seconds=max(60.0, timeout * waves))
         self._slots = asyncio.Semaphore(concurrency)
-        self._client = httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, transport=transport
-        )
+        # TLS verifies certificates against the endpoint's host name (the CA bundle is httpx's).
+        self._pool = wire.Pool(tls or httpx.create_ssl_context())
+        self._origins: OrderedDict[tuple[str, str, int], None] = OrderedDict()
         self._endpoints: dict[str, WebhookEndpoint] = {}
         # Set on shutdown: chains stop before their next delivery, the rest is released.
         self.stop: asyncio.Event | None = None
@@ -82,11 +96,55 @@ class WebhookSink:
             list(chain)
             for _, chain in groupby(ordered, key=lambda c: (c.destination, c.ordering_key))
         ]
-        await asyncio.gather(*(self._run_chain(chain, bodies, attempts) for chain in chains))
+        targets = await self._pin({c.destination for c in claimed})
+        self._recent({t.origin for t in targets.values() if isinstance(t, sender.Pinned)})
+        now = self.clock.now()
+        secrets = {
+            endpoint_id: service.live_secrets(endpoint, now)
+            for endpoint_id, endpoint in self._endpoints.items()
+        }
+        await asyncio.gather(
+            *(self._run_chain(chain, targets, secrets, bodies, attempts) for chain in chains)
+        )
         return attempts
 
+    async def _pin(self, destinations: set[str]) -> dict[str, sender.Pinned | Attempt]:
+        """Each endpoint's URL checked and resolved once for the batch, or why it cannot be."""
+
+        async def one(endpoint: WebhookEndpoint) -> sender.Pinned | Attempt:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    return await sender.pin(endpoint.url, allow_private=self.allow_private)
+            except EgressRefused as error:
+                return sender.refused(error)
+            except TimeoutError:
+                return sender.timed_out(self.timeout)
+
+        endpoints = [
+            endpoint
+            for destination in sorted(destinations)
+            if (endpoint := self._endpoints.get(destination)) is not None
+            and endpoint.status == ENABLED
+        ]
+        pinned = await asyncio.gather(*(one(endpoint) for endpoint in endpoints))
+        return {endpoint.id: target for endpoint, target in zip(endpoints, pinned, strict=True)}
+
+    def _recent(self, in_use: set[tuple[str, str, int]]) -> None:
+        """Keep idle connections for the :data:`POOLS` origins used last, close the others."""
+        for origin in sorted(in_use):
+            self._origins[origin] = None
+            self._origins.move_to_end(origin)
+        while len(self._origins) > POOLS:
+            self._origins.popitem(last=False)
+        self._pool.forget(set(self._origins))
+
     async def _run_chain(
-        self, chain: list[Claimed], bodies: dict[int, bytes], attempts: dict[int, Attempt]
+        self,
+        chain: list[Claimed],
+        targets: dict[str, sender.Pinned | Attempt],
+        secrets: dict[str, list[str]],
+        bodies: dict[int, bytes],
+        attempts: dict[int, Attempt],
     ) -> None:
         for item in chain:
             endpoint = self._endpoints.get(item.destination)
@@ -94,14 +152,23 @@ class WebhookSink:
                 return  # deleted or disabled meanwhile: release the rest
             if self.stop is not None and self.stop.is_set():
                 return  # shutting down: what was not sent yet is released, not half-done
+            target = targets[endpoint.id]
             async with self._slots:
-                attempt = await self._post(endpoint, item.event, bodies[item.pk])
+                attempt = await self._post(
+                    endpoint, target, secrets[endpoint.id], item.event, bodies[item.pk]
+                )
             attempts[item.pk] = attempt
             if not attempt.ok:
                 return
 
-    async def _post(self, endpoint: WebhookEndpoint, event: dict[str, Any], body: bytes) -> Attempt:
-        secrets = service.live_secrets(endpoint, self.clock.now())
+    async def _post(
+        self,
+        endpoint: WebhookEndpoint,
+        target: sender.Pinned | Attempt,
+        secrets: list[str],
+        event: dict[str, Any],
+        body: bytes,
+    ) -> Attempt:
         headers = signing.headers(event["id"], int(self.wall.now().timestamp()), body, secrets)
         origin = event.get("traceparent")
         started = time.perf_counter()
@@ -112,14 +179,10 @@ class WebhookSink:
             links=tracing.link_to(origin),
         ) as span:
             tracing.inject(headers, origin)  # the consumer joins the recording request's trace
-            attempt = await sender.post(
-                self._client,
-                endpoint.url,
-                body,
-                headers,
-                allow_private=self.allow_private,
-                limit_s=self.timeout,
-            )
+            if isinstance(target, sender.Pinned):
+                attempt = await sender.send(self._pool, target, body, headers, limit_s=self.timeout)
+            else:
+                attempt = target  # the URL was refused or did not resolve for this batch
             if not attempt.ok:
                 span.set_attribute("tenure.error", attempt.error or "failed")
         WEBHOOK_LATENCY.labels(endpoint.id).observe(time.perf_counter() - started)
@@ -153,4 +216,4 @@ class WebhookSink:
         await service.note_outcomes(session, outcomes, now=now, disable_after=self.disable_after)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        self._pool.close()
