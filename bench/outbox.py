@@ -16,6 +16,7 @@ the renewal rate of the same run, and the lag from each event's ``recorded_at`` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -164,6 +165,17 @@ async def _relay(url: str, log: Path) -> Popen:
         )
 
 
+async def _started(log_path: Path, budget: float = 120.0) -> None:
+    """Wait for the relay's ``relay.started`` line, so the run measures delivery, not imports."""
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError):
+            if b"relay.started" in await asyncio.to_thread(log_path.read_bytes):
+                return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"tenure relay did not start within {budget:.0f} s; see {log_path}")
+
+
 async def _pending(connection: asyncpg.Connection, head: int) -> int:
     """Events of the run not yet delivered (unsequenced, not fanned out, or not sent)."""
     row = await connection.fetchrow(
@@ -254,6 +266,7 @@ async def run(url: str, count: int, *, workers: int, budget: float, workdir: Pat
     relay: Popen | None = None
     try:
         relay = await _relay(url, workdir / "relay.log")
+        await _started(workdir / "relay.log")  # its start-up is not delivery lag
         seconds, stopped = await drain(url, "null", workers=workers, budget=budget)
         log(f"  outbox: renewals drained in {seconds:.1f} s; waiting for the deliveries")
         delivered_all = await _wait_delivered(url, head, budget)
