@@ -24,8 +24,7 @@ from bench.config import PHASES, Config
 from bench.console import log
 from bench.drive import Generator
 from bench.pg import admin_url_from_env, throwaway_database
-from bench.runtime import ProviderName
-from tenure.db.engine import Database
+from bench.runtime import ProviderName, setup_database
 from tenure.migrations import upgrade
 
 
@@ -181,7 +180,7 @@ class Runner:
     async def profile(self) -> None:
         config = self.config
         async with throwaway_database(config.admin_url) as url:
-            database = Database(url)
+            database = setup_database(url)
             try:
                 await upgrade(database)
             finally:

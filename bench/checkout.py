@@ -13,9 +13,8 @@ from sqlalchemy import text
 
 from bench.loadgen import Request
 from bench.profiling import Profile, add_sql, sql_timer
-from bench.runtime import make_runtime
+from bench.runtime import make_runtime, setup_database
 from bench.seed import PAYMENT_METHOD, PLAN
-from tenure.db.engine import Database
 from tenure.flows import accounts
 from tenure.flows.subscribe import subscribe
 
@@ -86,7 +85,7 @@ _LETTERS = str.maketrans("0123456789", "ghijklmnop")
 
 
 async def count_active(database_url: str) -> int:
-    database = Database(database_url)
+    database = setup_database(database_url)
     try:
         async with database.read() as session:
             query = text("SELECT count(*) FROM subscriptions WHERE status = 'active'")

@@ -26,11 +26,10 @@ from bench.console import log
 from bench.drive import loadgen, max_throughput
 from bench.loadgen import Request
 from bench.machine import python_path
-from bench.runtime import make_runtime
+from bench.runtime import make_runtime, setup_database
 from bench.seed import seed_customers
 from bench.servers import free_port, serving, tenure_command, tenure_env
 from bench.web import make_generator, read_paths
-from tenure.db.engine import Database
 from tenure.migrations import upgrade
 
 BATCH = 500
@@ -108,12 +107,12 @@ def batch_requests(external_ids: list[str]) -> list[Request]:
 
 
 async def _seed(url: str, count: int) -> Customers:
-    database = Database(url)
+    database = setup_database(url)
     try:
         await upgrade(database)
     finally:
         await database.dispose()
-    runtime = make_runtime(url)
+    runtime = make_runtime(url, setup=True)
     try:
         ids, external_ids = await seed_customers(runtime, count, "mem", datetime.now(UTC))
     finally:

@@ -92,7 +92,7 @@ def _plain(url: str) -> str:
 
 async def _register(url: str, sink_url: str) -> int:
     """The endpoint (every event type), and the relay cursor at the outbox's head."""
-    runtime = make_runtime(url, "null")
+    runtime = make_runtime(url, "null", setup=True)
     try:
         async with runtime.db.transaction() as session:
             await service.create(

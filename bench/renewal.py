@@ -23,12 +23,11 @@ from sqlalchemy import bindparam, text
 
 from bench import profiling
 from bench.machine import ROOT, python_path
-from bench.runtime import ProviderName, make_runtime
+from bench.runtime import ProviderName, make_runtime, setup_database
 from bench.seed import DuePlan, project, seed_due
 from bench.servers import pinned
 from bench.worker import RESULT_PREFIX, WorkerResult
 from tenure.db.base import UTCDateTime
-from tenure.db.engine import Database
 from tenure.migrations import upgrade
 
 _CHECKS = {
@@ -117,7 +116,7 @@ class RenewalResult:
 
 async def prepare(url: str, count: int, now: datetime) -> tuple[DuePlan, float]:
     """Migrate a fresh database and seed ``count`` due subscriptions; returns the seed time."""
-    runtime = make_runtime(url, "null")
+    runtime = make_runtime(url, "null", setup=True)
     database = runtime.db
     try:
         await upgrade(database)
@@ -135,7 +134,7 @@ async def prepare(url: str, count: int, now: datetime) -> tuple[DuePlan, float]:
 
 async def verify(url: str, plan: DuePlan) -> Verification:
     params = {"end": plan.period_end, "next": plan.next_period_end}
-    database = Database(url)
+    database = setup_database(url)
     try:
         async with database.read() as session:
             counts = {}

@@ -25,7 +25,7 @@ from bench.console import log
 from bench.drive import Generator, fixed_rate, loadgen, max_throughput
 from bench.loadgen import LoadResult
 from bench.machine import python_path
-from bench.runtime import make_runtime
+from bench.runtime import make_runtime, setup_database
 from bench.seed import seed_customers
 from bench.servers import (
     Running,
@@ -35,7 +35,6 @@ from bench.servers import (
     tenure_command,
     tenure_env,
 )
-from tenure.db.engine import Database
 from tenure.migrations import upgrade
 
 
@@ -172,7 +171,7 @@ async def run_backend(
     that cache hits are driven at 80% of H's maximum: the rate at which H's own p99 is taken.
     """
     generator = make_generator(config)
-    database = Database(database_url)
+    database = setup_database(database_url)
     try:
         await upgrade(database)
     finally:
