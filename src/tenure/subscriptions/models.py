@@ -88,7 +88,7 @@ class Subscription(Base):
             sqlite_where=text(_LIVE_WEB_SQL),
         ),
         Index("ix_subscriptions_customer", "customer_id", "created_at"),
-        Index("ix_subscriptions_due", "test_clock_id", "next_action_at"),
+        Index("ix_subscriptions_due", "test_clock_id", "next_action_at", "id"),
     )
 
 
