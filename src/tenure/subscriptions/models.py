@@ -89,6 +89,15 @@ class Subscription(Base):
         ),
         Index("ix_subscriptions_customer", "customer_id", "created_at"),
         Index("ix_subscriptions_due", "test_clock_id", "next_action_at", "id"),
+        # Real time's claim (``test_clock_id IS NULL``): PostgreSQL does not take IS NULL on the
+        # leading column as fixing it, so only this partial index gives the ORDER BY's order.
+        Index(
+            "ix_subscriptions_due_now",
+            "next_action_at",
+            "id",
+            postgresql_where=text("test_clock_id IS NULL"),
+            sqlite_where=text("test_clock_id IS NULL"),
+        ),
     )
 
 
