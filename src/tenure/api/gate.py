@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
@@ -300,17 +300,13 @@ async def _idempotent(
     if verdict is not None:
         await _send_problem(send, *verdict)
         return
-    captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+    captured = _Captured()
 
     async def replay_receive() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 
     async def capture_send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            captured["status"] = message["status"]
-            captured["headers"] = message.get("headers", [])
-        elif message["type"] == "http.response.body":
-            captured["body"] += message.get("body", b"")
+        captured.take(message)
         await send(message)
 
     try:
@@ -331,17 +327,13 @@ async def _flow_claimed(
     meanwhile by another request wins."""
     scope["state"][CLAIM] = claim
     messages: list[Message] = []
-    captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+    captured = _Captured()
 
     async def replay_receive() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 
     async def hold(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            captured["status"] = message["status"]
-            captured["headers"] = message.get("headers", [])
-        elif message["type"] == "http.response.body":
-            captured["body"] += message.get("body", b"")
+        captured.take(message)
         messages.append(message)
 
     try:
@@ -358,7 +350,7 @@ async def _flow_claimed(
         await _finish(state.database, claim.api_key_id, claim.key, captured)
     elif (
         not claim.held
-        and int(captured["status"]) < 500
+        and captured.status < 500
         and not await _store_answer(state.database, claim, captured)
     ):
         return False
@@ -367,7 +359,30 @@ async def _flow_claimed(
     return True
 
 
-async def _store_answer(database: Database, claim: Claim, captured: dict[str, Any]) -> bool:
+@dataclass
+class _Captured:
+    """The answer an idempotent request gave, as it went out (stored with its key)."""
+
+    status: int = 500
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytes = b""
+
+    def take(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            self.headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+
+    @property
+    def content_type(self) -> str:
+        return next(
+            (v.decode("latin-1") for k, v in self.headers if k.lower() == b"content-type"),
+            "application/json",
+        )
+
+
+async def _store_answer(database: Database, claim: Claim, captured: _Captured) -> bool:
     """Record a response the flow did not store (one transaction); ``False`` if the key was
     recorded by another request in the meantime."""
     try:
@@ -376,21 +391,14 @@ async def _store_answer(database: Database, claim: Claim, captured: dict[str, An
             await idempotency.complete_in(
                 session,
                 claim,
-                status_code=int(captured["status"]),
-                content_type=_content_type(captured),
-                body=captured["body"],
+                status_code=captured.status,
+                content_type=captured.content_type,
+                body=captured.body,
                 at=now(),
             )
     except idempotency.KeyTaken:
         return False
     return True
-
-
-def _content_type(captured: dict[str, Any]) -> str:
-    return next(
-        (v.decode("latin-1") for k, v in captured["headers"] if k.lower() == b"content-type"),
-        "application/json",
-    )
 
 
 def now() -> datetime:
@@ -460,21 +468,21 @@ async def _replay(send: Send, record: IdempotencyRecord) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _finish(database: Database, key_id: str, key: str, captured: dict[str, Any]) -> None:
-    status = int(captured["status"])
+async def _finish(database: Database, key_id: str, key: str, captured: _Captured) -> None:
+    status = captured.status
     async with database.transaction() as session:
         where = (IdempotencyRecord.api_key_id == key_id, IdempotencyRecord.key == key)
         if status >= 500:
             await session.execute(delete(IdempotencyRecord).where(*where))
             return
-        content_type = _content_type(captured)
+        content_type = captured.content_type
         await session.execute(
             update(IdempotencyRecord)
             .where(*where)
             .values(
                 status_code=status,
                 content_type=content_type,
-                body=captured["body"],
+                body=captured.body,
                 completed_at=datetime.now(UTC),
             )
         )
